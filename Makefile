@@ -1,0 +1,53 @@
+# Entry points: make serve | test | lint | protos | check-protos | bench
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTO_FILES := $(wildcard protos/trackwire/v1/*.proto)
+STUB_DIR := client/trackwire/v1
+
+.PHONY: venv protos check-protos test lint serve bench clean
+
+venv: $(VENV)/.installed
+
+# A local virtual environment with Trackwire (editable) and its dev tools.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+define GEN_STUBS
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES)
+endef
+
+# Regenerate the Python stubs from protos/ into the client package.
+protos: venv
+	rm -f $(STUB_DIR)/*_pb2*.py $(STUB_DIR)/*_pb2*.pyi
+	$(call GEN_STUBS,client)
+
+# Fail if the committed stubs differ from what `make protos` would write.
+check-protos: venv
+	@tmp=$$(mktemp -d) && $(call GEN_STUBS,$$tmp) && \
+	if diff -r $$tmp/trackwire/v1 $(STUB_DIR) >/dev/null; then echo "stubs are fresh"; rm -rf $$tmp; \
+	else diff -r $$tmp/trackwire/v1 $(STUB_DIR) | head -20; rm -rf $$tmp; \
+	echo "stubs are stale: run 'make protos' and commit"; exit 1; fi
+
+# The whole suite. Set TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL to
+# also run the store and server tests on PostgreSQL and MariaDB (CI does).
+test: venv check-protos
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check client server tests bench
+	$(VENV)/bin/ruff format --check client server tests bench
+	cd protos && ../$(VENV)/bin/buf lint
+
+# The server on the embedded default: SQLite file + local artifact folder.
+serve: venv
+	$(VENV)/bin/trackwire server $(SERVE_ARGS)
+
+bench: venv
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,403 @@
+"""TrackwireClient: one method per RPC, plain Python values in and out."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from trackwire import errors
+from trackwire.connection import Connection, registry, resolve_tracking_uri
+from trackwire.entities import (
+    RUN_STATUSES,
+    Experiment,
+    FileInfo,
+    Metric,
+    MetricHistory,
+    PagedList,
+    Run,
+    RunInfo,
+    ServerInfo,
+    ViewType,
+)
+from trackwire.metric_writer import MetricWriter
+from trackwire.v1 import artifact_service_pb2 as artifact_pb
+from trackwire.v1 import experiment_pb2, run_pb2
+from trackwire.v1 import tracking_service_pb2 as pb
+
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+
+_writers: dict[str, MetricWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def _timestamp(ms: int | None) -> Timestamp | None:
+    if ms is None:
+        return None
+    ts = Timestamp()
+    ts.FromMilliseconds(int(ms))
+    return ts
+
+
+def _param_value(value) -> str:
+    return str(value)
+
+
+def _call(method, request, **kwargs):
+    try:
+        return method(request, **kwargs)
+    except grpc.RpcError as e:
+        raise errors.from_rpc_error(e) from None
+
+
+def _stream(method, request) -> Iterator:
+    try:
+        yield from method(request)
+    except grpc.RpcError as e:
+        raise errors.from_rpc_error(e) from None
+
+
+def metric_writer_for(uri: str) -> MetricWriter:
+    """The process's metric writer for a tracking URI (one stream per server)."""
+    writer = _writers.get(uri)
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(uri)
+            if writer is None:
+                connection = registry.connect(uri)
+                writer = _writers[uri] = MetricWriter(lambda: (connection.tracking, connection.limits))
+    return writer
+
+
+def close_metric_writers(timeout: float | None = 60.0) -> None:
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close(timeout)
+
+
+class TrackwireClient:
+    """A client of one Trackwire server.
+
+    `tracking_uri`: `grpc://host:port`, `host:port`, a database URL for an
+    embedded server, or None for $TRACKWIRE_TRACKING_URI / the embedded default.
+    """
+
+    def __init__(self, tracking_uri: str | None = None):
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self._connection: Connection = registry.connect(self.tracking_uri)
+        self._tracking = self._connection.tracking
+        self._artifacts = self._connection.artifacts
+
+    # -- server ------------------------------------------------------------
+
+    def get_server_info(self) -> ServerInfo:
+        info = _call(self._tracking.GetServerInfo, pb.GetServerInfoRequest())
+        limits = {f.name: getattr(info.limits, f.name) for f in info.limits.DESCRIPTOR.fields}
+        return ServerInfo(version=info.version, limits=limits)
+
+    # -- experiments -------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """Creates an experiment; returns its id."""
+        response = _call(
+            self._tracking.CreateExperiment,
+            pb.CreateExperimentRequest(
+                name=name,
+                artifact_location=artifact_location or "",
+                tags=[experiment_pb2.ExperimentTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
+            ),
+        )
+        return response.experiment.experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        response = _call(self._tracking.GetExperiment, pb.GetExperimentRequest(experiment_id=str(experiment_id)))
+        return Experiment.from_proto(response.experiment)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment named `name`, or None if there is none (as MLflow)."""
+        try:
+            response = _call(self._tracking.GetExperimentByName, pb.GetExperimentByNameRequest(name=name))
+        except errors.NotFoundError:
+            return None
+        return Experiment.from_proto(response.experiment)
+
+    def search_experiments(
+        self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000, page_token: str | None = None
+    ) -> PagedList:
+        response = _call(
+            self._tracking.SearchExperiments,
+            pb.SearchExperimentsRequest(view_type=view_type, page_size=max_results, page_token=page_token or ""),
+        )
+        return PagedList([Experiment.from_proto(e) for e in response.experiments], response.next_page_token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        _call(self._tracking.UpdateExperiment, pb.UpdateExperimentRequest(experiment_id=str(experiment_id), name=new_name))
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        _call(self._tracking.DeleteExperiment, pb.DeleteExperimentRequest(experiment_id=str(experiment_id)))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        _call(self._tracking.RestoreExperiment, pb.RestoreExperimentRequest(experiment_id=str(experiment_id)))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value) -> None:
+        _call(
+            self._tracking.SetExperimentTag,
+            pb.SetExperimentTagRequest(
+                experiment_id=str(experiment_id), tag=experiment_pb2.ExperimentTag(key=key, value=str(value))
+            ),
+        )
+
+    # -- runs --------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Run:
+        """Creates a run, or resumes run `run_id` if it exists in that experiment."""
+        return self._create_run(experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id)[0]
+
+    def _create_run(self, experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id):
+        response = _call(
+            self._tracking.CreateRun,
+            pb.CreateRunRequest(
+                experiment_id=str(experiment_id),
+                run_name=run_name or "",
+                start_time=_timestamp(start_time),
+                tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
+                parent_run_id=parent_run_id or "",
+                run_id=run_id or "",
+                user_id=user_id if user_id is not None else _default_user(),
+            ),
+        )
+        return Run.from_proto(response.run), response.resumed
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.from_proto(_call(self._tracking.GetRun, pb.GetRunRequest(run_id=run_id)).run)
+
+    def update_run(
+        self, run_id: str, status: str | None = None, name: str | None = None, end_time: int | None = None
+    ) -> RunInfo:
+        request = pb.UpdateRunRequest(run_id=run_id, end_time=_timestamp(end_time))
+        if status is not None:
+            request.status = _status_number(status)
+        if name is not None:
+            request.run_name = name
+        return RunInfo.from_proto(_call(self._tracking.UpdateRun, request).run_info)
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+        """Flushes the run's streamed metrics, then marks it ended."""
+        self.flush_metrics()
+        self.update_run(run_id, status=status, end_time=end_time or int(time.time() * 1000))
+
+    def delete_run(self, run_id: str) -> None:
+        _call(self._tracking.DeleteRun, pb.DeleteRunRequest(run_id=run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        _call(self._tracking.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
+
+    def set_tag(self, run_id: str, key: str, value) -> None:
+        _call(self._tracking.SetRunTag, pb.SetRunTagRequest(run_id=run_id, tag=run_pb2.RunTag(key=key, value=str(value))))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        _call(self._tracking.DeleteRunTag, pb.DeleteRunTagRequest(run_id=run_id, key=key))
+
+    def log_param(self, run_id: str, key: str, value) -> str:
+        value = _param_value(value)
+        self.log_batch(run_id, params={key: value})
+        return value
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+    ) -> None:
+        """Writes one point synchronously (the streaming path is `log_metric_async`)."""
+        self.log_batch(run_id, metrics=[Metric(key, float(value), timestamp or int(time.time() * 1000), step or 0)])
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, object] | Sequence = (),
+        tags: dict[str, object] | Sequence = (),
+    ) -> None:
+        """Writes params, tags and metric points to a run in one transaction."""
+        param_pairs = params.items() if isinstance(params, dict) else [(p.key, p.value) for p in params]
+        tag_pairs = tags.items() if isinstance(tags, dict) else [(t.key, t.value) for t in tags]
+        _call(
+            self._tracking.LogBatch,
+            pb.LogBatchRequest(
+                run_id=run_id,
+                metrics=[
+                    run_pb2.Metric(key=m.key, value=float(m.value), timestamp_ms=int(m.timestamp or 0), step=int(m.step or 0))
+                    for m in metrics
+                ],
+                params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
+                tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in tag_pairs],
+            ),
+        )
+
+    # -- streamed metrics --------------------------------------------------
+
+    @property
+    def metric_writer(self) -> MetricWriter:
+        return metric_writer_for(self.tracking_uri)
+
+    def log_metric_async(
+        self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Queues one point on the background stream; `flush_metrics` waits for it."""
+        self.metric_writer.add(run_id, key, float(value), int(step), timestamp or int(time.time() * 1000))
+
+    def flush_metrics(self, timeout: float | None = 300.0) -> None:
+        """Waits until every streamed point is committed; raises what the server refused."""
+        writer = _writers.get(self.tracking_uri)
+        if writer is not None:
+            writer.flush(timeout)
+
+    def read_metric_history(
+        self, run_id: str, key: str, start_step: int | None = None, end_step: int | None = None
+    ) -> MetricHistory:
+        """One metric's history as columns, ordered by step then timestamp."""
+        request = pb.ReadMetricHistoryRequest(run_id=run_id, metric_key=key)
+        if start_step is not None:
+            request.start_step = start_step
+        if end_step is not None:
+            request.end_step = end_step
+        steps: list[int] = []
+        values: list[float] = []
+        timestamps: list[int] = []
+        for chunk in _stream(self._tracking.ReadMetricHistory, request):
+            steps.extend(chunk.steps)
+            values.extend(chunk.values)
+            timestamps.extend(chunk.timestamps_ms)
+        return MetricHistory(steps=steps, values=values, timestamps=timestamps)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric as Metric objects (MLflow's shape)."""
+        return self.read_metric_history(run_id, key).to_metrics(key)
+
+    # -- search ------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> PagedList:
+        response = _call(
+            self._tracking.SearchRuns,
+            pb.SearchRunsRequest(
+                experiment_ids=[str(e) for e in experiment_ids],
+                view_type=run_view_type,
+                page_size=max_results,
+                page_token=page_token or "",
+            ),
+        )
+        return PagedList([Run.from_proto(r) for r in response.runs], response.next_page_token)
+
+    # -- artifacts ---------------------------------------------------------
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> FileInfo:
+        """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
+        name = os.path.basename(local_path)
+        path = posixpath.join(artifact_path, name) if artifact_path else name
+        with open(local_path, "rb") as f:
+            return self._upload(run_id, path, iter(lambda: f.read(UPLOAD_CHUNK_BYTES), b""))
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        """Uploads every file under `local_dir`, keeping the folder structure."""
+        for root, _dirs, files in os.walk(local_dir):
+            rel = os.path.relpath(root, local_dir)
+            folder = "" if rel == "." else rel.replace(os.sep, "/")
+            target = posixpath.join(artifact_path or "", folder).strip("/")
+            for name in sorted(files):
+                self.log_artifact(run_id, os.path.join(root, name), target or None)
+
+    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> FileInfo:
+        """Uploads `data` as the file `artifact_file` of the run."""
+        return self._upload(run_id, artifact_file, [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)] or [b""])
+
+    def _upload(self, run_id: str, path: str, chunks: Iterable[bytes]) -> FileInfo:
+        def requests():
+            header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
+            first = True
+            for data in chunks:
+                yield artifact_pb.UploadArtifactRequest(header=header if first else None, data=data)
+                first = False
+            if first:
+                yield artifact_pb.UploadArtifactRequest(header=header)
+
+        return FileInfo.from_proto(_call(self._artifacts.UploadArtifact, requests()).file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        response = _call(self._artifacts.ListArtifacts, artifact_pb.ListArtifactsRequest(run_id=run_id, path=path or ""))
+        return [FileInfo.from_proto(f) for f in response.files]
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+        """Downloads a file or a whole folder of the run; returns the local path."""
+        dst_path = os.path.abspath(dst_path or os.getcwd())
+        entries = self.list_artifacts(run_id, path) if path == "" else None
+        if entries is None:
+            parent = posixpath.dirname(path)
+            siblings = self.list_artifacts(run_id, parent)
+            match = next((e for e in siblings if e.path == path), None)
+            if match is None:
+                raise errors.NotFoundError(f"artifact '{path}' does not exist in run {run_id}")
+            if not match.is_dir:
+                return self._download_file(run_id, path, os.path.join(dst_path, posixpath.basename(path)))
+            entries = self.list_artifacts(run_id, path)
+        local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
+        os.makedirs(local_root, exist_ok=True)
+        stack = list(entries)
+        while stack:
+            entry = stack.pop()
+            rel = entry.path[len(path) :].lstrip("/") if path else entry.path
+            local = os.path.join(local_root, *rel.split("/"))
+            if entry.is_dir:
+                os.makedirs(local, exist_ok=True)
+                stack.extend(self.list_artifacts(run_id, entry.path))
+            else:
+                self._download_file(run_id, entry.path, local)
+        return local_root
+
+    def _download_file(self, run_id: str, path: str, local: str) -> str:
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        tmp = f"{local}.part"
+        with open(tmp, "wb") as f:
+            for chunk in _stream(self._artifacts.DownloadArtifact, artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path)):
+                f.write(chunk.data)
+        os.replace(tmp, local)
+        return local
+
+
+def _status_number(status: str) -> int:
+    try:
+        return RUN_STATUSES[status.upper()]
+    except KeyError:
+        raise errors.InvalidArgumentError(
+            f"status '{status}' is not one of {', '.join(RUN_STATUSES)}"
+        ) from None
+
+
+def _default_user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return ""

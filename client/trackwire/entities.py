@@ -1,0 +1,178 @@
+"""What the client returns: plain Python objects shaped like MLflow's entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trackwire.v1 import artifact_service_pb2, experiment_pb2, run_pb2
+
+_STAGES = {
+    experiment_pb2.LIFECYCLE_STAGE_ACTIVE: "active",
+    experiment_pb2.LIFECYCLE_STAGE_DELETED: "deleted",
+}
+RUN_STATUSES = {
+    "RUNNING": run_pb2.RUN_STATUS_RUNNING,
+    "SCHEDULED": run_pb2.RUN_STATUS_SCHEDULED,
+    "FINISHED": run_pb2.RUN_STATUS_FINISHED,
+    "FAILED": run_pb2.RUN_STATUS_FAILED,
+    "KILLED": run_pb2.RUN_STATUS_KILLED,
+}
+_STATUS_NAMES = {v: k for k, v in RUN_STATUSES.items()}
+
+
+class ViewType:
+    """Which lifecycle stages a search returns (MLflow's names)."""
+
+    ACTIVE_ONLY = experiment_pb2.VIEW_TYPE_ACTIVE_ONLY
+    DELETED_ONLY = experiment_pb2.VIEW_TYPE_DELETED_ONLY
+    ALL = experiment_pb2.VIEW_TYPE_ALL
+
+
+def _ms(message, name: str) -> int | None:
+    return getattr(message, name).ToMilliseconds() if message.HasField(name) else None
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+    @classmethod
+    def from_proto(cls, p: experiment_pb2.Experiment) -> Experiment:
+        return cls(
+            experiment_id=p.experiment_id,
+            name=p.name,
+            artifact_location=p.artifact_location,
+            lifecycle_stage=_STAGES.get(p.lifecycle_stage, "unknown"),
+            tags={t.key: t.value for t in p.tags},
+            creation_time=_ms(p, "create_time"),
+            last_update_time=_ms(p, "update_time"),
+        )
+
+
+@dataclass
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass
+class Param:
+    key: str
+    value: str
+
+
+@dataclass
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+    user_id: str = ""
+    parent_run_id: str = ""
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+    @classmethod
+    def from_proto(cls, p: run_pb2.RunInfo) -> RunInfo:
+        return cls(
+            run_id=p.run_id,
+            experiment_id=p.experiment_id,
+            run_name=p.run_name,
+            status=_STATUS_NAMES.get(p.status, "UNKNOWN"),
+            start_time=_ms(p, "start_time"),
+            end_time=_ms(p, "end_time"),
+            artifact_uri=p.artifact_uri,
+            lifecycle_stage=_STAGES.get(p.lifecycle_stage, "unknown"),
+            user_id=p.user_id,
+            parent_run_id=p.parent_run_id,
+        )
+
+
+@dataclass
+class RunData:
+    """Params, latest metric values and tags as dicts (as MLflow's RunData)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    latest_metrics: dict[str, Metric] = field(default_factory=dict)
+
+    @classmethod
+    def from_proto(cls, p: run_pb2.RunData) -> RunData:
+        latest = {m.key: Metric(m.key, m.value, m.timestamp_ms, m.step) for m in p.metrics}
+        return cls(
+            metrics={k: m.value for k, m in latest.items()},
+            params={x.key: x.value for x in p.params},
+            tags={t.key: t.value for t in p.tags},
+            latest_metrics=latest,
+        )
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    data: RunData
+
+    @classmethod
+    def from_proto(cls, p: run_pb2.Run) -> Run:
+        return cls(info=RunInfo.from_proto(p.info), data=RunData.from_proto(p.data))
+
+
+@dataclass
+class FileInfo:
+    path: str
+    is_dir: bool
+    file_size: int
+
+    @classmethod
+    def from_proto(cls, p: artifact_service_pb2.FileInfo) -> FileInfo:
+        return cls(path=p.path, is_dir=p.is_dir, file_size=p.file_size)
+
+
+@dataclass
+class MetricHistory:
+    """One metric's history in columns: the fast form for plots and analysis."""
+
+    steps: list[int]
+    values: list[float]
+    timestamps: list[int]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_metrics(self, key: str) -> list[Metric]:
+        return [Metric(key, v, t, s) for v, t, s in zip(self.values, self.timestamps, self.steps)]
+
+
+@dataclass
+class ServerInfo:
+    version: str
+    limits: dict[str, int]
+
+
+class PagedList(list):
+    """A page of results with the token for the next page ("" at the end)."""
+
+    def __init__(self, items, token: str):
+        super().__init__(items)
+        self.token = token

@@ -1,0 +1,403 @@
+"""The fluent API: module-level functions over an active run, as in MLflow.
+
+The active-run stack lives in a ContextVar (each thread and asyncio task has its
+own); the tracking URI and active experiment are process settings.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from trackwire import errors
+from trackwire.client import TrackwireClient, close_metric_writers, metric_writer_for
+from trackwire.connection import TRACKING_URI_ENV, registry, resolve_tracking_uri
+from trackwire.entities import Experiment, Metric, Run
+
+EXPERIMENT_NAME_ENV = "TRACKWIRE_EXPERIMENT_NAME"
+EXPERIMENT_ID_ENV = "TRACKWIRE_EXPERIMENT_ID"
+NOTE_TAG = "trackwire.note.content"
+
+
+class _Settings:
+    """Process-wide settings: set_tracking_uri and set_experiment write here."""
+
+    def __init__(self):
+        self.tracking_uri: str | None = None
+        self.experiment_id: str | None = None
+        self.clients: dict[str, TrackwireClient] = {}
+        self.lock = threading.Lock()
+
+
+_settings = _Settings()
+_run_stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
+    "trackwire_active_runs", default=()
+)
+
+
+class ActiveRun(Run):
+    """The run returned by `start_run`; as a context manager it ends the run on exit:
+    FINISHED normally, FAILED on an exception, KILLED on KeyboardInterrupt."""
+
+    def __init__(self, run: Run, client: TrackwireClient):
+        super().__init__(info=run.info, data=run.data)
+        self._client = client
+        self._add_point = client.metric_writer.add
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        try:
+            end_run(status, _run=self)
+        except errors.TrackwireException:
+            if exc_type is None:
+                raise  # do not hide the user's own exception behind ours
+        return False
+
+
+# -- where to track -----------------------------------------------------------
+
+
+def set_tracking_uri(uri: str) -> None:
+    """`grpc://host:port`, `host:port`, or a database URL for an embedded server."""
+    _settings.tracking_uri = uri
+
+
+def get_tracking_uri() -> str:
+    return resolve_tracking_uri(_settings.tracking_uri)
+
+
+def _client() -> TrackwireClient:
+    uri = get_tracking_uri()
+    client = _settings.clients.get(uri)
+    if client is None:
+        with _settings.lock:
+            client = _settings.clients.setdefault(uri, TrackwireClient(uri))
+    return client
+
+
+# -- experiments ----------------------------------------------------------------
+
+
+def create_experiment(name: str, artifact_location: str | None = None, tags: dict | None = None) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Makes an experiment active, creating it by name if it does not exist."""
+    if (experiment_name is None) == (experiment_id is None):
+        raise errors.InvalidArgumentError("give exactly one of experiment_name and experiment_id")
+    client = _client()
+    if experiment_id is not None:
+        experiment = client.get_experiment(str(experiment_id))
+    else:
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            try:
+                client.create_experiment(experiment_name)
+            except errors.AlreadyExistsError:
+                pass  # created meanwhile by another process
+            experiment = client.get_experiment_by_name(experiment_name)
+    if experiment.lifecycle_stage == "deleted":
+        raise errors.FailedPreconditionError(
+            f"experiment '{experiment.name}' (id {experiment.experiment_id}) is deleted; restore it first"
+        )
+    _settings.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+def _active_experiment_id() -> str:
+    if _settings.experiment_id is not None:
+        return _settings.experiment_id
+    if os.environ.get(EXPERIMENT_ID_ENV):
+        return os.environ[EXPERIMENT_ID_ENV]
+    if os.environ.get(EXPERIMENT_NAME_ENV):
+        return set_experiment(os.environ[EXPERIMENT_NAME_ENV]).experiment_id
+    return "0"
+
+
+# -- runs -------------------------------------------------------------------------
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> ActiveRun:
+    """Starts a run (or resumes `run_id`) and makes it active.
+
+    With `nested=True` the new run is a child of the active run. A `run_id` that
+    does not exist yet is created with that id, so a restarted job can pass the
+    same id and keep logging into the same run.
+    """
+    stack = _run_stack.get()
+    if stack and not nested and parent_run_id is None:
+        raise errors.FailedPreconditionError(
+            f"run {stack[-1].info.run_id} is already active: end it with trackwire.end_run(), "
+            "or start a nested run with start_run(nested=True)"
+        )
+    client = _client()
+    if parent_run_id is None and nested and stack:
+        parent_run_id = stack[-1].info.run_id
+    tags = {k: str(v) for k, v in (tags or {}).items()}
+    if description is not None:
+        tags[NOTE_TAG] = description
+    tags.setdefault("trackwire.source.name", os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "")
+    if run_id is not None and experiment_id is None:
+        try:
+            experiment_id = client.get_run(run_id).info.experiment_id
+        except errors.NotFoundError:
+            pass
+    run = client.create_run(
+        experiment_id=experiment_id if experiment_id is not None else _active_experiment_id(),
+        tags=tags,
+        run_name=run_name,
+        run_id=run_id,
+        parent_run_id=parent_run_id,
+    )
+    active = ActiveRun(run, client)
+    _run_stack.set((*stack, active))
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    stack = _run_stack.get()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    return _last_run[0]
+
+
+_last_run: list[Run | None] = [None]
+
+
+def end_run(status: str = "FINISHED", _run: ActiveRun | None = None) -> None:
+    """Ends the active run: flushes its streamed metrics, then sets its status and end time.
+
+    Raises the first metric batch the server refused, after the run is ended.
+    """
+    stack = _run_stack.get()
+    run = _run or (stack[-1] if stack else None)
+    if run is None:
+        return
+    _run_stack.set(tuple(r for r in stack if r is not run))
+    client = run._client
+    try:
+        client.flush_metrics()
+    finally:
+        info = client.update_run(run.info.run_id, status=status, end_time=int(time.time() * 1000))
+        run.info = info
+        _last_run[0] = client.get_run(run.info.run_id)
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+def _current_run() -> ActiveRun:
+    stack = _run_stack.get()
+    return stack[-1] if stack else start_run()
+
+
+def _run_id(run_id: str | None) -> str:
+    return run_id if run_id is not None else _current_run().info.run_id
+
+
+# -- params, tags, metrics -----------------------------------------------------------
+
+
+def log_param(key: str, value: Any, run_id: str | None = None) -> Any:
+    """Logs a parameter as a string (bools as True/False). Re-logging a different value fails."""
+    _client().log_param(_run_id(run_id), key, value)
+    return value
+
+
+def log_params(params: dict[str, Any], run_id: str | None = None) -> None:
+    run_id = _run_id(run_id)
+    client = _client()
+    items = list(params.items())
+    step = client._connection.limits.max_batch_params or 100
+    for i in range(0, len(items), step):
+        client.log_batch(run_id, params=dict(items[i : i + step]))
+
+
+def set_tag(key: str, value: Any, run_id: str | None = None) -> None:
+    _client().set_tag(_run_id(run_id), key, value)
+
+
+def set_tags(tags: dict[str, Any], run_id: str | None = None) -> None:
+    run_id = _run_id(run_id)
+    client = _client()
+    items = list(tags.items())
+    step = client._connection.limits.max_batch_tags or 100
+    for i in range(0, len(items), step):
+        client.log_batch(run_id, tags=dict(items[i : i + step]))
+
+
+def delete_tag(key: str, run_id: str | None = None) -> None:
+    _client().delete_tag(_run_id(run_id), key)
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Logs one metric point without waiting for the network.
+
+    The point is queued for the background stream; `end_run`, leaving the
+    `with start_run()` block, `flush()` and interpreter exit wait until it is
+    stored. `synchronous=True` waits now. `timestamp` is in milliseconds.
+    """
+    stack = _run_stack.get()
+    run = stack[-1] if stack else _current_run()
+    try:
+        point = (
+            float(value),
+            int(step) if step else 0,
+            int(timestamp) if timestamp else time.time_ns() // 1_000_000,
+        )
+    except (TypeError, ValueError):
+        raise errors.InvalidArgumentError(
+            f"metric '{key}': value {value!r}, step {step!r} and timestamp {timestamp!r} must be numbers"
+        ) from None
+    run._add_point(run_id or run.info.run_id, key, *point)
+    if synchronous:
+        run._client.flush_metrics()
+
+
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Logs several metrics at the same step, without waiting for the network."""
+    for key, value in metrics.items():
+        log_metric(key, value, step, timestamp, run_id=run_id)
+    if synchronous:
+        flush()
+
+
+def flush(timeout: float | None = 300.0) -> None:
+    """Waits until every metric point logged so far is stored; raises what the server refused."""
+    writer = metric_writer_for(get_tracking_uri())
+    writer.flush(timeout)
+
+
+# -- artifacts ---------------------------------------------------------------------
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    _client().log_artifact(_run_id(run_id), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    uri = _current_run().info.artifact_uri
+    return f"{uri}/{artifact_path.lstrip('/')}" if artifact_path else uri
+
+
+# -- exit ----------------------------------------------------------------------------
+
+
+def _on_exit() -> None:
+    """Ends the runs still active in this thread, stores every queued point, then stops."""
+    try:
+        while _run_stack.get():
+            end_run("FINISHED")
+    except Exception as e:  # at exit, say it; there is no caller left to raise to
+        print(f"trackwire: while ending runs at exit: {e}", file=sys.stderr)
+    try:
+        close_metric_writers()
+    except Exception as e:
+        print(f"trackwire: while flushing metrics at exit: {e}", file=sys.stderr)
+    registry.close_all()
+
+
+def _register_exit_hook() -> None:
+    # Interpreter exit first joins the worker threads of every ThreadPoolExecutor
+    # (the embedded server's among them), and only then runs atexit callbacks;
+    # an open metric stream would hold a server worker and hang the exit. Hooks
+    # registered with threading run before that join, newest first.
+    # Importing it here registers that join first, so that ours runs before it.
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_on_exit)
+    else:
+        atexit.register(_on_exit)
+
+
+_register_exit_hook()
+
+__all__ = [
+    "ActiveRun",
+    "Metric",
+    "TRACKING_URI_ENV",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

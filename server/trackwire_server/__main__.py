@@ -1,0 +1,3 @@
+from trackwire_server.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""Building the gRPC server: services, health, reflection, interceptors."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from trackwire.v1 import artifact_service_pb2, artifact_service_pb2_grpc
+from trackwire.v1 import tracking_service_pb2, tracking_service_pb2_grpc
+from trackwire_server.artifacts import ArtifactRepository
+from trackwire_server.config import ServerConfig, resolve_artifact_root
+from trackwire_server.interceptors import ErrorMappingInterceptor
+from trackwire_server.limits import LIMITS
+from trackwire_server.servicers.artifacts import ArtifactServicer
+from trackwire_server.servicers.tracking import TrackingServicer
+from trackwire_server.store import TrackingStore, open_database
+
+log = logging.getLogger("trackwire.server")
+
+SERVICE_NAMES = (
+    tracking_service_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
+    artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
+)
+
+
+class TrackwireServer:
+    """A running (or ready-to-start) Trackwire server and what it owns."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.artifact_root = resolve_artifact_root(config.artifacts)
+        self.store = TrackingStore(open_database(config.db_url), self.artifact_root)
+        self.store.initialize()
+        self.grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
+            interceptors=[ErrorMappingInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
+                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+                # Clients keep metric streams open for days and ping every 30 s.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ],
+        )
+        repository = ArtifactRepository(config.storage_options)
+        tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
+            TrackingServicer(self.store), self.grpc_server
+        )
+        artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
+            ArtifactServicer(self.store, repository), self.grpc_server
+        )
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
+        )
+        self.port = self.grpc_server.add_insecure_port(f"{config.host}:{config.port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {config.host}:{config.port}")
+
+    @property
+    def address(self) -> str:
+        host = self.config.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    def start(self) -> TrackwireServer:
+        self.grpc_server.start()
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        """Stops taking calls, lets in-flight ones finish for `grace` seconds, closes the store."""
+        self.health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace).wait()
+        self.store.close()
+
+
+def create_server(config: ServerConfig) -> tuple[TrackwireServer, int]:
+    """Builds a server bound to config.host:config.port (0 picks a free port); not started."""
+    server = TrackwireServer(config)
+    return server, server.port

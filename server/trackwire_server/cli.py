@@ -1,0 +1,80 @@
+"""`trackwire server`: run the tracking server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+
+from trackwire_server import __version__
+from trackwire_server.app import create_server
+from trackwire_server.config import (
+    DEFAULT_ARTIFACTS,
+    DEFAULT_DB_URL,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ServerConfig,
+)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="trackwire server")
+    parser.description = (
+        "Serve Trackwire's gRPC tracking and artifact services. With no options: "
+        "SQLite in ./trackwire.db and artifacts in ./trackwire-artifacts, on 127.0.0.1:50051."
+    )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("TRACKWIRE_DB", DEFAULT_DB_URL),
+        help="database URL: sqlite:///path.db, postgresql://user@host:5432/db, "
+        "mysql://user@host:3306/db (env TRACKWIRE_DB; default %(default)s)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        default=os.environ.get("TRACKWIRE_ARTIFACTS", DEFAULT_ARTIFACTS),
+        help="artifact root: a folder or an fsspec URL such as s3://bucket/prefix or memory://x "
+        "(env TRACKWIRE_ARTIFACTS; default %(default)s)",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (default %(default)s)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=64, help="threads serving calls; each open metric stream holds one (default %(default)s)"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds in-flight calls get to finish on SIGTERM (default %(default)s)"
+    )
+    parser.add_argument("--version", action="version", version=f"trackwire {__version__}")
+    return parser
+
+
+def serve(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(
+        db_url=args.db, artifacts=args.artifacts, host=args.host, port=args.port, workers=args.workers
+    )
+    server, port = create_server(config)
+    server.start()
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # Printed for scripts that start the server on port 0 and need to know where it is.
+    print(
+        f"trackwire {__version__} listening on {server.address} "
+        f"(db {config.db_url}, artifacts {server.artifact_root})",
+        flush=True,
+    )
+    stopping.wait()
+    logging.getLogger("trackwire.server").info("shutting down; grace %.1fs", args.grace)
+    server.stop(args.grace)
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve(build_parser().parse_args(argv))

@@ -1,0 +1,50 @@
+"""Domain errors raised by the store and artifact repository.
+
+They carry no gRPC knowledge; `interceptors.ErrorMappingInterceptor` is the one
+place that turns them into status codes.
+"""
+
+
+class TrackwireError(Exception):
+    """Base class of the errors the server reports to clients.
+
+    `reason` is a stable, machine-readable UPPER_SNAKE_CASE identifier.
+    """
+
+    reason = "ERROR"
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if reason:
+            self.reason = reason
+
+
+class InvalidArgument(TrackwireError):
+    """The request is malformed; the message names the field."""
+
+    reason = "INVALID_ARGUMENT"
+
+
+class NotFound(TrackwireError):
+    """A named resource does not exist."""
+
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(TrackwireError):
+    """A resource with that unique name or id exists already."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(TrackwireError):
+    """The resource is not in a state that allows the call (e.g. it is deleted)."""
+
+    reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(TrackwireError):
+    """A size limit was exceeded."""
+
+    reason = "RESOURCE_EXHAUSTED"

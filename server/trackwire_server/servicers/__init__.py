@@ -1,0 +1,1 @@
+"""Thin gRPC servicers: validate, convert, one store call, convert back."""

@@ -1,0 +1,48 @@
+"""ArtifactService: upload, download and list the files of a run."""
+
+from __future__ import annotations
+
+from trackwire.v1 import artifact_service_pb2 as pb
+from trackwire.v1 import artifact_service_pb2_grpc
+from trackwire_server import convert
+from trackwire_server.artifacts import ArtifactRepository, check_relative_path
+from trackwire_server.errors import FailedPrecondition, InvalidArgument
+from trackwire_server.store import TrackingStore
+from trackwire_server.store.constants import DELETED
+
+
+class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
+    def __init__(self, store: TrackingStore, repository: ArtifactRepository):
+        self.store = store
+        self.repository = repository
+
+    def UploadArtifact(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgument("header is required in the first message of an upload")
+        path = check_relative_path("header.path", first.header.path)
+        run = self.store.get_run(first.header.run_id)
+        if run.lifecycle_stage == DELETED:
+            raise FailedPrecondition(f"run {run.run_id} is deleted")
+
+        def chunks():
+            yield first.data
+            for message in request_iterator:
+                if message.HasField("header"):
+                    raise InvalidArgument("header may only be sent in the first message")
+                yield message.data
+
+        entry = self.repository.write(run.artifact_uri, path, chunks())
+        return pb.UploadArtifactResponse(file=convert.file_info(entry))
+
+    def DownloadArtifact(self, request, context):
+        path = check_relative_path("path", request.path)
+        run = self.store.get_run(request.run_id)
+        for data in self.repository.read(run.artifact_uri, path):
+            yield pb.DownloadArtifactResponse(data=data)
+
+    def ListArtifacts(self, request, context):
+        path = check_relative_path("path", request.path, allow_empty=True)
+        run = self.store.get_run(request.run_id)
+        entries = self.repository.list(run.artifact_uri, path)
+        return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])

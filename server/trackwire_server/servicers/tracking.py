@@ -1,0 +1,200 @@
+"""TrackingService: experiments, runs, params, tags and metrics."""
+
+from __future__ import annotations
+
+import grpc
+
+from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire.v1 import tracking_service_pb2_grpc
+from trackwire_server import __version__, convert
+from trackwire_server.errors import TrackwireError
+from trackwire_server.interceptors import status_code_for
+from trackwire_server.limits import LIMITS
+from trackwire_server.store import TrackingStore
+from trackwire_server.store.records import MetricColumns, SeriesKey
+
+
+class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
+    def __init__(self, store: TrackingStore):
+        self.store = store
+
+    # -- experiments -------------------------------------------------------
+
+    def CreateExperiment(self, request, context):
+        record = self.store.create_experiment(
+            request.name, request.artifact_location, {t.key: t.value for t in request.tags}
+        )
+        return pb.CreateExperimentResponse(experiment=convert.experiment(record))
+
+    def GetExperiment(self, request, context):
+        record = self.store.get_experiment(request.experiment_id)
+        return pb.GetExperimentResponse(experiment=convert.experiment(record))
+
+    def GetExperimentByName(self, request, context):
+        record = self.store.get_experiment_by_name(request.name)
+        return pb.GetExperimentByNameResponse(experiment=convert.experiment(record))
+
+    def SearchExperiments(self, request, context):
+        if request.filter or request.order_by:
+            context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "filter and order_by in SearchExperiments are not supported by this server yet",
+            )
+        records, token = self.store.search_experiments(
+            request.view_type, request.page_size, request.page_token
+        )
+        return pb.SearchExperimentsResponse(
+            experiments=[convert.experiment(r) for r in records], next_page_token=token
+        )
+
+    def UpdateExperiment(self, request, context):
+        if request.HasField("name"):
+            record = self.store.rename_experiment(request.experiment_id, request.name)
+        else:
+            record = self.store.get_experiment(request.experiment_id)
+        return pb.UpdateExperimentResponse(experiment=convert.experiment(record))
+
+    def DeleteExperiment(self, request, context):
+        self.store.delete_experiment(request.experiment_id)
+        return pb.DeleteExperimentResponse()
+
+    def RestoreExperiment(self, request, context):
+        self.store.restore_experiment(request.experiment_id)
+        return pb.RestoreExperimentResponse()
+
+    def SetExperimentTag(self, request, context):
+        self.store.set_experiment_tag(request.experiment_id, request.tag.key, request.tag.value)
+        return pb.SetExperimentTagResponse()
+
+    # -- runs --------------------------------------------------------------
+
+    def CreateRun(self, request, context):
+        record, resumed = self.store.create_run(
+            experiment_id=request.experiment_id,
+            run_name=request.run_name,
+            start_time=convert.millis(request.start_time, request.HasField("start_time")),
+            tags={t.key: t.value for t in request.tags},
+            parent_run_id=request.parent_run_id,
+            run_id=request.run_id,
+            user_id=request.user_id,
+        )
+        return pb.CreateRunResponse(run=convert.run(record), resumed=resumed)
+
+    def GetRun(self, request, context):
+        return pb.GetRunResponse(run=convert.run(self.store.get_run(request.run_id)))
+
+    def UpdateRun(self, request, context):
+        record = self.store.update_run(
+            request.run_id,
+            status=request.status,
+            end_time=convert.millis(request.end_time, request.HasField("end_time")),
+            run_name=request.run_name if request.HasField("run_name") else None,
+        )
+        return pb.UpdateRunResponse(run_info=convert.run_info(record))
+
+    def DeleteRun(self, request, context):
+        self.store.delete_run(request.run_id)
+        return pb.DeleteRunResponse()
+
+    def RestoreRun(self, request, context):
+        self.store.restore_run(request.run_id)
+        return pb.RestoreRunResponse()
+
+    def SetRunTag(self, request, context):
+        self.store.set_run_tag(request.run_id, request.tag.key, request.tag.value)
+        return pb.SetRunTagResponse()
+
+    def DeleteRunTag(self, request, context):
+        self.store.delete_run_tag(request.run_id, request.key)
+        return pb.DeleteRunTagResponse()
+
+    def LogBatch(self, request, context):
+        self.store.log_batch(
+            request.run_id,
+            metrics=[convert.metric_record(m) for m in request.metrics],
+            params=[(p.key, p.value) for p in request.params],
+            tags=[(t.key, t.value) for t in request.tags],
+        )
+        return pb.LogBatchResponse()
+
+    # -- metric streams ----------------------------------------------------
+
+    def WriteMetrics(self, request_iterator, context):
+        for request in request_iterator:
+            batch = MetricColumns(
+                series=[SeriesKey(s.run_id, s.key) for s in request.series],
+                series_index=request.series_index,
+                values=request.values,
+                steps=request.steps,
+                timestamps=request.timestamps_ms,
+            )
+            try:
+                duplicate = self.store.write_metric_columns(
+                    request.writer_id, request.sequence_number, batch
+                )
+            except TrackwireError as e:
+                # A refused batch is answered, not fatal: the stream goes on.
+                yield pb.WriteMetricsResponse(
+                    sequence_number=request.sequence_number,
+                    error_code=status_code_for(e).value[0],
+                    error_message=e.message,
+                )
+                continue
+            yield pb.WriteMetricsResponse(
+                sequence_number=request.sequence_number, duplicate=duplicate
+            )
+
+    def ReadMetricHistory(self, request, context):
+        chunk_size = request.chunk_size or LIMITS.default_history_chunk_points
+        if not 0 < chunk_size <= LIMITS.max_history_chunk_points:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"chunk_size must be between 1 and {LIMITS.max_history_chunk_points}",
+            )
+        chunks = self.store.iter_metric_history(
+            request.run_id,
+            request.metric_key,
+            request.start_step if request.HasField("start_step") else None,
+            request.end_step if request.HasField("end_step") else None,
+            chunk_size,
+        )
+        for steps, timestamps, values in chunks:
+            response = pb.ReadMetricHistoryResponse()
+            response.values.extend(values.tolist())
+            response.steps.extend(steps.tolist())
+            response.timestamps_ms.extend(timestamps.tolist())
+            yield response
+
+    # -- search ------------------------------------------------------------
+
+    def SearchRuns(self, request, context):
+        if request.filter or request.order_by:
+            context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "filter and order_by in SearchRuns are not supported by this server yet",
+            )
+        records, token = self.store.search_runs(
+            list(request.experiment_ids), request.view_type, request.page_size, request.page_token
+        )
+        return pb.SearchRunsResponse(runs=[convert.run(r) for r in records], next_page_token=token)
+
+    # -- server ------------------------------------------------------------
+
+    def GetServerInfo(self, request, context):
+        return pb.GetServerInfoResponse(
+            version=__version__,
+            limits=pb.ServerLimits(
+                max_key_length=LIMITS.max_key_length,
+                max_param_value_length=LIMITS.max_param_value_length,
+                max_tag_value_length=LIMITS.max_tag_value_length,
+                max_experiment_name_length=LIMITS.max_experiment_name_length,
+                max_batch_metrics=LIMITS.max_batch_metrics,
+                max_batch_params=LIMITS.max_batch_params,
+                max_batch_tags=LIMITS.max_batch_tags,
+                max_stream_batch_points=LIMITS.max_stream_batch_points,
+                max_stream_batch_series=LIMITS.max_stream_batch_series,
+                max_history_chunk_points=LIMITS.max_history_chunk_points,
+                max_message_bytes=LIMITS.max_message_bytes,
+                max_page_size=LIMITS.max_page_size,
+            ),
+        )

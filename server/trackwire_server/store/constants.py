@@ -1,0 +1,18 @@
+"""Enumerations as stored in the database. Their numbers are the proto enums' (tested)."""
+
+ACTIVE = 1
+DELETED = 2
+
+RUNNING = 1
+SCHEDULED = 2
+FINISHED = 3
+FAILED = 4
+KILLED = 5
+RUN_STATUSES = {RUNNING, SCHEDULED, FINISHED, FAILED, KILLED}
+
+VIEW_ACTIVE_ONLY = 1
+VIEW_DELETED_ONLY = 2
+VIEW_ALL = 3
+
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"

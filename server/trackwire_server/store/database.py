@@ -1,0 +1,56 @@
+"""Opening a database from a URL, and write transactions that behave the same everywhere."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import peewee
+from playhouse import db_url
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    # WAL + NORMAL: a commit survives a crash of the process; fsync happens at
+    # checkpoints. This is what makes small commits cheap.
+    "synchronous": "normal",
+    "busy_timeout": 60_000,
+    "cache_size": -64 * 1024,
+    "foreign_keys": 0,
+}
+
+
+def open_database(url: str) -> peewee.Database:
+    """Opens the database at `url` (`sqlite:///path`, `postgresql://...`, `mysql://...`).
+
+    Connections are per thread (Peewee's default), which suits the thread-pool
+    gRPC server.
+    """
+    if url.startswith("sqlite:"):
+        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    if url.startswith(("mysql:", "mysql+")):
+        return db_url.connect(url, charset="utf8mb4")
+    return db_url.connect(url)
+
+
+def is_sqlite(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.SqliteDatabase)
+
+
+def is_mysql(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.MySQLDatabase)
+
+
+@contextlib.contextmanager
+def write_transaction(db: peewee.Database) -> Iterator[None]:
+    """One unit of work that writes.
+
+    On SQLite the write lock is taken at BEGIN (IMMEDIATE): a deferred
+    transaction that reads first and writes later gets "database is locked" in
+    WAL mode regardless of the busy timeout.
+    """
+    if is_sqlite(db):
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield

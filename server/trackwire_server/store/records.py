@@ -1,0 +1,58 @@
+"""Plain records the store returns: no Peewee rows escape the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ExperimentRecord:
+    experiment_id: int
+    name: str
+    artifact_location: str
+    lifecycle_stage: int
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MetricRecord:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    experiment_id: int
+    name: str
+    status: int
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: int
+    parent_run_id: str | None
+    user_id: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[MetricRecord] = field(default_factory=list)
+
+
+@dataclass
+class SeriesKey:
+    run_id: str
+    key: str
+
+
+@dataclass
+class MetricColumns:
+    """A batch of points in columns; `series_index[i]` points into `series`."""
+
+    series: list[SeriesKey]
+    series_index: list[int]
+    values: list[float]
+    steps: list[int]
+    timestamps: list[int]

@@ -1,0 +1,200 @@
+"""Tables, bound per database, and the schema version.
+
+Each `TrackingStore` binds its own copies of the model classes to its own
+database (`bind_tables`), so one process can serve several databases (tests
+do). Schema changes are new entries in `MIGRATIONS`, applied in order at start;
+a table definition already released is never edited in place.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import peewee
+from peewee import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    CharField,
+    CompositeKey,
+    DoubleField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+)
+
+
+class ChunkDataField(peewee.BlobField):
+    """Binary column that holds a whole chunk: LONGBLOB on MySQL (BLOB stops at 64 KiB)."""
+
+    def ddl_datatype(self, ctx):
+        if isinstance(self.model._meta.database, peewee.MySQLDatabase):
+            return peewee.SQL("LONGBLOB")
+        return super().ddl_datatype(ctx)
+
+
+class SchemaVersion(Model):
+    version = IntegerField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+class Experiment(Model):
+    experiment_id = AutoField()
+    name = CharField(max_length=500, unique=True)
+    artifact_location = TextField()
+    lifecycle_stage = SmallIntegerField()
+    creation_time = BigIntegerField()
+    last_update_time = BigIntegerField()
+
+    class Meta:
+        table_name = "experiments"
+
+
+class ExperimentTag(Model):
+    experiment_id = IntegerField()
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        table_name = "experiment_tags"
+        primary_key = CompositeKey("experiment_id", "key")
+
+
+class Run(Model):
+    run_id = CharField(max_length=32, primary_key=True)
+    experiment_id = IntegerField(index=True)
+    name = CharField(max_length=250)
+    status = SmallIntegerField()
+    start_time = BigIntegerField()
+    end_time = BigIntegerField(null=True)
+    artifact_uri = TextField()
+    lifecycle_stage = SmallIntegerField()
+    parent_run_id = CharField(max_length=32, null=True, index=True)
+    user_id = CharField(max_length=250)
+    deleted_time = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "runs"
+
+
+class Param(Model):
+    run_id = CharField(max_length=32)
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        table_name = "params"
+        primary_key = CompositeKey("run_id", "key")
+
+
+class RunTag(Model):
+    run_id = CharField(max_length=32)
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        table_name = "run_tags"
+        primary_key = CompositeKey("run_id", "key")
+
+
+class LatestMetric(Model):
+    """The latest point of each (run, key): what GetRun and search read.
+
+    `value` is NULL for NaN and clamped to +-DBL_MAX for the infinities (MySQL
+    stores neither); `special` says which, so the value round-trips exactly.
+    """
+
+    run_id = CharField(max_length=32)
+    key = CharField(max_length=250)
+    value = DoubleField(null=True)
+    special = SmallIntegerField()
+    step = BigIntegerField()
+    timestamp = BigIntegerField()
+
+    class Meta:
+        table_name = "latest_metrics"
+        primary_key = CompositeKey("run_id", "key")
+        indexes = ((("key", "value"), False),)
+
+
+class MetricChunk(Model):
+    """A run of points of one (run, key), packed by `metric_codec`."""
+
+    chunk_id = BigAutoField()
+    run_id = CharField(max_length=32)
+    key = CharField(max_length=250)
+    min_step = BigIntegerField()
+    max_step = BigIntegerField()
+    point_count = IntegerField()
+    data = ChunkDataField()
+
+    class Meta:
+        table_name = "metric_chunks"
+        indexes = ((("run_id", "key", "min_step"), False),)
+
+
+class WriterProgress(Model):
+    """The last batch committed per metric writer: what makes resends idempotent."""
+
+    writer_id = CharField(max_length=64, primary_key=True)
+    sequence_number = BigIntegerField()
+    update_time = BigIntegerField()
+
+    class Meta:
+        table_name = "writer_progress"
+
+
+TABLES = (
+    SchemaVersion,
+    Experiment,
+    ExperimentTag,
+    Run,
+    Param,
+    RunTag,
+    LatestMetric,
+    MetricChunk,
+    WriterProgress,
+)
+
+
+def bind_tables(db: peewee.Database) -> SimpleNamespace:
+    """Returns subclasses of every table bound to `db`, by class name."""
+    bound = {}
+    for table in TABLES:
+        meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name})
+        bound[table.__name__] = type(table.__name__, (table,), {"Meta": meta, "__module__": __name__})
+    return SimpleNamespace(**bound)
+
+
+def _create_v1(db: peewee.Database, tables: SimpleNamespace) -> None:
+    db.create_tables([getattr(tables, t.__name__) for t in TABLES], safe=True)
+
+
+# version -> migration. A migration runs in one transaction (where the database
+# allows DDL in transactions) and may use playhouse.migrate.
+MIGRATIONS = {1: _create_v1}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def current_version(db: peewee.Database, tables: SimpleNamespace) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = tables.SchemaVersion.select(peewee.fn.MAX(tables.SchemaVersion.version)).scalar()
+    return row or 0
+
+
+def migrate(db: peewee.Database, tables: SimpleNamespace) -> int:
+    """Brings the schema to SCHEMA_VERSION; returns the version found before."""
+    found = current_version(db, tables)
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {found} is newer than this server's {SCHEMA_VERSION}"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        with db.atomic():
+            MIGRATIONS[version](db, tables)
+            tables.SchemaVersion.insert(version=version).execute()
+    return found

@@ -1,0 +1,781 @@
+"""The tracking store: experiments, runs, params, tags and metrics in one database.
+
+Every public method is one transaction. Errors are the domain errors of
+`trackwire_server.errors`; the servicers never see SQL or Peewee.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import peewee
+
+from trackwire_server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
+from trackwire_server.limits import LIMITS
+from trackwire_server.store import metric_codec, schema
+from trackwire_server.store.constants import (
+    ACTIVE,
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    DELETED,
+    RUN_STATUSES,
+    RUNNING,
+    VIEW_ACTIVE_ONLY,
+    VIEW_ALL,
+    VIEW_DELETED_ONLY,
+)
+from trackwire_server.store.database import is_mysql, is_sqlite, write_transaction
+from trackwire_server.store.records import (
+    ExperimentRecord,
+    MetricColumns,
+    MetricRecord,
+    RunRecord,
+)
+from trackwire_server.store.validation import (
+    RUN_ID_PATTERN,
+    check_key,
+    check_length,
+    check_name,
+    check_run_id,
+    parse_experiment_id,
+)
+
+# How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
+_FINITE, _NAN, _POS_INF, _NEG_INF = 0, 1, 2, 3
+_DBL_MAX = 1.7976931348623157e308
+
+_ADJECTIVES = (
+    "amber bold brave calm clever crisp eager fair gentle glad keen lucid merry "
+    "nimble quiet rapid serene sharp steady swift tidy vivid warm wise"
+).split()
+_NOUNS = (
+    "badger bison crane dolphin eagle falcon fox gecko heron ibis jaguar koala "
+    "lemur lynx mole newt otter owl panda quail raven seal tiger wolf yak"
+).split()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _stored_value(value: float) -> tuple[float | None, int]:
+    if math.isnan(value):
+        return None, _NAN
+    if math.isinf(value):
+        return (_DBL_MAX, _POS_INF) if value > 0 else (-_DBL_MAX, _NEG_INF)
+    return value, _FINITE
+
+
+def _loaded_value(value: float | None, special: int) -> float:
+    if special == _NAN:
+        return math.nan
+    if special == _POS_INF:
+        return math.inf
+    if special == _NEG_INF:
+        return -math.inf
+    return value
+
+
+def _view_condition(column: peewee.Field, view_type: int):
+    if view_type in (0, VIEW_ACTIVE_ONLY):
+        return column == ACTIVE
+    if view_type == VIEW_DELETED_ONLY:
+        return column == DELETED
+    if view_type == VIEW_ALL:
+        return True
+    raise InvalidArgument(f"view_type {view_type} is not a ViewType")
+
+
+class PageToken:
+    """An opaque page token: an offset bound to the query that produced it."""
+
+    @staticmethod
+    def fingerprint(*parts: object) -> str:
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def encode(offset: int, fingerprint: str) -> str:
+        raw = json.dumps({"o": offset, "q": fingerprint}).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @staticmethod
+    def decode(token: str, fingerprint: str) -> int:
+        if not token:
+            return 0
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            data = json.loads(raw)
+            offset, bound = int(data["o"]), data["q"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidArgument("page_token is malformed") from None
+        if bound != fingerprint:
+            raise InvalidArgument("page_token belongs to another query")
+        return offset
+
+
+def _page_size(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument("page_size must not be negative")
+    if page_size > LIMITS.max_page_size:
+        raise InvalidArgument(f"page_size {page_size} is over the limit of {LIMITS.max_page_size}")
+    return page_size or LIMITS.default_page_size
+
+
+class TrackingStore:
+    """Experiments, runs and their data in one Peewee database."""
+
+    def __init__(self, db: peewee.Database, artifact_root: str):
+        self.db = db
+        self.artifact_root = artifact_root.rstrip("/")
+        self.t = schema.bind_tables(db)
+
+    def _locked(self, query):
+        """The query with FOR UPDATE where the database has row locks (SQLite locks it all)."""
+        return query if is_sqlite(self.db) else query.for_update()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Creates or migrates the schema and the default experiment."""
+        with self.db.connection_context():
+            schema.migrate(self.db, self.t)
+            with write_transaction(self.db):
+                if self.t.Experiment.get_or_none(experiment_id=DEFAULT_EXPERIMENT_ID) is None:
+                    if is_mysql(self.db):
+                        # Without it MySQL takes an explicit 0 as "next auto-increment value".
+                        self.db.execute_sql(
+                            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+                        )
+                    ts = now_ms()
+                    self.t.Experiment.insert(
+                        experiment_id=DEFAULT_EXPERIMENT_ID,
+                        name=DEFAULT_EXPERIMENT_NAME,
+                        artifact_location=f"{self.artifact_root}/{DEFAULT_EXPERIMENT_ID}",
+                        lifecycle_stage=ACTIVE,
+                        creation_time=ts,
+                        last_update_time=ts,
+                    ).execute()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- experiments -------------------------------------------------------
+
+    def _experiment_row(self, experiment_id: str, field: str = "experiment_id", lock=False):
+        eid = parse_experiment_id(field, experiment_id)
+        query = self.t.Experiment.select().where(self.t.Experiment.experiment_id == eid)
+        row = (self._locked(query) if lock else query).first()
+        if row is None:
+            raise NotFound(f"experiment {experiment_id} does not exist")
+        return row
+
+    def _experiment_record(self, row) -> ExperimentRecord:
+        tags = {
+            t.key: t.value
+            for t in self.t.ExperimentTag.select().where(
+                self.t.ExperimentTag.experiment_id == row.experiment_id
+            )
+        }
+        return ExperimentRecord(
+            experiment_id=row.experiment_id,
+            name=row.name,
+            artifact_location=row.artifact_location,
+            lifecycle_stage=row.lifecycle_stage,
+            creation_time=row.creation_time,
+            last_update_time=row.last_update_time,
+            tags=tags,
+        )
+
+    def _check_experiment_name_free(self, name: str) -> None:
+        existing = self.t.Experiment.get_or_none(self.t.Experiment.name == name)
+        if existing is not None:
+            state = "a deleted" if existing.lifecycle_stage == DELETED else "an"
+            raise AlreadyExists(
+                f"name '{name}' is taken by {state} experiment (id {existing.experiment_id})"
+            )
+
+    def create_experiment(
+        self, name: str, artifact_location: str = "", tags: dict[str, str] | None = None
+    ) -> ExperimentRecord:
+        check_name("name", name, LIMITS.max_experiment_name_length)
+        tags = tags or {}
+        for key, value in tags.items():
+            check_key("tags.key", key)
+            check_length(f"tags['{key}'].value", value, LIMITS.max_tag_value_length)
+        with write_transaction(self.db):
+            self._check_experiment_name_free(name)
+            ts = now_ms()
+            try:
+                eid = self.t.Experiment.insert(
+                    name=name,
+                    artifact_location=artifact_location,
+                    lifecycle_stage=ACTIVE,
+                    creation_time=ts,
+                    last_update_time=ts,
+                ).execute()
+            except peewee.IntegrityError:
+                raise AlreadyExists(f"name '{name}' is taken by an experiment") from None
+            if not artifact_location:
+                self.t.Experiment.update(artifact_location=f"{self.artifact_root}/{eid}").where(
+                    self.t.Experiment.experiment_id == eid
+                ).execute()
+            if tags:
+                self.t.ExperimentTag.insert_many(
+                    [{"experiment_id": eid, "key": k, "value": v} for k, v in tags.items()]
+                ).execute()
+            return self._experiment_record(self.t.Experiment.get_by_id(eid))
+
+    def get_experiment(self, experiment_id: str) -> ExperimentRecord:
+        with self.db.atomic():
+            return self._experiment_record(self._experiment_row(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> ExperimentRecord:
+        if not name:
+            raise InvalidArgument("name must not be empty")
+        with self.db.atomic():
+            row = self.t.Experiment.get_or_none(self.t.Experiment.name == name)
+            if row is None:
+                raise NotFound(f"experiment named '{name}' does not exist")
+            return self._experiment_record(row)
+
+    def search_experiments(
+        self, view_type: int, page_size: int, page_token: str
+    ) -> tuple[list[ExperimentRecord], str]:
+        size = _page_size(page_size)
+        fingerprint = PageToken.fingerprint("experiments", view_type)
+        offset = PageToken.decode(page_token, fingerprint)
+        E = self.t.Experiment
+        with self.db.atomic():
+            rows = list(
+                E.select()
+                .where(_view_condition(E.lifecycle_stage, view_type))
+                .order_by(E.creation_time.desc(), E.experiment_id.desc())
+                .offset(offset)
+                .limit(size + 1)
+            )
+            records = [self._experiment_record(r) for r in rows[:size]]
+        token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
+        return records, token
+
+    def rename_experiment(self, experiment_id: str, name: str) -> ExperimentRecord:
+        check_name("name", name, LIMITS.max_experiment_name_length)
+        with write_transaction(self.db):
+            row = self._experiment_row(experiment_id, lock=True)
+            if row.lifecycle_stage == DELETED:
+                raise FailedPrecondition(f"experiment {experiment_id} is deleted")
+            if row.name != name:
+                self._check_experiment_name_free(name)
+                row.name = name
+                row.last_update_time = now_ms()
+                row.save()
+            return self._experiment_record(row)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        with write_transaction(self.db):
+            row = self._experiment_row(experiment_id, lock=True)
+            if row.experiment_id == DEFAULT_EXPERIMENT_ID:
+                raise FailedPrecondition("the default experiment (id 0) cannot be deleted")
+            if row.lifecycle_stage == DELETED:
+                raise FailedPrecondition(f"experiment {experiment_id} is already deleted")
+            ts = now_ms()
+            row.lifecycle_stage, row.last_update_time = DELETED, ts
+            row.save()
+            R = self.t.Run
+            R.update(lifecycle_stage=DELETED, deleted_time=ts).where(
+                (R.experiment_id == row.experiment_id) & (R.lifecycle_stage == ACTIVE)
+            ).execute()
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        with write_transaction(self.db):
+            row = self._experiment_row(experiment_id, lock=True)
+            if row.lifecycle_stage == ACTIVE:
+                raise FailedPrecondition(f"experiment {experiment_id} is not deleted")
+            deleted_at = row.last_update_time
+            row.lifecycle_stage, row.last_update_time = ACTIVE, now_ms()
+            row.save()
+            R = self.t.Run
+            R.update(lifecycle_stage=ACTIVE, deleted_time=None).where(
+                (R.experiment_id == row.experiment_id) & (R.deleted_time == deleted_at)
+            ).execute()
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        check_key("tag.key", key)
+        check_length("tag.value", value, LIMITS.max_tag_value_length)
+        with write_transaction(self.db):
+            row = self._experiment_row(experiment_id, lock=True)
+            if row.lifecycle_stage == DELETED:
+                raise FailedPrecondition(f"experiment {experiment_id} is deleted")
+            T = self.t.ExperimentTag
+            T.delete().where((T.experiment_id == row.experiment_id) & (T.key == key)).execute()
+            T.insert(experiment_id=row.experiment_id, key=key, value=value).execute()
+
+    # -- runs --------------------------------------------------------------
+
+    def _run_row(self, run_id: str, field: str = "run_id", lock: bool = False):
+        check_run_id(field, run_id)
+        query = self.t.Run.select().where(self.t.Run.run_id == run_id)
+        row = (self._locked(query) if lock else query).first()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return row
+
+    def _active_run_row(self, run_id: str, field: str = "run_id"):
+        """The run, locked for the transaction; FAILED_PRECONDITION if it is deleted."""
+        row = self._run_row(run_id, field, lock=True)
+        if row.lifecycle_stage == DELETED:
+            raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
+        return row
+
+    def _run_record(self, row, with_data: bool = True) -> RunRecord:
+        record = RunRecord(
+            run_id=row.run_id,
+            experiment_id=row.experiment_id,
+            name=row.name,
+            status=row.status,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            artifact_uri=row.artifact_uri,
+            lifecycle_stage=row.lifecycle_stage,
+            parent_run_id=row.parent_run_id,
+            user_id=row.user_id,
+        )
+        if with_data:
+            self._load_run_data([record])
+        return record
+
+    def _load_run_data(self, records: list[RunRecord]) -> None:
+        by_id = {r.run_id: r for r in records}
+        if not by_id:
+            return
+        ids = list(by_id)
+        P, T, M = self.t.Param, self.t.RunTag, self.t.LatestMetric
+        for chunk in peewee.chunked(ids, 500):
+            for run_id, key, value in P.select(P.run_id, P.key, P.value).where(P.run_id.in_(chunk)).tuples():
+                by_id[run_id].params[key] = value
+            for run_id, key, value in T.select(T.run_id, T.key, T.value).where(T.run_id.in_(chunk)).tuples():
+                by_id[run_id].tags[key] = value
+            query = M.select(M.run_id, M.key, M.value, M.special, M.timestamp, M.step).where(
+                M.run_id.in_(chunk)
+            )
+            for run_id, key, value, special, ts, step in query.tuples():
+                by_id[run_id].metrics.append(
+                    MetricRecord(key, _loaded_value(value, special), ts, step)
+                )
+
+    def _random_run_name(self) -> str:
+        rng = random.Random()
+        return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randint(1, 999)}"
+
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str = "",
+        start_time: int | None = None,
+        tags: dict[str, str] | None = None,
+        parent_run_id: str = "",
+        run_id: str = "",
+        user_id: str = "",
+    ) -> tuple[RunRecord, bool]:
+        """Creates a run, or resumes the run `run_id` if it exists. Returns (run, resumed)."""
+        tags = tags or {}
+        check_length("run_name", run_name, LIMITS.max_run_name_length)
+        check_length("user_id", user_id, LIMITS.max_key_length)
+        for key, value in tags.items():
+            check_key("tags.key", key)
+            check_length(f"tags['{key}'].value", value, LIMITS.max_tag_value_length)
+        if run_id and not RUN_ID_PATTERN.match(run_id):
+            raise InvalidArgument(f"run_id '{run_id[:64]}' is not 32 lowercase hex characters")
+        with write_transaction(self.db):
+            experiment = self._experiment_row(experiment_id)
+            if experiment.lifecycle_stage == DELETED:
+                raise FailedPrecondition(f"experiment {experiment_id} is deleted")
+            if parent_run_id:
+                parent = self._run_row(parent_run_id, "parent_run_id")
+                if parent.experiment_id != experiment.experiment_id:
+                    raise InvalidArgument(
+                        f"parent_run_id {parent_run_id} belongs to experiment "
+                        f"{parent.experiment_id}, not {experiment_id}"
+                    )
+            if run_id:
+                existing = self._locked(self.t.Run.select().where(self.t.Run.run_id == run_id)).first()
+                if existing is not None:
+                    return self._resume_run(existing, experiment.experiment_id, run_name, tags), True
+            run_id = run_id or uuid.uuid4().hex
+            name = run_name or self._random_run_name()
+            self.t.Run.insert(
+                run_id=run_id,
+                experiment_id=experiment.experiment_id,
+                name=name,
+                status=RUNNING,
+                start_time=start_time or now_ms(),
+                end_time=None,
+                artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                lifecycle_stage=ACTIVE,
+                parent_run_id=parent_run_id or None,
+                user_id=user_id,
+            ).execute()
+            all_tags = dict(tags)
+            all_tags.setdefault("trackwire.runName", name)
+            if parent_run_id:
+                all_tags.setdefault("trackwire.parentRunId", parent_run_id)
+            if user_id:
+                all_tags.setdefault("trackwire.user", user_id)
+            self._upsert_tags(run_id, all_tags)
+            return self._run_record(self.t.Run.get_by_id(run_id)), False
+
+    def _resume_run(self, row, experiment_id: int, run_name: str, tags: dict[str, str]) -> RunRecord:
+        if row.experiment_id != experiment_id:
+            raise AlreadyExists(
+                f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
+            )
+        if row.lifecycle_stage == DELETED:
+            raise FailedPrecondition(f"run {row.run_id} is deleted; restore it before resuming it")
+        row.status, row.end_time = RUNNING, None
+        if run_name:
+            row.name = run_name
+            tags = {**tags, "trackwire.runName": run_name}
+        row.save()
+        self._upsert_tags(row.run_id, tags)
+        return self._run_record(row)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.db.atomic():
+            return self._run_record(self._run_row(run_id))
+
+    def update_run(
+        self, run_id: str, status: int = 0, end_time: int | None = None, run_name: str | None = None
+    ) -> RunRecord:
+        if status and status not in RUN_STATUSES:
+            raise InvalidArgument(f"status {status} is not a RunStatus")
+        if run_name is not None:
+            check_name("run_name", run_name, LIMITS.max_run_name_length)
+        with write_transaction(self.db):
+            row = self._active_run_row(run_id)
+            if status:
+                row.status = status
+                if status == RUNNING:
+                    row.end_time = None
+            if end_time is not None:
+                row.end_time = end_time
+            if run_name is not None:
+                row.name = run_name
+                self._upsert_tags(run_id, {"trackwire.runName": run_name})
+            row.save()
+            return self._run_record(row, with_data=False)
+
+    def delete_run(self, run_id: str) -> None:
+        with write_transaction(self.db):
+            row = self._run_row(run_id, lock=True)
+            if row.lifecycle_stage == DELETED:
+                raise FailedPrecondition(f"run {run_id} is already deleted")
+            row.lifecycle_stage, row.deleted_time = DELETED, now_ms()
+            row.save()
+
+    def restore_run(self, run_id: str) -> None:
+        with write_transaction(self.db):
+            row = self._run_row(run_id, lock=True)
+            if row.lifecycle_stage == ACTIVE:
+                raise FailedPrecondition(f"run {run_id} is not deleted")
+            experiment = self.t.Experiment.get_by_id(row.experiment_id)
+            if experiment.lifecycle_stage == DELETED:
+                raise FailedPrecondition(
+                    f"run {run_id} belongs to deleted experiment {row.experiment_id}; restore that first"
+                )
+            row.lifecycle_stage, row.deleted_time = ACTIVE, None
+            row.save()
+
+    def set_run_tag(self, run_id: str, key: str, value: str) -> None:
+        check_key("tag.key", key)
+        check_length("tag.value", value, LIMITS.max_tag_value_length)
+        with write_transaction(self.db):
+            self._active_run_row(run_id)
+            self._upsert_tags(run_id, {key: value})
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        check_key("key", key)
+        with write_transaction(self.db):
+            self._active_run_row(run_id)
+            T = self.t.RunTag
+            if not T.delete().where((T.run_id == run_id) & (T.key == key)).execute():
+                raise NotFound(f"run {run_id} has no tag '{key}'")
+
+    def _upsert_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        if not tags:
+            return
+        T = self.t.RunTag
+        keys = list(tags)
+        for chunk in peewee.chunked(keys, 500):
+            T.delete().where((T.run_id == run_id) & T.key.in_(chunk)).execute()
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        for chunk in peewee.chunked(rows, 200):
+            T.insert_many(chunk).execute()
+
+    def search_runs(
+        self, experiment_ids: list[str], view_type: int, page_size: int, page_token: str
+    ) -> tuple[list[RunRecord], str]:
+        if not experiment_ids:
+            raise InvalidArgument("experiment_ids must name at least one experiment")
+        ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
+        size = _page_size(page_size)
+        fingerprint = PageToken.fingerprint("runs", sorted(ids), view_type)
+        offset = PageToken.decode(page_token, fingerprint)
+        R = self.t.Run
+        with self.db.atomic():
+            rows = list(
+                R.select()
+                .where(R.experiment_id.in_(ids) & _view_condition(R.lifecycle_stage, view_type))
+                .order_by(R.start_time.desc(), R.run_id)
+                .offset(offset)
+                .limit(size + 1)
+            )
+            records = [self._run_record(r, with_data=False) for r in rows[:size]]
+            self._load_run_data(records)
+        token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
+        return records, token
+
+    # -- params, tags, metrics ---------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: list[MetricRecord],
+        params: dict[str, str] | list[tuple[str, str]],
+        tags: dict[str, str] | list[tuple[str, str]],
+    ) -> None:
+        params = list(params.items()) if isinstance(params, dict) else list(params)
+        tags = list(tags.items()) if isinstance(tags, dict) else list(tags)
+        if len(metrics) > LIMITS.max_batch_metrics:
+            raise InvalidArgument(
+                f"metrics has {len(metrics)} entries; the limit is {LIMITS.max_batch_metrics}"
+            )
+        if len(params) > LIMITS.max_batch_params:
+            raise InvalidArgument(f"params has {len(params)} entries; the limit is {LIMITS.max_batch_params}")
+        if len(tags) > LIMITS.max_batch_tags:
+            raise InvalidArgument(f"tags has {len(tags)} entries; the limit is {LIMITS.max_batch_tags}")
+        for i, m in enumerate(metrics):
+            check_key(f"metrics[{i}].key", m.key)
+        new_params: dict[str, str] = {}
+        for i, (key, value) in enumerate(params):
+            check_key(f"params[{i}].key", key)
+            check_length(f"params[{i}].value", value, LIMITS.max_param_value_length)
+            if new_params.get(key, value) != value:
+                raise InvalidArgument(f"params[{i}]: key '{key}' appears twice with different values")
+            new_params[key] = value
+        for i, (key, value) in enumerate(tags):
+            check_key(f"tags[{i}].key", key)
+            check_length(f"tags[{i}].value", value, LIMITS.max_tag_value_length)
+        with write_transaction(self.db):
+            self._active_run_row(run_id)
+            if new_params:
+                self._insert_params(run_id, new_params)
+            if tags:
+                self._upsert_tags(run_id, dict(tags))
+            if metrics:
+                ts = now_ms()
+                self._append_points(
+                    run_id,
+                    {
+                        key: (
+                            np.array([m.step for m in metrics if m.key == key], dtype=np.int64),
+                            np.array([m.timestamp or ts for m in metrics if m.key == key], dtype=np.int64),
+                            np.array([m.value for m in metrics if m.key == key], dtype=np.float64),
+                        )
+                        for key in dict.fromkeys(m.key for m in metrics)
+                    },
+                )
+
+    def _insert_params(self, run_id: str, params: dict[str, str]) -> None:
+        P = self.t.Param
+        existing = {}
+        for chunk in peewee.chunked(list(params), 500):
+            query = P.select(P.key, P.value).where((P.run_id == run_id) & P.key.in_(chunk))
+            existing.update(query.tuples())
+        for key, value in params.items():
+            if key in existing and existing[key] != value:
+                raise InvalidArgument(
+                    f"param '{key}' was logged as '{existing[key][:100]}'; it cannot be changed "
+                    f"to '{value[:100]}' (params are write-once)"
+                )
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+        for chunk in peewee.chunked(rows, 200):
+            P.insert_many(chunk).execute()
+
+    def _append_points(
+        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> None:
+        """Stores points per key of one run (its row locked) and moves latest_metrics forward."""
+        chunks = []
+        candidates = {}
+        for key, (steps, timestamps, values) in series.items():
+            chunks.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "min_step": int(steps.min()),
+                    "max_step": int(steps.max()),
+                    "point_count": len(values),
+                    "data": metric_codec.encode(steps, timestamps, values),
+                }
+            )
+            # The latest point: highest step, then highest timestamp, then the last logged.
+            at_max = np.flatnonzero(steps == steps.max())
+            sub = timestamps[at_max]
+            i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
+            candidates[key] = (int(steps[i]), int(timestamps[i]), float(values[i]))
+        for chunk in peewee.chunked(chunks, 100):
+            self.t.MetricChunk.insert_many(chunk).execute()
+        M = self.t.LatestMetric
+        current = {}
+        for chunk in peewee.chunked(list(candidates), 500):
+            query = M.select(M.key, M.step, M.timestamp).where((M.run_id == run_id) & M.key.in_(chunk))
+            current.update((k, (s, t)) for k, s, t in query.tuples())
+        inserts = []
+        for key, (step, ts, value) in candidates.items():
+            stored, special = _stored_value(value)
+            if key not in current:
+                inserts.append(
+                    {"run_id": run_id, "key": key, "value": stored, "special": special, "step": step, "timestamp": ts}
+                )
+            elif (step, ts) >= current[key]:
+                M.update(value=stored, special=special, step=step, timestamp=ts).where(
+                    (M.run_id == run_id) & (M.key == key)
+                ).execute()
+        for chunk in peewee.chunked(inserts, 200):
+            M.insert_many(chunk).execute()
+
+    def write_metric_columns(self, writer_id: str, sequence_number: int, batch: MetricColumns) -> bool:
+        """Stores a streamed batch once per (writer_id, sequence_number).
+
+        Returns True if the batch had been committed before (a resend) and was
+        not stored again. All or nothing: a refused batch writes nothing.
+        """
+        if not writer_id:
+            raise InvalidArgument("writer_id must not be empty")
+        check_length("writer_id", writer_id, 64)
+        if sequence_number <= 0:
+            raise InvalidArgument("sequence_number must be positive")
+        groups = self._group_columns(batch)
+        with write_transaction(self.db):
+            W = self.t.WriterProgress
+            progress = self._locked(W.select().where(W.writer_id == writer_id)).first()
+            if progress is not None and sequence_number <= progress.sequence_number:
+                return True
+            for run_id, series in groups.items():
+                self._active_run_row(run_id, "series.run_id")
+                self._append_points(run_id, series)
+            ts = now_ms()
+            if progress is None:
+                W.insert(writer_id=writer_id, sequence_number=sequence_number, update_time=ts).execute()
+            else:
+                W.update(sequence_number=sequence_number, update_time=ts).where(
+                    W.writer_id == writer_id
+                ).execute()
+            return False
+
+    @staticmethod
+    def _group_columns(batch: MetricColumns) -> dict[str, dict[str, tuple]]:
+        """Validates a columnar batch and splits it into {run_id: {key: (steps, ts, values)}}."""
+        n = len(batch.values)
+        n_series = len(batch.series)
+        if n_series == 0:
+            raise InvalidArgument("series must name at least one (run_id, key)")
+        if n_series > LIMITS.max_stream_batch_series:
+            raise ResourceExhausted(
+                f"series has {n_series} entries; the limit is {LIMITS.max_stream_batch_series}"
+            )
+        if n == 0:
+            raise InvalidArgument("values must not be empty")
+        if n > LIMITS.max_stream_batch_points:
+            raise ResourceExhausted(
+                f"values has {n} points; the limit is {LIMITS.max_stream_batch_points} per batch"
+            )
+        for name, column in (("steps", batch.steps), ("timestamps_ms", batch.timestamps)):
+            if len(column) not in (0, n):
+                raise InvalidArgument(f"{name} has {len(column)} entries; values has {n}")
+        if len(batch.series_index) not in ((0, n) if n_series == 1 else (n,)):
+            raise InvalidArgument(f"series_index has {len(batch.series_index)} entries; values has {n}")
+        for i, s in enumerate(batch.series):
+            check_run_id(f"series[{i}].run_id", s.run_id)
+            check_key(f"series[{i}].key", s.key)
+        values = np.asarray(batch.values, dtype=np.float64)
+        steps = np.asarray(batch.steps, dtype=np.int64) if len(batch.steps) else np.zeros(n, np.int64)
+        if len(batch.timestamps):
+            timestamps = np.asarray(batch.timestamps, dtype=np.int64)
+        else:
+            timestamps = np.full(n, now_ms(), dtype=np.int64)
+        groups: dict[str, dict[str, tuple]] = {}
+        if n_series == 1 and len(batch.series_index) == 0:
+            s = batch.series[0]
+            groups[s.run_id] = {s.key: (steps, timestamps, values)}
+            return groups
+        index = np.asarray(batch.series_index, dtype=np.int64)
+        if index.max() >= n_series:
+            raise InvalidArgument(f"series_index holds {int(index.max())}; series has {n_series} entries")
+        order = np.argsort(index, kind="stable")
+        bounds = np.searchsorted(index[order], np.arange(n_series + 1))
+        for i, s in enumerate(batch.series):
+            part = order[bounds[i] : bounds[i + 1]]
+            if len(part) == 0:
+                continue
+            series = groups.setdefault(s.run_id, {})
+            if s.key in series:
+                raise InvalidArgument(f"series[{i}] repeats ({s.run_id}, {s.key})")
+            series[s.key] = (steps[part], timestamps[part], values[part])
+        return groups
+
+    def read_metric_history(
+        self, run_id: str, key: str, start_step: int | None = None, end_step: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
+        check_key("metric_key", key)
+        C = self.t.MetricChunk
+        with self.db.atomic():
+            self._run_row(run_id)
+            condition = (C.run_id == run_id) & (C.key == key)
+            if start_step is not None:
+                condition &= C.max_step >= start_step
+            if end_step is not None:
+                condition &= C.min_step <= end_step
+            blobs = [bytes(d) for (d,) in C.select(C.data).where(condition).order_by(C.chunk_id).tuples()]
+        if not blobs:
+            empty = np.empty(0, np.int64)
+            return empty, empty, np.empty(0, np.float64)
+        parts = [metric_codec.decode(b) for b in blobs]
+        steps = np.concatenate([p[0] for p in parts])
+        timestamps = np.concatenate([p[1] for p in parts])
+        values = np.concatenate([p[2] for p in parts])
+        if start_step is not None or end_step is not None:
+            keep = np.ones(len(steps), dtype=bool)
+            if start_step is not None:
+                keep &= steps >= start_step
+            if end_step is not None:
+                keep &= steps <= end_step
+            steps, timestamps, values = steps[keep], timestamps[keep], values[keep]
+        step_diff = np.diff(steps)
+        in_order = np.all((step_diff > 0) | ((step_diff == 0) & (np.diff(timestamps) >= 0)))
+        if not in_order:
+            order = np.lexsort((timestamps, steps))
+            steps, timestamps, values = steps[order], timestamps[order], values[order]
+        return steps, timestamps, values
+
+    def iter_metric_history(
+        self, run_id: str, key: str, start_step: int | None, end_step: int | None, chunk_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        steps, timestamps, values = self.read_metric_history(run_id, key, start_step, end_step)
+        for lo in range(0, len(values), chunk_size):
+            hi = lo + chunk_size
+            yield steps[lo:hi], timestamps[lo:hi], values[lo:hi]
