@@ -107,6 +107,8 @@ class MetricWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._failures = 0
+        # Resent batches the server had already committed (and did not store again).
+        self.duplicates_acknowledged = 0
         self._max_batch_points = batch_points
         self._max_batch_series = 10_000
         self._max_key_length = 250  # until the server says otherwise
@@ -200,6 +202,8 @@ class MetricWriter:
                 if self._closed and not self._points and not self._unacked:
                     break
             if self._stream is None:
+                if not self._points and not self._unacked:
+                    continue  # connect only when there is something to send
                 if self._failures:
                     time.sleep(min(self._max_backoff, 0.05 * 2 ** (self._failures - 1)))
                 try:
@@ -301,6 +305,8 @@ class MetricWriter:
         with self._changed:
             self._unacked.pop(ack.sequence_number, None)
             self._failures = 0
+            if ack.duplicate:
+                self.duplicates_acknowledged += 1
             if ack.error_code:
                 self._errors.append(from_code_number(ack.error_code, ack.error_message))
             self._changed.notify_all()

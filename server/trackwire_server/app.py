@@ -37,7 +37,7 @@ class TrackwireServer:
         self.store.initialize()
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=[ErrorMappingInterceptor(), *config.interceptors],
             options=[
                 ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
                 ("grpc.max_send_message_length", LIMITS.max_message_bytes),

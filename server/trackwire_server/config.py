@@ -27,3 +27,6 @@ class ServerConfig:
     workers: int = 64
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
+    # Extra gRPC server interceptors (authentication, metrics, fault injection in tests),
+    # applied after the error mapping.
+    interceptors: tuple = ()

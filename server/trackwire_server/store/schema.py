@@ -103,8 +103,9 @@ class RunTag(Model):
 class LatestMetric(Model):
     """The latest point of each (run, key): what GetRun and search read.
 
-    `value` is NULL for NaN and clamped to +-DBL_MAX for the infinities (MySQL
-    stores neither); `special` says which, so the value round-trips exactly.
+    `value` is NULL for NaN, clamped to +-DBL_MAX for the infinities and 0 for
+    -0.0 (MySQL stores none of them; SQLite drops the sign of zero); `special`
+    says which, so the value round-trips exactly.
     """
 
     run_id = CharField(max_length=32)

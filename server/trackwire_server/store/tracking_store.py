@@ -55,7 +55,7 @@ from trackwire_server.store.validation import (
 )
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
-_FINITE, _NAN, _POS_INF, _NEG_INF = 0, 1, 2, 3
+_FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
 _DBL_MAX = 1.7976931348623157e308
 
 _ADJECTIVES = (
@@ -77,6 +77,8 @@ def _stored_value(value: float) -> tuple[float | None, int]:
         return None, _NAN
     if math.isinf(value):
         return (_DBL_MAX, _POS_INF) if value > 0 else (-_DBL_MAX, _NEG_INF)
+    if value == 0.0 and math.copysign(1.0, value) < 0:
+        return 0.0, _NEG_ZERO  # SQLite and MySQL drop the sign of zero
     return value, _FINITE
 
 
@@ -87,6 +89,8 @@ def _loaded_value(value: float | None, special: int) -> float:
         return math.inf
     if special == _NEG_INF:
         return -math.inf
+    if special == _NEG_ZERO:
+        return -0.0
     return value
 
 
@@ -291,10 +295,18 @@ class TrackingStore:
                 raise FailedPrecondition("the default experiment (id 0) cannot be deleted")
             if row.lifecycle_stage == DELETED:
                 raise FailedPrecondition(f"experiment {experiment_id} is already deleted")
-            ts = now_ms()
+            R = self.t.Run
+            # Runs deleted with the experiment carry its deletion time, which
+            # restore_experiment matches; it must differ from the time of any
+            # run deleted on its own before.
+            latest = (
+                R.select(peewee.fn.MAX(R.deleted_time))
+                .where(R.experiment_id == row.experiment_id)
+                .scalar()
+            )
+            ts = max(now_ms(), (latest or 0) + 1)
             row.lifecycle_stage, row.last_update_time = DELETED, ts
             row.save()
-            R = self.t.Run
             R.update(lifecycle_stage=DELETED, deleted_time=ts).where(
                 (R.experiment_id == row.experiment_id) & (R.lifecycle_stage == ACTIVE)
             ).execute()

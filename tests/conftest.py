@@ -1,0 +1,84 @@
+"""Fixtures: real servers on loopback ports over real databases.
+
+`backend` runs a test once per database: SQLite always; PostgreSQL and MariaDB
+when TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL are set (CI sets
+them), skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+import trackwire
+from trackwire import fluent
+from trackwire.client import close_metric_writers
+from trackwire_server.app import create_server
+from trackwire_server.config import ServerConfig
+from trackwire_server.store import open_database, schema
+
+POSTGRES_ENV = "TRACKWIRE_TEST_POSTGRES_URL"
+MYSQL_ENV = "TRACKWIRE_TEST_MYSQL_URL"
+
+
+def reset_database(url: str) -> None:
+    """Drops every Trackwire table, so each test starts from an empty schema."""
+    db = open_database(url)
+    with db.connection_context():
+        tables = schema.bind_tables(db)
+        db.drop_tables([getattr(tables, t.__name__) for t in schema.TABLES], safe=True)
+    db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def backend(request, tmp_path) -> str:
+    """A database URL for an empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'trackwire.db'}"
+    env = POSTGRES_ENV if request.param == "postgresql" else MYSQL_ENV
+    url = os.environ.get(env)
+    if not url:
+        pytest.skip(f"{request.param} tests need ${env} (e.g. set by .ci/run)")
+    reset_database(url)
+    return url
+
+
+class RunningServer:
+    def __init__(self, db_url: str, artifacts: pathlib.Path, **config):
+        self.db_url = db_url
+        self.artifacts = artifacts
+        self.server, self.port = create_server(
+            ServerConfig(db_url=db_url, artifacts=str(artifacts), host="127.0.0.1", port=0, **config)
+        )
+        self.server.start()
+        self.uri = f"grpc://127.0.0.1:{self.port}"
+
+    def stop(self, grace: float = 0.5) -> None:
+        self.server.stop(grace)
+
+
+@pytest.fixture
+def server(backend, tmp_path):
+    """A Trackwire server on an ephemeral loopback port, over `backend`."""
+    running = RunningServer(backend, tmp_path / "artifacts")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server) -> trackwire.TrackwireClient:
+    return trackwire.TrackwireClient(server.uri)
+
+
+@pytest.fixture
+def tracking(server):
+    """The fluent API pointed at `server`; active runs and settings are reset afterwards."""
+    fluent.set_tracking_uri(server.uri)
+    yield server
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    close_metric_writers()
+    fluent._settings.experiment_id = None
+    fluent.set_tracking_uri(None)
