@@ -50,7 +50,9 @@ class RunningServer:
         self.db_url = db_url
         self.artifacts = artifacts
         self.server, self.port = create_server(
-            ServerConfig(db_url=db_url, artifacts=str(artifacts), host="127.0.0.1", port=0, **config)
+            ServerConfig(
+                db_url=db_url, artifacts=str(artifacts), host="127.0.0.1", port=0, **config
+            )
         )
         self.server.start()
         self.uri = f"grpc://127.0.0.1:{self.port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 import grpc
 import pytest
@@ -44,13 +45,13 @@ def test_upload_list_download(client, run, tmp_path):
 
     out = tmp_path / "out"
     path = client.download_artifacts(run_id, "data/big.bin", str(out))
-    assert open(path, "rb").read() == big.read_bytes()
+    assert pathlib.Path(path).read_bytes() == big.read_bytes()
     folder = client.download_artifacts(run_id, "plots", str(out))
-    assert open(os.path.join(folder, "deep", "x.json")).read() == "{}"
+    assert pathlib.Path(folder, "deep", "x.json").read_text() == "{}"
     everything = client.download_artifacts(run_id, "", str(tmp_path / "all"))
     assert sorted(os.listdir(everything)) == ["a.txt", "data", "empty.txt", "plots"]
     # On disk, under the run's artifact URI.
-    assert open(os.path.join(run.info.artifact_uri, "a.txt")).read() == "alpha"
+    assert pathlib.Path(run.info.artifact_uri, "a.txt").read_text() == "alpha"
 
 
 def test_upload_replaces_existing_file(client, run):
@@ -70,7 +71,17 @@ def test_missing_file_is_not_found(client, run, tmp_path):
 
 @pytest.mark.parametrize(
     "path",
-    ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "C:/x.txt", "c:evil", "a\\..\\b", "..", "", "a/./../.."],
+    [
+        "../escape.txt",
+        "a/../../escape.txt",
+        "/etc/passwd",
+        "C:/x.txt",
+        "c:evil",
+        "a\\..\\b",
+        "..",
+        "",
+        "a/./../..",
+    ],
 )
 def test_paths_that_leave_the_root_are_refused(server, run, tmp_path, path):
     root = server.artifacts
@@ -83,8 +94,14 @@ def test_paths_that_leave_the_root_are_refused(server, run, tmp_path, path):
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "path" in caught.value.details()
         for call in (
-            lambda: list(stub.DownloadArtifact(pb.DownloadArtifactRequest(run_id=run.info.run_id, path=path or "x/../.."))),
-            lambda: stub.ListArtifacts(pb.ListArtifactsRequest(run_id=run.info.run_id, path=path or "..")),
+            lambda: list(
+                stub.DownloadArtifact(
+                    pb.DownloadArtifactRequest(run_id=run.info.run_id, path=path or "x/../..")
+                )
+            ),
+            lambda: stub.ListArtifacts(
+                pb.ListArtifactsRequest(run_id=run.info.run_id, path=path or "..")
+            ),
         ):
             with pytest.raises(grpc.RpcError) as caught:
                 call()

@@ -10,11 +10,11 @@ import grpc
 import pytest
 
 import trackwire
+from tests.conftest import RunningServer
 from trackwire.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from trackwire.metric_writer import MetricWriter
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc as stubs
-from tests.conftest import RunningServer
 
 
 @pytest.fixture
@@ -132,9 +132,8 @@ def test_refused_batch_surfaces_at_flush_and_end_run(tracking, client):
         client.flush_metrics()
     client.flush_metrics()  # the error is raised once
     missing = "0" * 32
-    with pytest.raises(NotFoundError, match=missing):
-        with trackwire.start_run():
-            trackwire.log_metric("x", 1.0, run_id=missing)
+    with pytest.raises(NotFoundError, match=missing), trackwire.start_run():
+        trackwire.log_metric("x", 1.0, run_id=missing)
 
 
 def test_bad_keys_and_values_fail_at_the_call(tracking):
@@ -152,8 +151,20 @@ def test_bad_keys_and_values_fail_at_the_call(tracking):
     [
         (lambda r: r.steps.append(1), "steps has 4 entries; values has 3"),
         (lambda r: r.timestamps_ms.extend([1, 2]), "timestamps_ms has 2 entries"),
-        (lambda r: (r.series.add(run_id=r.series[0].run_id, key="b"), r.series_index.extend([0, 1])), "series_index has 2 entries"),
-        (lambda r: (r.series.add(run_id=r.series[0].run_id, key="b"), r.series_index.extend([0, 1, 7])), "series_index holds 7"),
+        (
+            lambda r: (
+                r.series.add(run_id=r.series[0].run_id, key="b"),
+                r.series_index.extend([0, 1]),
+            ),
+            "series_index has 2 entries",
+        ),
+        (
+            lambda r: (
+                r.series.add(run_id=r.series[0].run_id, key="b"),
+                r.series_index.extend([0, 1, 7]),
+            ),
+            "series_index holds 7",
+        ),
         (lambda r: r.ClearField("values"), "values must not be empty"),
         (lambda r: setattr(r.series[0], "key", ""), "series[0].key"),
         (lambda r: setattr(r, "writer_id", ""), "writer_id"),
@@ -173,7 +184,9 @@ def test_malformed_batches_are_invalid_argument(server, run_id, client, mutate, 
 
 
 def test_oversized_batch_is_resource_exhausted(server, run_id):
-    limit = trackwire.TrackwireClient(server.uri).get_server_info().limits["max_stream_batch_points"]
+    limit = (
+        trackwire.TrackwireClient(server.uri).get_server_info().limits["max_stream_batch_points"]
+    )
     (ack,) = raw_stream(server, [batch(run_id, 1, [0.0] * (limit + 1))])
     assert ack.error_code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
@@ -181,9 +194,14 @@ def test_oversized_batch_is_resource_exhausted(server, run_id):
 def test_resent_sequence_number_is_stored_once(server, run_id, client):
     first = batch(run_id, 1, [1.0, 2.0])
     acks = raw_stream(server, [first, batch(run_id, 2, [3.0], steps=[2])])
-    assert [(a.sequence_number, a.duplicate, a.error_code) for a in acks] == [(1, False, 0), (2, False, 0)]
+    assert [(a.sequence_number, a.duplicate, a.error_code) for a in acks] == [
+        (1, False, 0),
+        (2, False, 0),
+    ]
     # A new connection resends batch 1 (and 2): acknowledged as duplicates, not stored.
-    acks = raw_stream(server, [first, batch(run_id, 2, [3.0], steps=[2]), batch(run_id, 3, [4.0], steps=[3])])
+    acks = raw_stream(
+        server, [first, batch(run_id, 2, [3.0], steps=[2]), batch(run_id, 3, [4.0], steps=[3])]
+    )
     assert [(a.sequence_number, a.duplicate) for a in acks] == [(1, True), (2, True), (3, False)]
     assert client.read_metric_history(run_id, "loss").values == [1.0, 2.0, 3.0, 4.0]
     # Another writer's sequence numbers are its own.
@@ -206,7 +224,11 @@ class DropAckAfterCommit(grpc.ServerInterceptor):
 
         def behavior(requests, context):
             for ack in inner(requests, context):
-                if ack.sequence_number == self.sequence_number and not ack.duplicate and not self.dropped:
+                if (
+                    ack.sequence_number == self.sequence_number
+                    and not ack.duplicate
+                    and not self.dropped
+                ):
                     self.dropped += 1
                     context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost (test)")
                 yield ack
@@ -260,7 +282,9 @@ def restart(backend, tmp_path, port):
     from trackwire_server.config import ServerConfig
 
     server, _ = create_server(
-        ServerConfig(db_url=backend, artifacts=str(tmp_path / "artifacts"), host="127.0.0.1", port=port)
+        ServerConfig(
+            db_url=backend, artifacts=str(tmp_path / "artifacts"), host="127.0.0.1", port=port
+        )
     )
     return server.start()
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 import pytest
+
 import trackwire
 
 NODE_EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "node"

@@ -19,7 +19,9 @@ def experiment_id(client):
 
 
 def test_create_and_get(client, experiment_id):
-    run = client.create_run(experiment_id, run_name="first", tags={"team": "a"}, start_time=1_700_000_000_000)
+    run = client.create_run(
+        experiment_id, run_name="first", tags={"team": "a"}, start_time=1_700_000_000_000
+    )
     info = run.info
     assert len(info.run_id) == 32
     assert (info.experiment_id, info.run_name, info.status) == (experiment_id, "first", "RUNNING")
@@ -99,7 +101,12 @@ def test_unknown_experiment_is_not_found(client):
 def test_params_are_strings_and_write_once(client, experiment_id):
     run_id = client.create_run(experiment_id).info.run_id
     client.log_batch(run_id, params={"C": 1.0, "flag": True, "n": 100, "name": "rf"})
-    assert client.get_run(run_id).data.params == {"C": "1.0", "flag": "True", "n": "100", "name": "rf"}
+    assert client.get_run(run_id).data.params == {
+        "C": "1.0",
+        "flag": "True",
+        "n": "100",
+        "name": "rf",
+    }
     client.log_param(run_id, "C", 1.0)  # same value: a no-op
     with pytest.raises(InvalidArgumentError, match="'C'"):
         client.log_batch(
@@ -159,7 +166,11 @@ def test_log_batch_metrics_and_latest_values(client, experiment_id):
     run_id = client.create_run(experiment_id).info.run_id
     client.log_batch(
         run_id,
-        metrics=[Metric("acc", 0.5, 1000, 0), Metric("acc", 0.7, 1001, 2), Metric("acc", 0.6, 1002, 1)],
+        metrics=[
+            Metric("acc", 0.5, 1000, 0),
+            Metric("acc", 0.7, 1001, 2),
+            Metric("acc", 0.6, 1002, 1),
+        ],
     )
     assert client.get_run(run_id).data.metrics == {"acc": 0.7}
     history = client.get_metric_history(run_id, "acc")
@@ -192,7 +203,10 @@ def test_deleted_runs_refuse_writes(client, experiment_id):
 
 
 def test_search_runs_pages_and_view_types(client, experiment_id):
-    run_ids = [client.create_run(experiment_id, start_time=1_700_000_000_000 + i).info.run_id for i in range(5)]
+    run_ids = [
+        client.create_run(experiment_id, start_time=1_700_000_000_000 + i).info.run_id
+        for i in range(5)
+    ]
     client.log_batch(run_ids[0], params={"p": 1}, metrics=[Metric("m", 2.0, 0, 0)], tags={"t": "x"})
     client.delete_run(run_ids[4])
     first = client.search_runs([experiment_id], max_results=2)

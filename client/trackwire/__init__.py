@@ -1,11 +1,11 @@
 """Trackwire: experiment tracking over gRPC.
 
-    import trackwire
-    trackwire.set_experiment("churn")
-    with trackwire.start_run(run_name="baseline"):
-        trackwire.log_param("C", 1.0)
-        for step in range(100):
-            trackwire.log_metric("loss", 1 / (step + 1), step=step)
+import trackwire
+trackwire.set_experiment("churn")
+with trackwire.start_run(run_name="baseline"):
+    trackwire.log_param("C", 1.0)
+    for step in range(100):
+        trackwire.log_metric("loss", 1 / (step + 1), step=step)
 """
 
 from trackwire import tracking

@@ -7,7 +7,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="trackwire", description="Trackwire: ML experiment tracking over gRPC.")
+    parser = argparse.ArgumentParser(
+        prog="trackwire", description="Trackwire: ML experiment tracking over gRPC."
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from trackwire_server.cli import build_parser
 

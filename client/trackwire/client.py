@@ -70,7 +70,9 @@ def metric_writer_for(uri: str) -> MetricWriter:
             writer = _writers.get(uri)
             if writer is None:
                 connection = registry.connect(uri)
-                writer = _writers[uri] = MetricWriter(lambda: (connection.tracking, connection.limits))
+                writer = _writers[uri] = MetricWriter(
+                    lambda: (connection.tracking, connection.limits)
+                )
     return writer
 
 
@@ -113,46 +115,70 @@ class TrackwireClient:
             pb.CreateExperimentRequest(
                 name=name,
                 artifact_location=artifact_location or "",
-                tags=[experiment_pb2.ExperimentTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
+                tags=[
+                    experiment_pb2.ExperimentTag(key=k, value=str(v))
+                    for k, v in (tags or {}).items()
+                ],
             ),
         )
         return response.experiment.experiment_id
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        response = _call(self._tracking.GetExperiment, pb.GetExperimentRequest(experiment_id=str(experiment_id)))
+        response = _call(
+            self._tracking.GetExperiment, pb.GetExperimentRequest(experiment_id=str(experiment_id))
+        )
         return Experiment.from_proto(response.experiment)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """The experiment named `name`, or None if there is none (as MLflow)."""
         try:
-            response = _call(self._tracking.GetExperimentByName, pb.GetExperimentByNameRequest(name=name))
+            response = _call(
+                self._tracking.GetExperimentByName, pb.GetExperimentByNameRequest(name=name)
+            )
         except errors.NotFoundError:
             return None
         return Experiment.from_proto(response.experiment)
 
     def search_experiments(
-        self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000, page_token: str | None = None
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        page_token: str | None = None,
     ) -> PagedList:
         response = _call(
             self._tracking.SearchExperiments,
-            pb.SearchExperimentsRequest(view_type=view_type, page_size=max_results, page_token=page_token or ""),
+            pb.SearchExperimentsRequest(
+                view_type=view_type, page_size=max_results, page_token=page_token or ""
+            ),
         )
-        return PagedList([Experiment.from_proto(e) for e in response.experiments], response.next_page_token)
+        return PagedList(
+            [Experiment.from_proto(e) for e in response.experiments], response.next_page_token
+        )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        _call(self._tracking.UpdateExperiment, pb.UpdateExperimentRequest(experiment_id=str(experiment_id), name=new_name))
+        _call(
+            self._tracking.UpdateExperiment,
+            pb.UpdateExperimentRequest(experiment_id=str(experiment_id), name=new_name),
+        )
 
     def delete_experiment(self, experiment_id: str) -> None:
-        _call(self._tracking.DeleteExperiment, pb.DeleteExperimentRequest(experiment_id=str(experiment_id)))
+        _call(
+            self._tracking.DeleteExperiment,
+            pb.DeleteExperimentRequest(experiment_id=str(experiment_id)),
+        )
 
     def restore_experiment(self, experiment_id: str) -> None:
-        _call(self._tracking.RestoreExperiment, pb.RestoreExperimentRequest(experiment_id=str(experiment_id)))
+        _call(
+            self._tracking.RestoreExperiment,
+            pb.RestoreExperimentRequest(experiment_id=str(experiment_id)),
+        )
 
     def set_experiment_tag(self, experiment_id: str, key: str, value) -> None:
         _call(
             self._tracking.SetExperimentTag,
             pb.SetExperimentTagRequest(
-                experiment_id=str(experiment_id), tag=experiment_pb2.ExperimentTag(key=key, value=str(value))
+                experiment_id=str(experiment_id),
+                tag=experiment_pb2.ExperimentTag(key=key, value=str(value)),
             ),
         )
 
@@ -169,9 +195,13 @@ class TrackwireClient:
         user_id: str | None = None,
     ) -> Run:
         """Creates a run, or resumes run `run_id` if it exists in that experiment."""
-        return self._create_run(experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id)[0]
+        return self._create_run(
+            experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id
+        )[0]
 
-    def _create_run(self, experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id):
+    def _create_run(
+        self, experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id
+    ):
         response = _call(
             self._tracking.CreateRun,
             pb.CreateRunRequest(
@@ -190,16 +220,22 @@ class TrackwireClient:
         return Run.from_proto(_call(self._tracking.GetRun, pb.GetRunRequest(run_id=run_id)).run)
 
     def update_run(
-        self, run_id: str, status: str | None = None, name: str | None = None, end_time: int | None = None
+        self,
+        run_id: str,
+        status: str | None = None,
+        name: str | None = None,
+        end_time: int | None = None,
     ) -> RunInfo:
         request = pb.UpdateRunRequest(run_id=run_id, end_time=_timestamp(end_time))
         if status is not None:
             request.status = _status_number(status)
         if name is not None:
             request.run_name = name
-        return RunInfo.from_proto(_call(self._tracking.UpdateRun, request).run_info)
+        return RunInfo.from_proto(_call(self._tracking.UpdateRun, request).run.info)
 
-    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
         """Flushes the run's streamed metrics, then marks it ended."""
         self.flush_metrics()
         self.update_run(run_id, status=status, end_time=end_time or int(time.time() * 1000))
@@ -211,7 +247,10 @@ class TrackwireClient:
         _call(self._tracking.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
 
     def set_tag(self, run_id: str, key: str, value) -> None:
-        _call(self._tracking.SetRunTag, pb.SetRunTagRequest(run_id=run_id, tag=run_pb2.RunTag(key=key, value=str(value))))
+        _call(
+            self._tracking.SetRunTag,
+            pb.SetRunTagRequest(run_id=run_id, tag=run_pb2.RunTag(key=key, value=str(value))),
+        )
 
     def delete_tag(self, run_id: str, key: str) -> None:
         _call(self._tracking.DeleteRunTag, pb.DeleteRunTagRequest(run_id=run_id, key=key))
@@ -222,10 +261,18 @@ class TrackwireClient:
         return value
 
     def log_metric(
-        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
     ) -> None:
         """Writes one point synchronously (the streaming path is `log_metric_async`)."""
-        self.log_batch(run_id, metrics=[Metric(key, float(value), timestamp or int(time.time() * 1000), step or 0)])
+        self.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), timestamp or int(time.time() * 1000), step or 0)],
+        )
 
     def log_batch(
         self,
@@ -235,14 +282,21 @@ class TrackwireClient:
         tags: dict[str, object] | Sequence = (),
     ) -> None:
         """Writes params, tags and metric points to a run in one transaction."""
-        param_pairs = params.items() if isinstance(params, dict) else [(p.key, p.value) for p in params]
+        param_pairs = (
+            params.items() if isinstance(params, dict) else [(p.key, p.value) for p in params]
+        )
         tag_pairs = tags.items() if isinstance(tags, dict) else [(t.key, t.value) for t in tags]
         _call(
             self._tracking.LogBatch,
             pb.LogBatchRequest(
                 run_id=run_id,
                 metrics=[
-                    run_pb2.Metric(key=m.key, value=float(m.value), timestamp_ms=int(m.timestamp or 0), step=int(m.step or 0))
+                    run_pb2.Metric(
+                        key=m.key,
+                        value=float(m.value),
+                        timestamp_ms=int(m.timestamp or 0),
+                        step=int(m.step or 0),
+                    )
                     for m in metrics
                 ],
                 params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
@@ -260,7 +314,9 @@ class TrackwireClient:
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None
     ) -> None:
         """Queues one point on the background stream; `flush_metrics` waits for it."""
-        self.metric_writer.add(run_id, key, float(value), int(step), timestamp or int(time.time() * 1000))
+        self.metric_writer.add(
+            run_id, key, float(value), int(step), timestamp or int(time.time() * 1000)
+        )
 
     def flush_metrics(self, timeout: float | None = 300.0) -> None:
         """Waits until every streamed point is committed; raises what the server refused."""
@@ -312,7 +368,9 @@ class TrackwireClient:
 
     # -- artifacts ---------------------------------------------------------
 
-    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> FileInfo:
+    def log_artifact(
+        self, run_id: str, local_path: str, artifact_path: str | None = None
+    ) -> FileInfo:
         """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
@@ -330,7 +388,12 @@ class TrackwireClient:
 
     def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> FileInfo:
         """Uploads `data` as the file `artifact_file` of the run."""
-        return self._upload(run_id, artifact_file, [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)] or [b""])
+        return self._upload(
+            run_id,
+            artifact_file,
+            [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)]
+            or [b""],
+        )
 
     def _upload(self, run_id: str, path: str, chunks: Iterable[bytes]) -> FileInfo:
         def requests():
@@ -345,7 +408,10 @@ class TrackwireClient:
         return FileInfo.from_proto(_call(self._artifacts.UploadArtifact, requests()).file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        response = _call(self._artifacts.ListArtifacts, artifact_pb.ListArtifactsRequest(run_id=run_id, path=path or ""))
+        response = _call(
+            self._artifacts.ListArtifacts,
+            artifact_pb.ListArtifactsRequest(run_id=run_id, path=path or ""),
+        )
         return [FileInfo.from_proto(f) for f in response.files]
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
@@ -359,7 +425,9 @@ class TrackwireClient:
             if match is None:
                 raise errors.NotFoundError(f"artifact '{path}' does not exist in run {run_id}")
             if not match.is_dir:
-                return self._download_file(run_id, path, os.path.join(dst_path, posixpath.basename(path)))
+                return self._download_file(
+                    run_id, path, os.path.join(dst_path, posixpath.basename(path))
+                )
             entries = self.list_artifacts(run_id, path)
         local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
         os.makedirs(local_root, exist_ok=True)
@@ -379,7 +447,10 @@ class TrackwireClient:
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
         with open(tmp, "wb") as f:
-            for chunk in _stream(self._artifacts.DownloadArtifact, artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path)):
+            for chunk in _stream(
+                self._artifacts.DownloadArtifact,
+                artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
+            ):
                 f.write(chunk.data)
         os.replace(tmp, local)
         return local

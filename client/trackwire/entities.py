@@ -161,7 +161,10 @@ class MetricHistory:
         return len(self.values)
 
     def to_metrics(self, key: str) -> list[Metric]:
-        return [Metric(key, v, t, s) for v, t, s in zip(self.values, self.timestamps, self.steps)]
+        return [
+            Metric(key, v, t, s)
+            for v, t, s in zip(self.values, self.timestamps, self.steps, strict=True)
+        ]
 
 
 @dataclass

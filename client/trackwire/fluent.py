@@ -7,6 +7,7 @@ own); the tracking URI and active experiment are process settings.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import os
 import sys
@@ -91,11 +92,15 @@ def _client() -> TrackwireClient:
 # -- experiments ----------------------------------------------------------------
 
 
-def create_experiment(name: str, artifact_location: str | None = None, tags: dict | None = None) -> str:
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: dict | None = None
+) -> str:
     return _client().create_experiment(name, artifact_location, tags)
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
     """Makes an experiment active, creating it by name if it does not exist."""
     if (experiment_name is None) == (experiment_id is None):
         raise errors.InvalidArgumentError("give exactly one of experiment_name and experiment_id")
@@ -105,10 +110,8 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     else:
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            try:
+            with contextlib.suppress(errors.AlreadyExistsError):  # created meanwhile elsewhere
                 client.create_experiment(experiment_name)
-            except errors.AlreadyExistsError:
-                pass  # created meanwhile by another process
             experiment = client.get_experiment_by_name(experiment_name)
     if experiment.lifecycle_stage == "deleted":
         raise errors.FailedPreconditionError(
@@ -170,12 +173,12 @@ def start_run(
     tags = {k: str(v) for k, v in (tags or {}).items()}
     if description is not None:
         tags[NOTE_TAG] = description
-    tags.setdefault("trackwire.source.name", os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "")
+    tags.setdefault(
+        "trackwire.source.name", os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    )
     if run_id is not None and experiment_id is None:
-        try:
+        with contextlib.suppress(errors.NotFoundError):  # a new id: created below
             experiment_id = client.get_run(run_id).info.experiment_id
-        except errors.NotFoundError:
-            pass
     run = client.create_run(
         experiment_id=experiment_id if experiment_id is not None else _active_experiment_id(),
         tags=tags,
@@ -325,11 +328,15 @@ def flush(timeout: float | None = 300.0) -> None:
 # -- artifacts ---------------------------------------------------------------------
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     _client().log_artifact(_run_id(run_id), local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifacts(
+    local_dir: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
 
 

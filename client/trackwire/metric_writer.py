@@ -217,7 +217,9 @@ class MetricWriter:
 
     def _connect(self) -> None:
         stub, limits = self._stub_provider()
-        self._max_batch_points = min(self._batch_points, limits.max_stream_batch_points or self._batch_points)
+        self._max_batch_points = min(
+            self._batch_points, limits.max_stream_batch_points or self._batch_points
+        )
         self._max_batch_series = limits.max_stream_batch_series or self._max_batch_series
         self._max_key_length = limits.max_key_length or self._max_key_length
         with self._changed:
@@ -231,7 +233,9 @@ class MetricWriter:
         code = error.code()
         if code in _RETRYABLE:
             self._failures += 1
-            log.warning("metric stream: %s (%s); retry %d", code.name, error.details(), self._failures)
+            log.warning(
+                "metric stream: %s (%s); retry %d", code.name, error.details(), self._failures
+            )
         else:
             self._failures = 0
             self._fail_pending(from_rpc_error(error))
@@ -262,7 +266,7 @@ class MetricWriter:
                 self._changed.notify_all()
 
     def _encode(self, items: list[tuple]) -> list[pb.WriteMetricsRequest]:
-        sids, values, steps, timestamps = zip(*items)
+        sids, values, steps, timestamps = zip(*items, strict=True)
         used = set(sids)
         if len(used) == 1:
             return [self._request([self._series[sids[0]]], None, values, steps, timestamps)]
@@ -272,12 +276,17 @@ class MetricWriter:
         if len(by_run) == 1 and len(used) <= self._max_batch_series:
             index_of = {sid: i for i, sid in enumerate(used)}
             index = list(map(index_of.__getitem__, sids))
-            return [self._request([self._series[s] for s in used], index, values, steps, timestamps)]
+            return [
+                self._request([self._series[s] for s in used], index, values, steps, timestamps)
+            ]
         # Points of several runs: one batch per run, so a refused run cannot take
         # another run's points down with it.
         requests = []
         for run_sids in by_run.values():
-            for group in (run_sids[i : i + self._max_batch_series] for i in range(0, len(run_sids), self._max_batch_series)):
+            for group in (
+                run_sids[i : i + self._max_batch_series]
+                for i in range(0, len(run_sids), self._max_batch_series)
+            ):
                 index_of = {sid: i for i, sid in enumerate(group)}
                 picked = [i for i, s in enumerate(sids) if s in index_of]
                 requests.append(
@@ -292,7 +301,9 @@ class MetricWriter:
         return requests
 
     def _request(self, series, index, values, steps, timestamps) -> pb.WriteMetricsRequest:
-        request = pb.WriteMetricsRequest(writer_id=self.writer_id, sequence_number=next(self._sequence))
+        request = pb.WriteMetricsRequest(
+            writer_id=self.writer_id, sequence_number=next(self._sequence)
+        )
         request.series.extend(series)
         if index is not None:
             request.series_index.extend(index)

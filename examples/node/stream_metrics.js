@@ -166,12 +166,12 @@ async function main(target) {
 
     // Finish the run; its latest "loss" is the point with the highest step.
     const nowMs = Date.now();
-    const { run_info } = await unary(client, 'UpdateRun', {
+    const { run: updated } = await unary(client, 'UpdateRun', {
       run_id: runId,
       status: 'RUN_STATUS_FINISHED',
       end_time: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1e6 },
     });
-    check(run_info.status === 'RUN_STATUS_FINISHED', `UpdateRun left status ${run_info.status}`);
+    check(updated.info.status === 'RUN_STATUS_FINISHED', `UpdateRun left status ${updated.info.status}`);
 
     const { run: finished } = await unary(client, 'GetRun', { run_id: runId });
     check(finished.info.status === 'RUN_STATUS_FINISHED', `GetRun shows status ${finished.info.status}`);

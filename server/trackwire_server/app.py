@@ -9,8 +9,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from trackwire.v1 import artifact_service_pb2, artifact_service_pb2_grpc
-from trackwire.v1 import tracking_service_pb2, tracking_service_pb2_grpc
+from trackwire.v1 import (
+    artifact_service_pb2,
+    artifact_service_pb2_grpc,
+    tracking_service_pb2,
+    tracking_service_pb2_grpc,
+)
 from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.config import ServerConfig, resolve_artifact_root
 from trackwire_server.interceptors import ErrorMappingInterceptor

@@ -170,10 +170,10 @@ class UpdateRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_run_pb2.RunStatus, str]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_name: _Optional[str] = ...) -> None: ...
 
 class UpdateRunResponse(_message.Message):
-    __slots__ = ("run_info",)
-    RUN_INFO_FIELD_NUMBER: _ClassVar[int]
-    run_info: _run_pb2.RunInfo
-    def __init__(self, run_info: _Optional[_Union[_run_pb2.RunInfo, _Mapping]] = ...) -> None: ...
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _run_pb2.Run
+    def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
 
 class DeleteRunRequest(_message.Message):
     __slots__ = ("run_id",)

@@ -120,5 +120,9 @@ class ArtifactRepository:
                 continue
             rel = posixpath.join(path, name) if path else name
             is_dir = entry["type"] == "directory"
-            result.append(FileEntry(path=rel, is_dir=is_dir, size=0 if is_dir else int(entry.get("size") or 0)))
+            result.append(
+                FileEntry(
+                    path=rel, is_dir=is_dir, size=0 if is_dir else int(entry.get("size") or 0)
+                )
+            )
         return sorted(result, key=lambda e: e.path)

@@ -90,7 +90,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             end_time=convert.millis(request.end_time, request.HasField("end_time")),
             run_name=request.run_name if request.HasField("run_name") else None,
         )
-        return pb.UpdateRunResponse(run_info=convert.run_info(record))
+        return pb.UpdateRunResponse(run=convert.run(record))
 
     def DeleteRun(self, request, context):
         self.store.delete_run(request.run_id)

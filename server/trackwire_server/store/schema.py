@@ -166,7 +166,9 @@ def bind_tables(db: peewee.Database) -> SimpleNamespace:
     bound = {}
     for table in TABLES:
         meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name})
-        bound[table.__name__] = type(table.__name__, (table,), {"Meta": meta, "__module__": __name__})
+        bound[table.__name__] = type(
+            table.__name__, (table,), {"Meta": meta, "__module__": __name__}
+        )
     return SimpleNamespace(**bound)
 
 

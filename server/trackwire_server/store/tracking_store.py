@@ -58,14 +58,59 @@ from trackwire_server.store.validation import (
 _FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
 _DBL_MAX = 1.7976931348623157e308
 
-_ADJECTIVES = (
-    "amber bold brave calm clever crisp eager fair gentle glad keen lucid merry "
-    "nimble quiet rapid serene sharp steady swift tidy vivid warm wise"
-).split()
-_NOUNS = (
-    "badger bison crane dolphin eagle falcon fox gecko heron ibis jaguar koala "
-    "lemur lynx mole newt otter owl panda quail raven seal tiger wolf yak"
-).split()
+_ADJECTIVES = [
+    "amber",
+    "bold",
+    "brave",
+    "calm",
+    "clever",
+    "crisp",
+    "eager",
+    "fair",
+    "gentle",
+    "glad",
+    "keen",
+    "lucid",
+    "merry",
+    "nimble",
+    "quiet",
+    "rapid",
+    "serene",
+    "sharp",
+    "steady",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "wise",
+]
+_NOUNS = [
+    "badger",
+    "bison",
+    "crane",
+    "dolphin",
+    "eagle",
+    "falcon",
+    "fox",
+    "gecko",
+    "heron",
+    "ibis",
+    "jaguar",
+    "koala",
+    "lemur",
+    "lynx",
+    "mole",
+    "newt",
+    "otter",
+    "owl",
+    "panda",
+    "quail",
+    "raven",
+    "seal",
+    "tiger",
+    "wolf",
+    "yak",
+]
 
 
 def now_ms() -> int:
@@ -376,9 +421,13 @@ class TrackingStore:
         ids = list(by_id)
         P, T, M = self.t.Param, self.t.RunTag, self.t.LatestMetric
         for chunk in peewee.chunked(ids, 500):
-            for run_id, key, value in P.select(P.run_id, P.key, P.value).where(P.run_id.in_(chunk)).tuples():
+            for run_id, key, value in (
+                P.select(P.run_id, P.key, P.value).where(P.run_id.in_(chunk)).tuples()
+            ):
                 by_id[run_id].params[key] = value
-            for run_id, key, value in T.select(T.run_id, T.key, T.value).where(T.run_id.in_(chunk)).tuples():
+            for run_id, key, value in (
+                T.select(T.run_id, T.key, T.value).where(T.run_id.in_(chunk)).tuples()
+            ):
                 by_id[run_id].tags[key] = value
             query = M.select(M.run_id, M.key, M.value, M.special, M.timestamp, M.step).where(
                 M.run_id.in_(chunk)
@@ -423,9 +472,13 @@ class TrackingStore:
                         f"{parent.experiment_id}, not {experiment_id}"
                     )
             if run_id:
-                existing = self._locked(self.t.Run.select().where(self.t.Run.run_id == run_id)).first()
+                existing = self._locked(
+                    self.t.Run.select().where(self.t.Run.run_id == run_id)
+                ).first()
                 if existing is not None:
-                    return self._resume_run(existing, experiment.experiment_id, run_name, tags), True
+                    return self._resume_run(
+                        existing, experiment.experiment_id, run_name, tags
+                    ), True
             run_id = run_id or uuid.uuid4().hex
             name = run_name or self._random_run_name()
             self.t.Run.insert(
@@ -449,7 +502,9 @@ class TrackingStore:
             self._upsert_tags(run_id, all_tags)
             return self._run_record(self.t.Run.get_by_id(run_id)), False
 
-    def _resume_run(self, row, experiment_id: int, run_name: str, tags: dict[str, str]) -> RunRecord:
+    def _resume_run(
+        self, row, experiment_id: int, run_name: str, tags: dict[str, str]
+    ) -> RunRecord:
         if row.experiment_id != experiment_id:
             raise AlreadyExists(
                 f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
@@ -487,7 +542,7 @@ class TrackingStore:
                 row.name = run_name
                 self._upsert_tags(run_id, {"trackwire.runName": run_name})
             row.save()
-            return self._run_record(row, with_data=False)
+            return self._run_record(row)
 
     def delete_run(self, run_id: str) -> None:
         with write_transaction(self.db):
@@ -575,9 +630,13 @@ class TrackingStore:
                 f"metrics has {len(metrics)} entries; the limit is {LIMITS.max_batch_metrics}"
             )
         if len(params) > LIMITS.max_batch_params:
-            raise InvalidArgument(f"params has {len(params)} entries; the limit is {LIMITS.max_batch_params}")
+            raise InvalidArgument(
+                f"params has {len(params)} entries; the limit is {LIMITS.max_batch_params}"
+            )
         if len(tags) > LIMITS.max_batch_tags:
-            raise InvalidArgument(f"tags has {len(tags)} entries; the limit is {LIMITS.max_batch_tags}")
+            raise InvalidArgument(
+                f"tags has {len(tags)} entries; the limit is {LIMITS.max_batch_tags}"
+            )
         for i, m in enumerate(metrics):
             check_key(f"metrics[{i}].key", m.key)
         new_params: dict[str, str] = {}
@@ -585,7 +644,9 @@ class TrackingStore:
             check_key(f"params[{i}].key", key)
             check_length(f"params[{i}].value", value, LIMITS.max_param_value_length)
             if new_params.get(key, value) != value:
-                raise InvalidArgument(f"params[{i}]: key '{key}' appears twice with different values")
+                raise InvalidArgument(
+                    f"params[{i}]: key '{key}' appears twice with different values"
+                )
             new_params[key] = value
         for i, (key, value) in enumerate(tags):
             check_key(f"tags[{i}].key", key)
@@ -603,7 +664,9 @@ class TrackingStore:
                     {
                         key: (
                             np.array([m.step for m in metrics if m.key == key], dtype=np.int64),
-                            np.array([m.timestamp or ts for m in metrics if m.key == key], dtype=np.int64),
+                            np.array(
+                                [m.timestamp or ts for m in metrics if m.key == key], dtype=np.int64
+                            ),
                             np.array([m.value for m in metrics if m.key == key], dtype=np.float64),
                         )
                         for key in dict.fromkeys(m.key for m in metrics)
@@ -622,7 +685,9 @@ class TrackingStore:
                     f"param '{key}' was logged as '{existing[key][:100]}'; it cannot be changed "
                     f"to '{value[:100]}' (params are write-once)"
                 )
-        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+        rows = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
+        ]
         for chunk in peewee.chunked(rows, 200):
             P.insert_many(chunk).execute()
 
@@ -653,14 +718,23 @@ class TrackingStore:
         M = self.t.LatestMetric
         current = {}
         for chunk in peewee.chunked(list(candidates), 500):
-            query = M.select(M.key, M.step, M.timestamp).where((M.run_id == run_id) & M.key.in_(chunk))
+            query = M.select(M.key, M.step, M.timestamp).where(
+                (M.run_id == run_id) & M.key.in_(chunk)
+            )
             current.update((k, (s, t)) for k, s, t in query.tuples())
         inserts = []
         for key, (step, ts, value) in candidates.items():
             stored, special = _stored_value(value)
             if key not in current:
                 inserts.append(
-                    {"run_id": run_id, "key": key, "value": stored, "special": special, "step": step, "timestamp": ts}
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "value": stored,
+                        "special": special,
+                        "step": step,
+                        "timestamp": ts,
+                    }
                 )
             elif (step, ts) >= current[key]:
                 M.update(value=stored, special=special, step=step, timestamp=ts).where(
@@ -669,7 +743,9 @@ class TrackingStore:
         for chunk in peewee.chunked(inserts, 200):
             M.insert_many(chunk).execute()
 
-    def write_metric_columns(self, writer_id: str, sequence_number: int, batch: MetricColumns) -> bool:
+    def write_metric_columns(
+        self, writer_id: str, sequence_number: int, batch: MetricColumns
+    ) -> bool:
         """Stores a streamed batch once per (writer_id, sequence_number).
 
         Returns True if the batch had been committed before (a resend) and was
@@ -691,7 +767,9 @@ class TrackingStore:
                 self._append_points(run_id, series)
             ts = now_ms()
             if progress is None:
-                W.insert(writer_id=writer_id, sequence_number=sequence_number, update_time=ts).execute()
+                W.insert(
+                    writer_id=writer_id, sequence_number=sequence_number, update_time=ts
+                ).execute()
             else:
                 W.update(sequence_number=sequence_number, update_time=ts).where(
                     W.writer_id == writer_id
@@ -719,12 +797,16 @@ class TrackingStore:
             if len(column) not in (0, n):
                 raise InvalidArgument(f"{name} has {len(column)} entries; values has {n}")
         if len(batch.series_index) not in ((0, n) if n_series == 1 else (n,)):
-            raise InvalidArgument(f"series_index has {len(batch.series_index)} entries; values has {n}")
+            raise InvalidArgument(
+                f"series_index has {len(batch.series_index)} entries; values has {n}"
+            )
         for i, s in enumerate(batch.series):
             check_run_id(f"series[{i}].run_id", s.run_id)
             check_key(f"series[{i}].key", s.key)
         values = np.asarray(batch.values, dtype=np.float64)
-        steps = np.asarray(batch.steps, dtype=np.int64) if len(batch.steps) else np.zeros(n, np.int64)
+        steps = (
+            np.asarray(batch.steps, dtype=np.int64) if len(batch.steps) else np.zeros(n, np.int64)
+        )
         if len(batch.timestamps):
             timestamps = np.asarray(batch.timestamps, dtype=np.int64)
         else:
@@ -736,7 +818,9 @@ class TrackingStore:
             return groups
         index = np.asarray(batch.series_index, dtype=np.int64)
         if index.max() >= n_series:
-            raise InvalidArgument(f"series_index holds {int(index.max())}; series has {n_series} entries")
+            raise InvalidArgument(
+                f"series_index holds {int(index.max())}; series has {n_series} entries"
+            )
         order = np.argsort(index, kind="stable")
         bounds = np.searchsorted(index[order], np.arange(n_series + 1))
         for i, s in enumerate(batch.series):
@@ -762,7 +846,9 @@ class TrackingStore:
                 condition &= C.max_step >= start_step
             if end_step is not None:
                 condition &= C.min_step <= end_step
-            blobs = [bytes(d) for (d,) in C.select(C.data).where(condition).order_by(C.chunk_id).tuples()]
+            blobs = [
+                bytes(d) for (d,) in C.select(C.data).where(condition).order_by(C.chunk_id).tuples()
+            ]
         if not blobs:
             empty = np.empty(0, np.int64)
             return empty, empty, np.empty(0, np.float64)
