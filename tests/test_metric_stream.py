@@ -321,3 +321,35 @@ def test_producer_is_slowed_not_dropped_when_buffer_is_full(backend, tmp_path):
         assert history.steps == list(range(1500))
     finally:
         restarted.stop(0.5)
+
+
+def test_small_batches_share_chunks(server, client, run_id):
+    """A slow logger (one point per batch) does not cost a database row per point."""
+    from trackwire_server.store import open_database, schema
+    from trackwire_server.store.tracking_store import MERGE_BELOW_POINTS
+
+    for step in range(300):
+        client.log_metric(run_id, "slow", step * 0.5, step=step, timestamp=1000 + step)
+    writer = writer_for(server)
+    for step in range(300, 600):
+        writer.add(run_id, "slow", step * 0.5, step, 1000 + step)
+        if step % 50 == 0:
+            writer.flush()
+    writer.close()
+    history = client.read_metric_history(run_id, "slow")
+    assert history.steps == list(range(600))
+    assert history.values == [s * 0.5 for s in range(600)]
+    assert history.timestamps == [1000 + s for s in range(600)]
+    assert client.read_metric_history(run_id, "slow", start_step=295, end_step=304).steps == list(range(295, 305))
+    db = open_database(server.db_url)
+    with db.connection_context():
+        chunks = schema.bind_tables(db).MetricChunk
+        rows = chunks.select().where(chunks.run_id == run_id).count()
+    assert rows <= 600 // MERGE_BELOW_POINTS + 1
+
+
+def test_log_metric_with_run_id_needs_no_active_run(tracking, client):
+    run_id = client.create_run("0").info.run_id
+    trackwire.log_metric("m", 2.5, step=3, run_id=run_id, synchronous=True)
+    assert trackwire.active_run() is None
+    assert client.get_run(run_id).data.metrics == {"m": 2.5}

@@ -48,7 +48,8 @@ class ActiveRun(Run):
     def __init__(self, run: Run, client: TrackwireClient):
         super().__init__(info=run.info, data=run.data)
         self._client = client
-        self._add_point = client.metric_writer.add
+        # What log_metric needs, in one attribute: it runs in the training loop.
+        self._logging = (client.metric_writer.add, client, run.info.run_id)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -289,7 +290,15 @@ def log_metric(
     stored. `synchronous=True` waits now. `timestamp` is in milliseconds.
     """
     stack = _run_stack.get()
-    run = stack[-1] if stack else _current_run()
+    if stack:
+        add, client, active_id = stack[-1]._logging
+        if run_id is None:
+            run_id = active_id
+    elif run_id is not None:
+        client = _client()
+        add = client.metric_writer.add
+    else:
+        add, client, run_id = _current_run()._logging
     try:
         point = (
             float(value),
@@ -300,9 +309,9 @@ def log_metric(
         raise errors.InvalidArgumentError(
             f"metric '{key}': value {value!r}, step {step!r} and timestamp {timestamp!r} must be numbers"
         ) from None
-    run._add_point(run_id or run.info.run_id, key, *point)
+    add(run_id, key, *point)
     if synchronous:
-        run._client.flush_metrics()
+        client.flush_metrics()
 
 
 def log_metrics(

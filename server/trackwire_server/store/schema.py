@@ -134,7 +134,7 @@ class MetricChunk(Model):
 
     class Meta:
         table_name = "metric_chunks"
-        indexes = ((("run_id", "key", "min_step"), False),)
+        indexes = ((("run_id", "key", "chunk_id"), False),)
 
 
 class WriterProgress(Model):

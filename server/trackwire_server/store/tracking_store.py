@@ -57,6 +57,8 @@ from trackwire_server.store.validation import (
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
 _FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
 _DBL_MAX = 1.7976931348623157e308
+# Batches smaller than this are appended to the key's last chunk while that chunk is small.
+MERGE_BELOW_POINTS = 4096
 
 _ADJECTIVES = [
     "amber",
@@ -659,17 +661,18 @@ class TrackingStore:
                 self._upsert_tags(run_id, dict(tags))
             if metrics:
                 ts = now_ms()
+                by_key: dict[str, list[MetricRecord]] = {}
+                for m in metrics:
+                    by_key.setdefault(m.key, []).append(m)
                 self._append_points(
                     run_id,
                     {
                         key: (
-                            np.array([m.step for m in metrics if m.key == key], dtype=np.int64),
-                            np.array(
-                                [m.timestamp or ts for m in metrics if m.key == key], dtype=np.int64
-                            ),
-                            np.array([m.value for m in metrics if m.key == key], dtype=np.float64),
+                            np.array([m.step for m in points], dtype=np.int64),
+                            np.array([m.timestamp or ts for m in points], dtype=np.int64),
+                            np.array([m.value for m in points], dtype=np.float64),
                         )
-                        for key in dict.fromkeys(m.key for m in metrics)
+                        for key, points in by_key.items()
                     },
                 )
 
@@ -695,26 +698,14 @@ class TrackingStore:
         self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     ) -> None:
         """Stores points per key of one run (its row locked) and moves latest_metrics forward."""
-        chunks = []
         candidates = {}
         for key, (steps, timestamps, values) in series.items():
-            chunks.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "min_step": int(steps.min()),
-                    "max_step": int(steps.max()),
-                    "point_count": len(values),
-                    "data": metric_codec.encode(steps, timestamps, values),
-                }
-            )
             # The latest point: highest step, then highest timestamp, then the last logged.
             at_max = np.flatnonzero(steps == steps.max())
             sub = timestamps[at_max]
             i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
             candidates[key] = (int(steps[i]), int(timestamps[i]), float(values[i]))
-        for chunk in peewee.chunked(chunks, 100):
-            self.t.MetricChunk.insert_many(chunk).execute()
+        self._store_chunks(run_id, series)
         M = self.t.LatestMetric
         current = {}
         for chunk in peewee.chunked(list(candidates), 500):
@@ -742,6 +733,44 @@ class TrackingStore:
                 ).execute()
         for chunk in peewee.chunked(inserts, 200):
             M.insert_many(chunk).execute()
+
+    def _store_chunks(
+        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> None:
+        """One chunk per key; small batches are appended to the key's last chunk while it is
+        small too, so a slow logger does not cost a row per point."""
+        C = self.t.MetricChunk
+        small = [key for key, columns in series.items() if len(columns[0]) < MERGE_BELOW_POINTS]
+        tails = {}
+        for keys in peewee.chunked(small, 500):
+            last = (
+                C.select(peewee.fn.MAX(C.chunk_id))
+                .where((C.run_id == run_id) & C.key.in_(keys))
+                .group_by(C.key)
+            )
+            query = C.select(C.chunk_id, C.key, C.data).where(
+                C.chunk_id.in_(last) & (C.point_count < MERGE_BELOW_POINTS)
+            )
+            tails.update((key, (chunk_id, data)) for chunk_id, key, data in query.tuples())
+        inserts = []
+        for key, columns in series.items():
+            if key in tails:
+                chunk_id, data = tails[key]
+                old = metric_codec.decode(bytes(data))
+                columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
+            steps, timestamps, values = columns
+            fields = {
+                "min_step": int(steps.min()),
+                "max_step": int(steps.max()),
+                "point_count": len(values),
+                "data": metric_codec.encode(steps, timestamps, values),
+            }
+            if key in tails:
+                C.update(**fields).where(C.chunk_id == chunk_id).execute()
+            else:
+                inserts.append({"run_id": run_id, "key": key, **fields})
+        for rows in peewee.chunked(inserts, 100):
+            C.insert_many(rows).execute()
 
     def write_metric_columns(
         self, writer_id: str, sequence_number: int, batch: MetricColumns

@@ -1,0 +1,3 @@
+from trackwire.cli import main
+
+main()
