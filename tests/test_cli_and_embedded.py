@@ -50,10 +50,15 @@ def stop_cli(process: subprocess.Popen) -> int:
 
 @pytest.mark.parametrize(
     "command",
-    [[os.path.join(os.path.dirname(sys.executable), "trackwire")], [sys.executable, "-m", "trackwire"]],
+    [
+        [os.path.join(os.path.dirname(sys.executable), "trackwire")],
+        [sys.executable, "-m", "trackwire"],
+    ],
 )
 def test_help_says_how_to_use_it(command):
-    out = subprocess.run([*command, "server", "--help"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [*command, "server", "--help"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stderr
     for option in ("--db", "--artifacts", "--host", "--port", "sqlite:///trackwire.db"):
         assert option in out.stdout
@@ -70,7 +75,9 @@ def test_server_health_reflection_and_sigterm(tmp_path):
                 status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
                 assert status == health_pb2.HealthCheckResponse.SERVING
             reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-            (answer,) = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            (answer,) = reflection.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
             names = {s.name for s in answer.list_services_response.service}
             assert {"trackwire.v1.TrackingService", "trackwire.v1.ArtifactService"} <= names
         client = trackwire.TrackwireClient(f"127.0.0.1:{port}")
@@ -103,7 +110,12 @@ EMBEDDED_SCRIPT = textwrap.dedent(
 def test_embedded_default_then_server_in_the_same_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKWIRE_")}
     done = subprocess.run(
-        [sys.executable, "-c", EMBEDDED_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", EMBEDDED_SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip().splitlines()[-1]

@@ -340,7 +340,9 @@ def test_small_batches_share_chunks(server, client, run_id):
     assert history.steps == list(range(600))
     assert history.values == [s * 0.5 for s in range(600)]
     assert history.timestamps == [1000 + s for s in range(600)]
-    assert client.read_metric_history(run_id, "slow", start_step=295, end_step=304).steps == list(range(295, 305))
+    assert client.read_metric_history(run_id, "slow", start_step=295, end_step=304).steps == list(
+        range(295, 305)
+    )
     db = open_database(server.db_url)
     with db.connection_context():
         chunks = schema.bind_tables(db).MetricChunk

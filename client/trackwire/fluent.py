@@ -17,8 +17,8 @@ from typing import Any
 
 from trackwire import errors
 from trackwire.client import TrackwireClient, close_metric_writers, metric_writer_for
-from trackwire.connection import TRACKING_URI_ENV, registry, resolve_tracking_uri
-from trackwire.entities import Experiment, Metric, Run
+from trackwire.connection import registry, resolve_tracking_uri
+from trackwire.entities import Experiment, Run
 
 EXPERIMENT_NAME_ENV = "TRACKWIRE_EXPERIMENT_NAME"
 EXPERIMENT_ID_ENV = "TRACKWIRE_EXPERIMENT_ID"
@@ -249,13 +249,19 @@ def log_param(key: str, value: Any, run_id: str | None = None) -> Any:
     return value
 
 
-def log_params(params: dict[str, Any], run_id: str | None = None) -> None:
+def _log_in_batches(field: str, values: dict[str, Any], run_id: str | None) -> None:
+    """Writes params or tags in as few LogBatch calls as the server's limits allow."""
     run_id = _run_id(run_id)
     client = _client()
-    items = list(params.items())
-    step = client._connection.limits.max_batch_params or 100
-    for i in range(0, len(items), step):
-        client.log_batch(run_id, params=dict(items[i : i + step]))
+    items = list(values.items())
+    size = getattr(client._connection.limits, f"max_batch_{field}") or 100
+    for i in range(0, len(items), size):
+        client.log_batch(run_id, **{field: dict(items[i : i + size])})
+
+
+def log_params(params: dict[str, Any], run_id: str | None = None) -> None:
+    """Logs several parameters; up to the server's batch limit (100) in one transaction."""
+    _log_in_batches("params", params, run_id)
 
 
 def set_tag(key: str, value: Any, run_id: str | None = None) -> None:
@@ -263,12 +269,8 @@ def set_tag(key: str, value: Any, run_id: str | None = None) -> None:
 
 
 def set_tags(tags: dict[str, Any], run_id: str | None = None) -> None:
-    run_id = _run_id(run_id)
-    client = _client()
-    items = list(tags.items())
-    step = client._connection.limits.max_batch_tags or 100
-    for i in range(0, len(items), step):
-        client.log_batch(run_id, tags=dict(items[i : i + step]))
+    """Sets several tags; up to the server's batch limit (100) in one transaction."""
+    _log_in_batches("tags", tags, run_id)
 
 
 def delete_tag(key: str, run_id: str | None = None) -> None:
@@ -387,33 +389,3 @@ def _register_exit_hook() -> None:
 
 
 _register_exit_hook()
-
-__all__ = [
-    "ActiveRun",
-    "Metric",
-    "TRACKING_URI_ENV",
-    "active_run",
-    "create_experiment",
-    "delete_experiment",
-    "delete_run",
-    "delete_tag",
-    "end_run",
-    "flush",
-    "get_artifact_uri",
-    "get_experiment",
-    "get_experiment_by_name",
-    "get_run",
-    "get_tracking_uri",
-    "last_active_run",
-    "log_artifact",
-    "log_artifacts",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "set_experiment",
-    "set_tag",
-    "set_tags",
-    "set_tracking_uri",
-    "start_run",
-]

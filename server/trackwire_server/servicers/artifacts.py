@@ -21,7 +21,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgument("header is required in the first message of an upload")
         path = check_relative_path("header.path", first.header.path)
-        run = self.store.get_run(first.header.run_id)
+        run = self.store.get_run(first.header.run_id, with_data=False)
         if run.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {run.run_id} is deleted")
 
@@ -37,12 +37,12 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
     def DownloadArtifact(self, request, context):
         path = check_relative_path("path", request.path)
-        run = self.store.get_run(request.run_id)
+        run = self.store.get_run(request.run_id, with_data=False)
         for data in self.repository.read(run.artifact_uri, path):
             yield pb.DownloadArtifactResponse(data=data)
 
     def ListArtifacts(self, request, context):
         path = check_relative_path("path", request.path, allow_empty=True)
-        run = self.store.get_run(request.run_id)
+        run = self.store.get_run(request.run_id, with_data=False)
         entries = self.repository.list(run.artifact_uri, path)
         return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])

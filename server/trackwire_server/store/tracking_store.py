@@ -521,9 +521,10 @@ class TrackingStore:
         self._upsert_tags(row.run_id, tags)
         return self._run_record(row)
 
-    def get_run(self, run_id: str) -> RunRecord:
+    def get_run(self, run_id: str, with_data: bool = True) -> RunRecord:
+        """The run; with its params, tags and latest metrics unless `with_data` is False."""
         with self.db.atomic():
-            return self._run_record(self._run_row(run_id))
+            return self._run_record(self._run_row(run_id), with_data)
 
     def update_run(
         self, run_id: str, status: int = 0, end_time: int | None = None, run_name: str | None = None
