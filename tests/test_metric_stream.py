@@ -355,3 +355,15 @@ def test_log_metric_with_run_id_needs_no_active_run(tracking, client):
     trackwire.log_metric("m", 2.5, step=3, run_id=run_id, synchronous=True)
     assert trackwire.active_run() is None
     assert client.get_run(run_id).data.metrics == {"m": 2.5}
+
+
+def test_points_are_sent_by_time_without_a_flush(tracking, client):
+    with trackwire.start_run() as run:
+        trackwire.log_metric("heartbeat", 1.0)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if client.get_run(run.info.run_id).data.metrics.get("heartbeat") == 1.0:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("a lone point was not sent within 5 s (flush interval 0.5 s)")

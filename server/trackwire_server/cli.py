@@ -19,6 +19,16 @@ from trackwire_server.config import (
 )
 
 
+def storage_option(text: str) -> tuple[str, str | bool]:
+    """Parses KEY=VALUE; "true" and "false" become booleans."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    return key, value
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="trackwire server")
     parser.description = (
@@ -37,24 +47,53 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="artifact root: a folder or an fsspec URL such as s3://bucket/prefix or memory://x "
         "(env TRACKWIRE_ARTIFACTS; default %(default)s)",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (default %(default)s)"
+        "--artifacts-option",
+        metavar="KEY=VALUE",
+        type=storage_option,
+        action="append",
+        default=[],
+        help="an fsspec storage option for the artifact filesystem; repeatable, e.g. "
+        "--artifacts-option endpoint_url=http://127.0.0.1:8333 --artifacts-option key=... "
+        "--artifacts-option secret=... (values true/false become booleans; fsspec also "
+        "reads environment variables such as FSSPEC_S3_ENDPOINT_URL)",
     )
     parser.add_argument(
-        "--workers", type=int, default=64, help="threads serving calls; each open metric stream holds one (default %(default)s)"
+        "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
     )
     parser.add_argument(
-        "--grace", type=float, default=10.0, help="seconds in-flight calls get to finish on SIGTERM (default %(default)s)"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port to listen on; 0 picks a free one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=64,
+        help="threads serving calls; each open metric stream holds one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight calls get to finish on SIGTERM (default %(default)s)",
     )
     parser.add_argument("--version", action="version", version=f"trackwire {__version__}")
     return parser
 
 
 def serve(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = ServerConfig(
-        db_url=args.db, artifacts=args.artifacts, host=args.host, port=args.port, workers=args.workers
+        db_url=args.db,
+        artifacts=args.artifacts,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        storage_options=dict(args.artifacts_option) or None,
     )
     server, port = create_server(config)
     server.start()

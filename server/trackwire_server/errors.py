@@ -48,3 +48,9 @@ class ResourceExhausted(TrackwireError):
     """A size limit was exceeded."""
 
     reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(TrackwireError):
+    """A backing service (artifact storage) failed; the call may succeed if retried."""
+
+    reason = "STORAGE_UNAVAILABLE"

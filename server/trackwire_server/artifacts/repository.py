@@ -7,6 +7,7 @@ checked before it touches a filesystem, and all access goes through a
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import uuid
@@ -17,10 +18,23 @@ import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from trackwire_server.errors import InvalidArgument, NotFound
+from trackwire_server.errors import InvalidArgument, NotFound, Unavailable
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_PARTIAL_PREFIX = ".trackwire-partial-"
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Filesystem errors as domain errors: a missing file is NOT_FOUND, any other
+    failure of the storage (refused credentials, unreachable endpoint) UNAVAILABLE."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise NotFound(f"artifact does not exist: {e}") from None
+    except OSError as e:
+        raise Unavailable(f"artifact storage failed: {type(e).__name__}: {e}") from None
 
 
 def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str:
@@ -62,61 +76,85 @@ class ArtifactRepository:
 
     def write(self, artifact_uri: str, path: str, chunks: Iterable[bytes]) -> FileEntry:
         """Writes the file from `chunks`; it appears whole or not at all."""
-        fs = self.run_fs(artifact_uri)
-        parent = posixpath.dirname(path)
-        local = isinstance(fs.fs, LocalFileSystem)
-        if parent:
-            fs.makedirs(parent, exist_ok=True)
-        elif local:
-            fs.makedirs("", exist_ok=True)
-        # Local files: write aside and rename. Object stores commit on close.
-        target = (
-            posixpath.join(parent, f".{posixpath.basename(path)}.upload-{uuid.uuid4().hex}")
-            if local
-            else path
+        with storage_errors():
+            fs = self.run_fs(artifact_uri)
+            parent = posixpath.dirname(path)
+            if isinstance(fs.fs, LocalFileSystem):
+                size = self._write_local(fs, parent, path, chunks)
+            else:
+                size = self._write_object(fs, path, chunks)
+        return FileEntry(path=path, is_dir=False, size=size)
+
+    @staticmethod
+    def _write_local(fs: DirFileSystem, parent: str, path: str, chunks: Iterable[bytes]) -> int:
+        """Written beside the target under a hidden name, then renamed over it."""
+        fs.makedirs(parent, exist_ok=True)
+        partial = posixpath.join(
+            parent, f"{_PARTIAL_PREFIX}{posixpath.basename(path)}.{uuid.uuid4().hex}"
         )
         size = 0
         try:
-            with fs.open(target, "wb") as f:
+            with fs.open(partial, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
                     size += len(chunk)
-            if local:
-                fs.mv(target, path)
+            fs.mv(partial, path)
         except BaseException:
-            if local and fs.exists(target):
-                fs.rm(target)
+            if fs.exists(partial):
+                fs.rm(partial)
             raise
-        return FileEntry(path=path, is_dir=False, size=size)
+        return size
+
+    @staticmethod
+    def _write_object(fs: DirFileSystem, path: str, chunks: Iterable[bytes]) -> int:
+        """Object stores: the upload is committed at the end, or discarded."""
+        size = 0
+        f = fs.open(path, "wb", autocommit=False)
+        try:
+            for chunk in chunks:
+                f.write(chunk)
+                size += len(chunk)
+            f.close()
+            f.commit()
+        except BaseException:
+            f.discard()
+            raise
+        finally:
+            fs.fs.invalidate_cache()
+        return size
 
     def read(self, artifact_uri: str, path: str) -> Iterator[bytes]:
-        fs = self.run_fs(artifact_uri)
-        try:
-            if fs.isdir(path):
-                raise InvalidArgument(f"path '{path}' is a folder, not a file")
-            f = fs.open(path, "rb")
-        except FileNotFoundError:
-            raise NotFound(f"artifact '{path}' does not exist") from None
+        with storage_errors():
+            fs = self.run_fs(artifact_uri)
+            fs.fs.invalidate_cache()
+            try:
+                if fs.isdir(path):
+                    raise InvalidArgument(f"path '{path}' is a folder, not a file")
+                f = fs.open(path, "rb")
+            except FileNotFoundError:
+                raise NotFound(f"artifact '{path}' does not exist") from None
         return self._chunks(f)
 
     @staticmethod
     def _chunks(f) -> Iterator[bytes]:
-        with f:
+        with storage_errors(), f:
             while chunk := f.read(DOWNLOAD_CHUNK_BYTES):
                 yield chunk
 
     def list(self, artifact_uri: str, path: str) -> list[FileEntry]:
-        fs = self.run_fs(artifact_uri)
-        try:
-            if path and not fs.isdir(path):
+        with storage_errors():
+            fs = self.run_fs(artifact_uri)
+            fs.fs.invalidate_cache()  # fsspec's listing cache never expires; other writers exist
+            try:
+                if path and not fs.isdir(path):
+                    return []
+                entries = fs.ls(path, detail=True)
+            except FileNotFoundError:
                 return []
-            entries = fs.ls(path, detail=True)
-        except FileNotFoundError:
-            return []
         result = []
         for entry in entries:
             name = posixpath.basename(entry["name"].rstrip("/"))
-            if name.startswith(".") and ".upload-" in name:
+            if name.startswith(_PARTIAL_PREFIX):
                 continue
             rel = posixpath.join(path, name) if path else name
             is_dir = entry["type"] == "directory"

@@ -1,0 +1,1 @@
+"""Helpers for tests that need real external services (started locally, on loopback)."""
