@@ -278,7 +278,11 @@ class GuideSnippet:
 
 def all_runs(client: trackwire.TrackwireClient) -> list[trackwire.Run]:
     experiment_ids = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
-    return list(client.search_runs(experiment_ids, ViewType.ALL)) if experiment_ids else []
+    return (
+        list(client.search_runs(experiment_ids, run_view_type=ViewType.ALL))
+        if experiment_ids
+        else []
+    )
 
 
 def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) -> Outcome:

@@ -143,12 +143,19 @@ class TrackwireClient:
         self,
         view_type: int = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
+        """One page of experiments; filter on name, times and tags (`name LIKE 'churn%'`)."""
         response = _call(
             self._tracking.SearchExperiments,
             pb.SearchExperimentsRequest(
-                view_type=view_type, page_size=max_results, page_token=page_token or ""
+                view_type=view_type,
+                page_size=max_results,
+                page_token=page_token or "",
+                filter=filter_string or "",
+                order_by=list(order_by or ()),
             ),
         )
         return PagedList(
@@ -193,14 +200,36 @@ class TrackwireClient:
         run_id: str | None = None,
         parent_run_id: str | None = None,
         user_id: str | None = None,
+        params: dict[str, object] | None = None,
+        metrics: Sequence[Metric] = (),
     ) -> Run:
-        """Creates a run, or resumes run `run_id` if it exists in that experiment."""
+        """Creates a run, or resumes run `run_id` if it exists in that experiment.
+
+        `params`, `tags` and `metrics` are written with the run, in one transaction.
+        """
         return self._create_run(
-            experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id
+            experiment_id,
+            start_time,
+            tags,
+            run_name,
+            run_id,
+            parent_run_id,
+            user_id,
+            params,
+            metrics,
         )[0]
 
     def _create_run(
-        self, experiment_id, start_time, tags, run_name, run_id, parent_run_id, user_id
+        self,
+        experiment_id,
+        start_time,
+        tags,
+        run_name,
+        run_id,
+        parent_run_id,
+        user_id,
+        params=None,
+        metrics=(),
     ):
         response = _call(
             self._tracking.CreateRun,
@@ -212,6 +241,10 @@ class TrackwireClient:
                 parent_run_id=parent_run_id or "",
                 run_id=run_id or "",
                 user_id=user_id if user_id is not None else _default_user(),
+                params=[
+                    run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()
+                ],
+                metrics=[_metric_proto(m) for m in metrics],
             ),
         )
         return Run.from_proto(response.run), response.resumed
@@ -290,15 +323,7 @@ class TrackwireClient:
             self._tracking.LogBatch,
             pb.LogBatchRequest(
                 run_id=run_id,
-                metrics=[
-                    run_pb2.Metric(
-                        key=m.key,
-                        value=float(m.value),
-                        timestamp_ms=int(m.timestamp or 0),
-                        step=int(m.step or 0),
-                    )
-                    for m in metrics
-                ],
+                metrics=[_metric_proto(m) for m in metrics],
                 params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
                 tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in tag_pairs],
             ),
@@ -350,21 +375,93 @@ class TrackwireClient:
 
     def search_runs(
         self,
-        experiment_ids: Sequence[str],
+        experiment_ids: Sequence[str] = (),
+        filter_string: str = "",
         run_view_type: int = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        experiment_names: Sequence[str] = (),
+        select: Sequence[str] = (),
+        include_total_count: bool = False,
     ) -> PagedList:
-        response = _call(
+        """One page of runs matching `filter_string` (MLflow's grammar, plus OR and parentheses).
+
+        `select` limits the data returned (`["metrics.accuracy", "params.*"]`); with
+        `include_total_count`, the page's `total_count` is the number of matches.
+        """
+        response = self._search_runs_page(
+            experiment_ids,
+            filter_string,
+            run_view_type,
+            max_results,
+            order_by,
+            page_token,
+            experiment_names,
+            select,
+            include_total_count,
+        )
+        return PagedList(
+            [Run.from_proto(r) for r in response.runs],
+            response.next_page_token,
+            response.total_count if include_total_count else None,
+        )
+
+    def _search_runs_page(
+        self,
+        experiment_ids,
+        filter_string,
+        run_view_type,
+        max_results,
+        order_by,
+        page_token,
+        experiment_names=(),
+        select=(),
+        include_total_count=False,
+    ) -> pb.SearchRunsResponse:
+        return _call(
             self._tracking.SearchRuns,
             pb.SearchRunsRequest(
                 experiment_ids=[str(e) for e in experiment_ids],
-                view_type=run_view_type,
+                experiment_names=list(experiment_names),
+                filter=filter_string or "",
+                order_by=list(order_by or ()),
                 page_size=max_results,
                 page_token=page_token or "",
+                view_type=run_view_type,
+                select=list(select),
+                include_total_count=include_total_count,
             ),
         )
-        return PagedList([Run.from_proto(r) for r in response.runs], response.next_page_token)
+
+    def get_metric_histories(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_points: int = 0,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> dict[str, MetricHistory]:
+        """One metric's history for many runs in one call, by run id.
+
+        `max_points` downsamples each history on the server, keeping the first,
+        last, lowest and highest point of every bucket (for charts).
+        """
+        request = pb.BatchReadMetricHistoryRequest(
+            run_ids=list(run_ids), metric_key=key, max_points=max_points
+        )
+        if start_step is not None:
+            request.start_step = start_step
+        if end_step is not None:
+            request.end_step = end_step
+        histories = {run_id: MetricHistory([], [], []) for run_id in run_ids}
+        for chunk in _stream(self._tracking.BatchReadMetricHistory, request):
+            history = histories[chunk.run_id]
+            history.steps.extend(chunk.steps)
+            history.values.extend(chunk.values)
+            history.timestamps.extend(chunk.timestamps_ms)
+        return histories
 
     # -- artifacts ---------------------------------------------------------
 
@@ -454,6 +551,12 @@ class TrackwireClient:
                 f.write(chunk.data)
         os.replace(tmp, local)
         return local
+
+
+def _metric_proto(m: Metric) -> run_pb2.Metric:
+    return run_pb2.Metric(
+        key=m.key, value=float(m.value), timestamp_ms=int(m.timestamp or 0), step=int(m.step or 0)
+    )
 
 
 def _status_number(status: str) -> int:

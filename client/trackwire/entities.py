@@ -176,6 +176,7 @@ class ServerInfo:
 class PagedList(list):
     """A page of results with the token for the next page ("" at the end)."""
 
-    def __init__(self, items, token: str):
+    def __init__(self, items, token: str, total_count: int | None = None):
         super().__init__(items)
         self.token = token
+        self.total_count = total_count

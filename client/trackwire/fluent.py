@@ -13,12 +13,13 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from trackwire import errors
+from trackwire import errors, search
 from trackwire.client import TrackwireClient, close_metric_writers, metric_writer_for
 from trackwire.connection import registry, resolve_tracking_uri
-from trackwire.entities import Experiment, Run
+from trackwire.entities import Experiment, Run, ViewType
 
 EXPERIMENT_NAME_ENV = "TRACKWIRE_EXPERIMENT_NAME"
 EXPERIMENT_ID_ENV = "TRACKWIRE_EXPERIMENT_ID"
@@ -334,6 +335,59 @@ def flush(timeout: float | None = 300.0) -> None:
     """Waits until every metric point logged so far is stored; raises what the server refused."""
     writer = metric_writer_for(get_tracking_uri())
     writer.flush(timeout)
+
+
+# -- search --------------------------------------------------------------------------
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = 100_000,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+    select: Sequence[str] = (),
+):
+    """Runs matching `filter_string`, every page, as a pandas DataFrame (MLflow's columns:
+    run_id, experiment_id, status, artifact_uri, start_time, end_time, metrics.*, params.*,
+    tags.*) or, with output_format="list", as Run objects.
+
+    With no experiment ids or names: the active experiment (all of them with
+    `search_all_experiments=True`).
+    """
+    client = _client()
+    if not experiment_ids and not experiment_names:
+        if search_all_experiments:
+            experiment_ids = [
+                e.experiment_id
+                for e in search.search_experiments(client, ViewType.ALL, None, None, None)
+            ]
+        else:
+            experiment_ids = [_active_experiment_id()]
+    return search.search_runs(
+        client,
+        experiment_ids,
+        experiment_names,
+        filter_string,
+        run_view_type,
+        max_results,
+        order_by,
+        output_format,
+        select,
+    )
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+) -> list[Experiment]:
+    """Experiments matching `filter_string` (`name LIKE 'churn%' AND tags.team = 'growth'`), every page."""
+    return search.search_experiments(_client(), view_type, max_results, filter_string, order_by)
 
 
 # -- artifacts ---------------------------------------------------------------------

@@ -120,7 +120,7 @@ class SetExperimentTagResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("experiment_id", "run_name", "start_time", "tags", "parent_run_id", "run_id", "user_id")
+    __slots__ = ("experiment_id", "run_name", "start_time", "tags", "parent_run_id", "run_id", "user_id", "params", "metrics")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,8 @@ class CreateRunRequest(_message.Message):
     PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     run_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -135,7 +137,9 @@ class CreateRunRequest(_message.Message):
     parent_run_id: str
     run_id: str
     user_id: str
-    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+    params: _containers.RepeatedCompositeFieldContainer[_run_pb2.Param]
+    metrics: _containers.RepeatedCompositeFieldContainer[_run_pb2.Metric]
+    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run", "resumed")
@@ -297,36 +301,72 @@ class ReadMetricHistoryResponse(_message.Message):
     timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class BatchReadMetricHistoryRequest(_message.Message):
+    __slots__ = ("run_ids", "metric_key", "start_step", "end_step", "max_points")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    START_STEP_FIELD_NUMBER: _ClassVar[int]
+    END_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    metric_key: str
+    start_step: int
+    end_step: int
+    max_points: int
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_key: _Optional[str] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., max_points: _Optional[int] = ...) -> None: ...
+
+class BatchReadMetricHistoryResponse(_message.Message):
+    __slots__ = ("run_id", "values", "steps", "timestamps_ms", "total_points")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    total_points: int
+    def __init__(self, run_id: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., total_points: _Optional[int] = ...) -> None: ...
+
 class SearchRunsRequest(_message.Message):
-    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type")
+    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count")
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     VIEW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    SELECT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     experiment_ids: _containers.RepeatedScalarFieldContainer[str]
     filter: str
     order_by: _containers.RepeatedScalarFieldContainer[str]
     page_size: int
     page_token: str
     view_type: _experiment_pb2.ViewType
-    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ...) -> None: ...
+    experiment_names: _containers.RepeatedScalarFieldContainer[str]
+    select: _containers.RepeatedScalarFieldContainer[str]
+    include_total_count: bool
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ...) -> None: ...
 
 class SearchRunsResponse(_message.Message):
-    __slots__ = ("runs", "next_page_token")
+    __slots__ = ("runs", "next_page_token", "total_count")
     RUNS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[_run_pb2.Run]
     next_page_token: str
-    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_count: int
+    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServerLimits(_message.Message):
-    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size")
+    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs")
     MAX_KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAM_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_TAG_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +379,7 @@ class ServerLimits(_message.Message):
     MAX_HISTORY_CHUNK_POINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_HISTORY_RUNS_FIELD_NUMBER: _ClassVar[int]
     max_key_length: int
     max_param_value_length: int
     max_tag_value_length: int
@@ -351,7 +392,8 @@ class ServerLimits(_message.Message):
     max_history_chunk_points: int
     max_message_bytes: int
     max_page_size: int
-    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ...) -> None: ...
+    max_batch_history_runs: int
+    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("version", "limits")

@@ -130,6 +130,11 @@ class TrackingServiceStub:
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryResponse.FromString,
                 _registered_method=True)
+        self.BatchReadMetricHistory = channel.unary_stream(
+                '/trackwire.v1.TrackingService/BatchReadMetricHistory',
+                request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.FromString,
+                _registered_method=True)
         self.SearchRuns = channel.unary_unary(
                 '/trackwire.v1.TrackingService/SearchRuns',
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.SearchRunsRequest.SerializeToString,
@@ -284,6 +289,14 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchReadMetricHistory(self, request, context):
+        """Reads one metric's history for many runs at once, optionally downsampled
+        on the server for charts: one or more messages per run, in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SearchRuns(self, request, context):
         """Searches runs across experiments.
         """
@@ -390,6 +403,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.ReadMetricHistory,
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryResponse.SerializeToString,
+            ),
+            'BatchReadMetricHistory': grpc.unary_stream_rpc_method_handler(
+                    servicer.BatchReadMetricHistory,
+                    request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.SerializeToString,
             ),
             'SearchRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchRuns,
@@ -894,6 +912,33 @@ class TrackingService:
             '/trackwire.v1.TrackingService/ReadMetricHistory',
             trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryRequest.SerializeToString,
             trackwire_dot_v1_dot_tracking__service__pb2.ReadMetricHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchReadMetricHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trackwire.v1.TrackingService/BatchReadMetricHistory',
+            trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.SerializeToString,
+            trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,13 +35,12 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         return pb.GetExperimentByNameResponse(experiment=convert.experiment(record))
 
     def SearchExperiments(self, request, context):
-        if request.filter or request.order_by:
-            context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "filter and order_by in SearchExperiments are not supported by this server yet",
-            )
         records, token = self.store.search_experiments(
-            request.view_type, request.page_size, request.page_token
+            request.view_type,
+            request.page_size,
+            request.page_token,
+            filter=request.filter,
+            order_by=list(request.order_by),
         )
         return pb.SearchExperimentsResponse(
             experiments=[convert.experiment(r) for r in records], next_page_token=token
@@ -77,6 +76,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             parent_run_id=request.parent_run_id,
             run_id=request.run_id,
             user_id=request.user_id,
+            params=[(p.key, p.value) for p in request.params],
+            metrics=[convert.metric_record(m) for m in request.metrics],
         )
         return pb.CreateRunResponse(run=convert.run(record), resumed=resumed)
 
@@ -165,18 +166,42 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             response.timestamps_ms.extend(timestamps.tolist())
             yield response
 
+    def BatchReadMetricHistory(self, request, context):
+        histories = self.store.read_metric_histories(
+            list(request.run_ids),
+            request.metric_key,
+            request.start_step if request.HasField("start_step") else None,
+            request.end_step if request.HasField("end_step") else None,
+            request.max_points,
+        )
+        chunk_size = LIMITS.default_history_chunk_points
+        for run_id, total, (steps, timestamps, values) in histories:
+            for lo in range(0, max(len(values), 1), chunk_size):
+                response = pb.BatchReadMetricHistoryResponse(
+                    run_id=run_id, total_points=total if lo == 0 else 0
+                )
+                response.values.extend(values[lo : lo + chunk_size].tolist())
+                response.steps.extend(steps[lo : lo + chunk_size].tolist())
+                response.timestamps_ms.extend(timestamps[lo : lo + chunk_size].tolist())
+                yield response
+
     # -- search ------------------------------------------------------------
 
     def SearchRuns(self, request, context):
-        if request.filter or request.order_by:
-            context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "filter and order_by in SearchRuns are not supported by this server yet",
-            )
-        records, token = self.store.search_runs(
-            list(request.experiment_ids), request.view_type, request.page_size, request.page_token
+        records, token, total = self.store.search_runs(
+            list(request.experiment_ids),
+            request.view_type,
+            request.page_size,
+            request.page_token,
+            experiment_names=list(request.experiment_names),
+            filter=request.filter,
+            order_by=list(request.order_by),
+            select=list(request.select),
+            include_total_count=request.include_total_count,
         )
-        return pb.SearchRunsResponse(runs=[convert.run(r) for r in records], next_page_token=token)
+        return pb.SearchRunsResponse(
+            runs=[convert.run(r) for r in records], next_page_token=token, total_count=total
+        )
 
     # -- server ------------------------------------------------------------
 
@@ -196,5 +221,6 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_history_chunk_points=LIMITS.max_history_chunk_points,
                 max_message_bytes=LIMITS.max_message_bytes,
                 max_page_size=LIMITS.max_page_size,
+                max_batch_history_runs=LIMITS.max_batch_history_runs,
             ),
         )

@@ -16,6 +16,8 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 60_000,
     "cache_size": -64 * 1024,
     "foreign_keys": 0,
+    # LIKE is case-sensitive, as on PostgreSQL and on MySQL's binary collation.
+    "case_sensitive_like": 1,
 }
 
 

@@ -65,7 +65,7 @@ class ExperimentTag(Model):
 
 class Run(Model):
     run_id = CharField(max_length=32, primary_key=True)
-    experiment_id = IntegerField(index=True)
+    experiment_id = IntegerField()
     name = CharField(max_length=250)
     status = SmallIntegerField()
     start_time = BigIntegerField()
@@ -78,6 +78,7 @@ class Run(Model):
 
     class Meta:
         table_name = "runs"
+        indexes = ((("experiment_id", "lifecycle_stage", "start_time"), False),)
 
 
 class Param(Model):
@@ -164,8 +165,12 @@ TABLES = (
 def bind_tables(db: peewee.Database) -> SimpleNamespace:
     """Returns subclasses of every table bound to `db`, by class name."""
     bound = {}
+    settings = {}
+    if isinstance(db, peewee.MySQLDatabase):
+        # Binary collation: keys, names and values compare case-sensitively, as elsewhere.
+        settings["table_settings"] = ["DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"]
     for table in TABLES:
-        meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name})
+        meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name, **settings})
         bound[table.__name__] = type(
             table.__name__, (table,), {"Meta": meta, "__module__": __name__}
         )
@@ -174,6 +179,17 @@ def bind_tables(db: peewee.Database) -> SimpleNamespace:
 
 def _create_v1(db: peewee.Database, tables: SimpleNamespace) -> None:
     db.create_tables([getattr(tables, t.__name__) for t in TABLES], safe=True)
+    # Search looks params and tags up by (key, value). Values are long text:
+    # MySQL indexes a prefix; PostgreSQL's btree refuses entries over ~2.7 kB,
+    # so there the index holds the key alone.
+    for table in ("params", "run_tags", "experiment_tags"):
+        if isinstance(db, peewee.MySQLDatabase):
+            columns = "`key`, `value`(191)"
+        elif isinstance(db, peewee.PostgresqlDatabase):
+            columns = '"key"'
+        else:
+            columns = '"key", "value"'
+        db.execute_sql(f"CREATE INDEX {table}_key_value ON {table} ({columns})")
 
 
 # version -> migration. A migration runs in one transaction (where the database

@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import peewee
@@ -44,6 +45,14 @@ from trackwire_server.store.records import (
     MetricColumns,
     MetricRecord,
     RunRecord,
+)
+from trackwire_server.store.search_queries import (
+    EXPERIMENT_ATTRIBUTES,
+    EXPERIMENT_GRAMMAR,
+    RUN_ATTRIBUTES,
+    RUN_GRAMMAR,
+    QueryBuilder,
+    parse_select,
 )
 from trackwire_server.store.validation import (
     RUN_ID_PATTERN,
@@ -178,12 +187,79 @@ class PageToken:
         return offset
 
 
+def downsample(
+    steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keeps the first, last, lowest and highest point of each of max_points // 4 buckets
+    of consecutive points, in their original order (NaN points count as neither)."""
+    n = len(values)
+    buckets = max(1, max_points // 4)
+    bounds = np.linspace(0, n, buckets + 1).astype(np.int64)
+    keep = np.zeros(n, dtype=bool)
+    keep[bounds[:-1]] = True
+    keep[bounds[1:] - 1] = True
+    finite = np.where(np.isnan(values), np.inf, values)
+    lowest = np.minimum.reduceat(finite, bounds[:-1])
+    highest = np.maximum.reduceat(np.where(np.isnan(values), -np.inf, values), bounds[:-1])
+    bucket_of = np.repeat(np.arange(buckets), np.diff(bounds))
+    for extreme, column in (
+        (lowest, finite),
+        (highest, np.where(np.isnan(values), -np.inf, values)),
+    ):
+        hits = np.flatnonzero(column == extreme[bucket_of])
+        # The first hit in each bucket.
+        first = hits[np.unique(bucket_of[hits], return_index=True)[1]]
+        keep[first] = True
+    return steps[keep], timestamps[keep], values[keep]
+
+
 def _page_size(page_size: int) -> int:
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative")
     if page_size > LIMITS.max_page_size:
         raise InvalidArgument(f"page_size {page_size} is over the limit of {LIMITS.max_page_size}")
     return page_size or LIMITS.default_page_size
+
+
+@dataclass
+class _Batch:
+    """Params, tags and metric points for one run, checked against the limits."""
+
+    metrics: list[MetricRecord]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+    @classmethod
+    def checked(
+        cls,
+        metrics: list[MetricRecord],
+        params: dict[str, str] | list[tuple[str, str]],
+        tags: dict[str, str] | list[tuple[str, str]],
+    ) -> _Batch:
+        params = list(params.items()) if isinstance(params, dict) else list(params)
+        tags = list(tags.items()) if isinstance(tags, dict) else list(tags)
+        for field, items, limit in (
+            ("metrics", metrics, LIMITS.max_batch_metrics),
+            ("params", params, LIMITS.max_batch_params),
+            ("tags", tags, LIMITS.max_batch_tags),
+        ):
+            if len(items) > limit:
+                raise InvalidArgument(f"{field} has {len(items)} entries; the limit is {limit}")
+        for i, m in enumerate(metrics):
+            check_key(f"metrics[{i}].key", m.key)
+        unique_params: dict[str, str] = {}
+        for i, (key, value) in enumerate(params):
+            check_key(f"params[{i}].key", key)
+            check_length(f"params[{i}].value", value, LIMITS.max_param_value_length)
+            if unique_params.get(key, value) != value:
+                raise InvalidArgument(
+                    f"params[{i}]: key '{key}' appears twice with different values"
+                )
+            unique_params[key] = value
+        for i, (key, value) in enumerate(tags):
+            check_key(f"tags[{i}].key", key)
+            check_length(f"tags[{i}].value", value, LIMITS.max_tag_value_length)
+        return cls(list(metrics), unique_params, dict(tags))
 
 
 class TrackingStore:
@@ -304,20 +380,33 @@ class TrackingStore:
             return self._experiment_record(row)
 
     def search_experiments(
-        self, view_type: int, page_size: int, page_token: str
+        self,
+        view_type: int = 0,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        filter: str = "",
+        order_by: list[str] = (),
     ) -> tuple[list[ExperimentRecord], str]:
+        tree = EXPERIMENT_GRAMMAR.parse_filter(filter)
+        order_keys = EXPERIMENT_GRAMMAR.parse_order_by(list(order_by))
         size = _page_size(page_size)
-        fingerprint = PageToken.fingerprint("experiments", view_type)
+        fingerprint = PageToken.fingerprint("experiments", view_type, filter, list(order_by))
         offset = PageToken.decode(page_token, fingerprint)
         E = self.t.Experiment
+        builder = QueryBuilder(
+            E, "experiment_id", {"tag": self.t.ExperimentTag}, EXPERIMENT_ATTRIBUTES
+        )
+        where = _view_condition(E.lifecycle_stage, view_type)
+        if tree is not None:
+            where = where & builder.condition(tree)
         with self.db.atomic():
-            rows = list(
-                E.select()
-                .where(_view_condition(E.lifecycle_stage, view_type))
-                .order_by(E.creation_time.desc(), E.experiment_id.desc())
-                .offset(offset)
-                .limit(size + 1)
+            query = builder.order(
+                E.select().where(where),
+                order_keys,
+                [E.creation_time.desc(), E.experiment_id.desc()],
             )
+            rows = list(query.offset(offset).limit(size + 1))
             records = [self._experiment_record(r) for r in rows[:size]]
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token
@@ -416,28 +505,45 @@ class TrackingStore:
             self._load_run_data([record])
         return record
 
-    def _load_run_data(self, records: list[RunRecord]) -> None:
+    def _load_run_data(
+        self, records: list[RunRecord], projection: dict[str, set[str] | None] | None = None
+    ) -> None:
+        """Fills params, tags and latest metrics; `projection` limits kinds and keys."""
         by_id = {r.run_id: r for r in records}
         if not by_id:
             return
         ids = list(by_id)
-        P, T, M = self.t.Param, self.t.RunTag, self.t.LatestMetric
-        for chunk in peewee.chunked(ids, 500):
-            for run_id, key, value in (
-                P.select(P.run_id, P.key, P.value).where(P.run_id.in_(chunk)).tuples()
-            ):
-                by_id[run_id].params[key] = value
-            for run_id, key, value in (
-                T.select(T.run_id, T.key, T.value).where(T.run_id.in_(chunk)).tuples()
-            ):
-                by_id[run_id].tags[key] = value
-            query = M.select(M.run_id, M.key, M.value, M.special, M.timestamp, M.step).where(
-                M.run_id.in_(chunk)
-            )
-            for run_id, key, value, special, ts, step in query.tuples():
-                by_id[run_id].metrics.append(
-                    MetricRecord(key, _loaded_value(value, special), ts, step)
+        kinds = {"param": self.t.Param, "tag": self.t.RunTag, "metric": self.t.LatestMetric}
+        for kind, table in kinds.items():
+            if projection is not None and kind not in projection:
+                continue
+            keys = projection.get(kind) if projection is not None else None
+            if kind == "metric":
+                columns = (
+                    table.run_id,
+                    table.key,
+                    table.value,
+                    table.special,
+                    table.timestamp,
+                    table.step,
                 )
+            else:
+                columns = (table.run_id, table.key, table.value)
+            for chunk in peewee.chunked(ids, 500):
+                condition = table.run_id.in_(chunk)
+                if keys is not None:
+                    condition &= table.key.in_(list(keys))
+                for row in table.select(*columns).where(condition).tuples():
+                    record = by_id[row[0]]
+                    if kind == "param":
+                        record.params[row[1]] = row[2]
+                    elif kind == "tag":
+                        record.tags[row[1]] = row[2]
+                    else:
+                        _, key, value, special, ts, step = row
+                        record.metrics.append(
+                            MetricRecord(key, _loaded_value(value, special), ts, step)
+                        )
 
     def _random_run_name(self) -> str:
         rng = random.Random()
@@ -452,16 +558,16 @@ class TrackingStore:
         parent_run_id: str = "",
         run_id: str = "",
         user_id: str = "",
+        params: dict[str, str] | list[tuple[str, str]] = (),
+        metrics: list[MetricRecord] = (),
     ) -> tuple[RunRecord, bool]:
-        """Creates a run, or resumes the run `run_id` if it exists. Returns (run, resumed)."""
-        tags = tags or {}
+        """Creates a run with its first params, tags and metrics, or resumes the run
+        `run_id` if it exists. Returns (run, resumed)."""
         check_length("run_name", run_name, LIMITS.max_run_name_length)
         check_length("user_id", user_id, LIMITS.max_key_length)
-        for key, value in tags.items():
-            check_key("tags.key", key)
-            check_length(f"tags['{key}'].value", value, LIMITS.max_tag_value_length)
         if run_id and not RUN_ID_PATTERN.match(run_id):
             raise InvalidArgument(f"run_id '{run_id[:64]}' is not 32 lowercase hex characters")
+        batch = _Batch.checked(list(metrics), params, tags or {})
         with write_transaction(self.db):
             experiment = self._experiment_row(experiment_id)
             if experiment.lifecycle_stage == DELETED:
@@ -479,34 +585,48 @@ class TrackingStore:
                 ).first()
                 if existing is not None:
                     return self._resume_run(
-                        existing, experiment.experiment_id, run_name, tags
+                        existing, experiment.experiment_id, run_name, batch
                     ), True
-            run_id = run_id or uuid.uuid4().hex
-            name = run_name or self._random_run_name()
-            self.t.Run.insert(
-                run_id=run_id,
+            record = RunRecord(
+                run_id=run_id or uuid.uuid4().hex,
                 experiment_id=experiment.experiment_id,
-                name=name,
+                name=run_name or self._random_run_name(),
                 status=RUNNING,
                 start_time=start_time or now_ms(),
                 end_time=None,
-                artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                artifact_uri="",
                 lifecycle_stage=ACTIVE,
                 parent_run_id=parent_run_id or None,
                 user_id=user_id,
+            )
+            record.artifact_uri = (
+                f"{experiment.artifact_location.rstrip('/')}/{record.run_id}/artifacts"
+            )
+            self.t.Run.insert(
+                run_id=record.run_id,
+                experiment_id=record.experiment_id,
+                name=record.name,
+                status=record.status,
+                start_time=record.start_time,
+                end_time=None,
+                artifact_uri=record.artifact_uri,
+                lifecycle_stage=ACTIVE,
+                parent_run_id=record.parent_run_id,
+                user_id=user_id,
             ).execute()
-            all_tags = dict(tags)
-            all_tags.setdefault("trackwire.runName", name)
+            batch.tags.setdefault("trackwire.runName", record.name)
             if parent_run_id:
-                all_tags.setdefault("trackwire.parentRunId", parent_run_id)
+                batch.tags.setdefault("trackwire.parentRunId", parent_run_id)
             if user_id:
-                all_tags.setdefault("trackwire.user", user_id)
-            self._upsert_tags(run_id, all_tags)
-            return self._run_record(self.t.Run.get_by_id(run_id)), False
+                batch.tags.setdefault("trackwire.user", user_id)
+            self._write_batch(record.run_id, batch, new_run=True)
+            # A new run holds exactly what was just written: no need to read it back.
+            record.params, record.tags = dict(batch.params), dict(batch.tags)
+            if batch.metrics:
+                self._load_run_data([record], {"metric": None})
+            return record, False
 
-    def _resume_run(
-        self, row, experiment_id: int, run_name: str, tags: dict[str, str]
-    ) -> RunRecord:
+    def _resume_run(self, row, experiment_id: int, run_name: str, batch: _Batch) -> RunRecord:
         if row.experiment_id != experiment_id:
             raise AlreadyExists(
                 f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
@@ -516,9 +636,9 @@ class TrackingStore:
         row.status, row.end_time = RUNNING, None
         if run_name:
             row.name = run_name
-            tags = {**tags, "trackwire.runName": run_name}
+            batch.tags["trackwire.runName"] = run_name
         row.save()
-        self._upsert_tags(row.run_id, tags)
+        self._write_batch(row.run_id, batch)
         return self._run_record(row)
 
     def get_run(self, run_id: str, with_data: bool = True) -> RunRecord:
@@ -583,39 +703,78 @@ class TrackingStore:
             if not T.delete().where((T.run_id == run_id) & (T.key == key)).execute():
                 raise NotFound(f"run {run_id} has no tag '{key}'")
 
-    def _upsert_tags(self, run_id: str, tags: dict[str, str]) -> None:
+    def _upsert_tags(self, run_id: str, tags: dict[str, str], new_run: bool = False) -> None:
         if not tags:
             return
         T = self.t.RunTag
         keys = list(tags)
-        for chunk in peewee.chunked(keys, 500):
+        for chunk in [] if new_run else peewee.chunked(keys, 500):
             T.delete().where((T.run_id == run_id) & T.key.in_(chunk)).execute()
         rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
         for chunk in peewee.chunked(rows, 200):
             T.insert_many(chunk).execute()
 
     def search_runs(
-        self, experiment_ids: list[str], view_type: int, page_size: int, page_token: str
-    ) -> tuple[list[RunRecord], str]:
-        if not experiment_ids:
-            raise InvalidArgument("experiment_ids must name at least one experiment")
-        ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
+        self,
+        experiment_ids: list[str],
+        view_type: int = 0,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        experiment_names: list[str] = (),
+        filter: str = "",
+        order_by: list[str] = (),
+        select: list[str] = (),
+        include_total_count: bool = False,
+    ) -> tuple[list[RunRecord], str, int]:
+        """Runs matching `filter` in the experiments, one page: (runs, next token, total or 0)."""
+        tree = RUN_GRAMMAR.parse_filter(filter)
+        order_keys = RUN_GRAMMAR.parse_order_by(list(order_by))
+        projection = parse_select(list(select))
         size = _page_size(page_size)
-        fingerprint = PageToken.fingerprint("runs", sorted(ids), view_type)
-        offset = PageToken.decode(page_token, fingerprint)
         R = self.t.Run
+        builder = QueryBuilder(
+            R,
+            "run_id",
+            {"metric": self.t.LatestMetric, "param": self.t.Param, "tag": self.t.RunTag},
+            RUN_ATTRIBUTES,
+        )
+        where = _view_condition(R.lifecycle_stage, view_type)
+        if tree is not None:
+            where = where & builder.condition(tree)
         with self.db.atomic():
-            rows = list(
-                R.select()
-                .where(R.experiment_id.in_(ids) & _view_condition(R.lifecycle_stage, view_type))
-                .order_by(R.start_time.desc(), R.run_id)
-                .offset(offset)
-                .limit(size + 1)
+            ids = self._experiment_ids(experiment_ids, experiment_names)
+            fingerprint = PageToken.fingerprint(
+                "runs", sorted(ids), view_type, filter, list(order_by)
             )
+            offset = PageToken.decode(page_token, fingerprint)
+            query = R.select().where(R.experiment_id.in_(ids) & where)
+            total = query.count() if include_total_count else 0
+            query = builder.order(query, order_keys, [R.start_time.desc(), R.run_id])
+            rows = list(query.offset(offset).limit(size + 1))
             records = [self._run_record(r, with_data=False) for r in rows[:size]]
-            self._load_run_data(records)
+            self._load_run_data(records, projection)
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
-        return records, token
+        return records, token, total
+
+    def _experiment_ids(self, experiment_ids: list[str], experiment_names: list[str]) -> list[int]:
+        ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
+        if experiment_names:
+            E = self.t.Experiment
+            found = dict(
+                E.select(E.name, E.experiment_id).where(E.name.in_(list(experiment_names))).tuples()
+            )
+            missing = [n for n in experiment_names if n not in found]
+            if missing:
+                raise NotFound(
+                    f"experiment_names: no experiment named {', '.join(map(repr, missing))}"
+                )
+            ids += [found[n] for n in experiment_names]
+        if not ids:
+            raise InvalidArgument(
+                "experiment_ids or experiment_names must name at least one experiment"
+            )
+        return sorted(set(ids))
 
     # -- params, tags, metrics ---------------------------------------------
 
@@ -626,61 +785,38 @@ class TrackingStore:
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
     ) -> None:
-        params = list(params.items()) if isinstance(params, dict) else list(params)
-        tags = list(tags.items()) if isinstance(tags, dict) else list(tags)
-        if len(metrics) > LIMITS.max_batch_metrics:
-            raise InvalidArgument(
-                f"metrics has {len(metrics)} entries; the limit is {LIMITS.max_batch_metrics}"
-            )
-        if len(params) > LIMITS.max_batch_params:
-            raise InvalidArgument(
-                f"params has {len(params)} entries; the limit is {LIMITS.max_batch_params}"
-            )
-        if len(tags) > LIMITS.max_batch_tags:
-            raise InvalidArgument(
-                f"tags has {len(tags)} entries; the limit is {LIMITS.max_batch_tags}"
-            )
-        for i, m in enumerate(metrics):
-            check_key(f"metrics[{i}].key", m.key)
-        new_params: dict[str, str] = {}
-        for i, (key, value) in enumerate(params):
-            check_key(f"params[{i}].key", key)
-            check_length(f"params[{i}].value", value, LIMITS.max_param_value_length)
-            if new_params.get(key, value) != value:
-                raise InvalidArgument(
-                    f"params[{i}]: key '{key}' appears twice with different values"
-                )
-            new_params[key] = value
-        for i, (key, value) in enumerate(tags):
-            check_key(f"tags[{i}].key", key)
-            check_length(f"tags[{i}].value", value, LIMITS.max_tag_value_length)
+        batch = _Batch.checked(metrics, params, tags)
         with write_transaction(self.db):
             self._active_run_row(run_id)
-            if new_params:
-                self._insert_params(run_id, new_params)
-            if tags:
-                self._upsert_tags(run_id, dict(tags))
-            if metrics:
-                ts = now_ms()
-                by_key: dict[str, list[MetricRecord]] = {}
-                for m in metrics:
-                    by_key.setdefault(m.key, []).append(m)
-                self._append_points(
-                    run_id,
-                    {
-                        key: (
-                            np.array([m.step for m in points], dtype=np.int64),
-                            np.array([m.timestamp or ts for m in points], dtype=np.int64),
-                            np.array([m.value for m in points], dtype=np.float64),
-                        )
-                        for key, points in by_key.items()
-                    },
-                )
+            self._write_batch(run_id, batch)
 
-    def _insert_params(self, run_id: str, params: dict[str, str]) -> None:
+    def _write_batch(self, run_id: str, batch: _Batch, new_run: bool = False) -> None:
+        if batch.params:
+            self._insert_params(run_id, batch.params, new_run)
+        if batch.tags:
+            self._upsert_tags(run_id, batch.tags, new_run)
+        if batch.metrics:
+            ts = now_ms()
+            by_key: dict[str, list[MetricRecord]] = {}
+            for m in batch.metrics:
+                by_key.setdefault(m.key, []).append(m)
+            self._append_points(
+                run_id,
+                {
+                    key: (
+                        np.array([m.step for m in points], dtype=np.int64),
+                        np.array([m.timestamp or ts for m in points], dtype=np.int64),
+                        np.array([m.value for m in points], dtype=np.float64),
+                    )
+                    for key, points in by_key.items()
+                },
+                new_run,
+            )
+
+    def _insert_params(self, run_id: str, params: dict[str, str], new_run: bool = False) -> None:
         P = self.t.Param
         existing = {}
-        for chunk in peewee.chunked(list(params), 500):
+        for chunk in [] if new_run else peewee.chunked(list(params), 500):
             query = P.select(P.key, P.value).where((P.run_id == run_id) & P.key.in_(chunk))
             existing.update(query.tuples())
         for key, value in params.items():
@@ -696,7 +832,10 @@ class TrackingStore:
             P.insert_many(chunk).execute()
 
     def _append_points(
-        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+        self,
+        run_id: str,
+        series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        new_run: bool = False,
     ) -> None:
         """Stores points per key of one run (its row locked) and moves latest_metrics forward."""
         candidates = {}
@@ -706,10 +845,10 @@ class TrackingStore:
             sub = timestamps[at_max]
             i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
             candidates[key] = (int(steps[i]), int(timestamps[i]), float(values[i]))
-        self._store_chunks(run_id, series)
+        self._store_chunks(run_id, series, new_run)
         M = self.t.LatestMetric
         current = {}
-        for chunk in peewee.chunked(list(candidates), 500):
+        for chunk in [] if new_run else peewee.chunked(list(candidates), 500):
             query = M.select(M.key, M.step, M.timestamp).where(
                 (M.run_id == run_id) & M.key.in_(chunk)
             )
@@ -736,12 +875,19 @@ class TrackingStore:
             M.insert_many(chunk).execute()
 
     def _store_chunks(
-        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+        self,
+        run_id: str,
+        series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        new_run: bool = False,
     ) -> None:
         """One chunk per key; small batches are appended to the key's last chunk while it is
         small too, so a slow logger does not cost a row per point."""
         C = self.t.MetricChunk
-        small = [key for key, columns in series.items() if len(columns[0]) < MERGE_BELOW_POINTS]
+        small = (
+            []
+            if new_run
+            else [k for k, cols in series.items() if len(cols[0]) < MERGE_BELOW_POINTS]
+        )
         tails = {}
         for keys in peewee.chunked(small, 500):
             last = (
@@ -868,17 +1014,55 @@ class TrackingStore:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
         check_key("metric_key", key)
-        C = self.t.MetricChunk
         with self.db.atomic():
             self._run_row(run_id)
-            condition = (C.run_id == run_id) & (C.key == key)
-            if start_step is not None:
-                condition &= C.max_step >= start_step
-            if end_step is not None:
-                condition &= C.min_step <= end_step
-            blobs = [
-                bytes(d) for (d,) in C.select(C.data).where(condition).order_by(C.chunk_id).tuples()
-            ]
+            return self._history(run_id, key, start_step, end_step)
+
+    def read_metric_histories(
+        self,
+        run_ids: list[str],
+        key: str,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+    ) -> list[tuple[str, int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """[(run_id, points in range, (steps, timestamps, values))] per run, in request order;
+        downsampled to about `max_points` each when it is set."""
+        check_key("metric_key", key)
+        if not run_ids:
+            raise InvalidArgument("run_ids must name at least one run")
+        if len(run_ids) > LIMITS.max_batch_history_runs:
+            raise InvalidArgument(
+                f"run_ids has {len(run_ids)} entries; the limit is {LIMITS.max_batch_history_runs}"
+            )
+        if max_points and max_points < 4:
+            raise InvalidArgument(f"max_points must be 0 or at least 4, not {max_points}")
+        R = self.t.Run
+        result = []
+        with self.db.atomic():
+            known = set()
+            for chunk in peewee.chunked(list(set(run_ids)), 500):
+                known.update(r for (r,) in R.select(R.run_id).where(R.run_id.in_(chunk)).tuples())
+            missing = [r for r in run_ids if r not in known]
+            if missing:
+                raise NotFound(f"run_ids: run {missing[0]} does not exist")
+            for run_id in run_ids:
+                columns = self._history(run_id, key, start_step, end_step)
+                total = len(columns[0])
+                if max_points and total > max_points:
+                    columns = downsample(*columns, max_points)
+                result.append((run_id, total, columns))
+        return result
+
+    def _history(self, run_id, key, start_step, end_step):
+        C = self.t.MetricChunk
+        condition = (C.run_id == run_id) & (C.key == key)
+        if start_step is not None:
+            condition &= C.max_step >= start_step
+        if end_step is not None:
+            condition &= C.min_step <= end_step
+        query = C.select(C.data).where(condition).order_by(C.chunk_id)
+        blobs = [bytes(d) for (d,) in query.tuples()]
         if not blobs:
             empty = np.empty(0, np.int64)
             return empty, empty, np.empty(0, np.float64)

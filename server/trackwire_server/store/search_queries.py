@@ -1,0 +1,284 @@
+"""Search filters and sort keys as Peewee queries: the parsed tree in, SQL out.
+
+User values only ever reach the database as bound parameters. Each condition on
+params, tags or metrics is a `run_id IN (subquery)` on an indexed table, so
+AND, OR and parentheses compose freely and no metric history is read.
+
+LIKE is case-sensitive everywhere (SQLite runs with case_sensitive_like, MySQL
+tables use a binary collation); ILIKE lowers both sides. In patterns `%` and `_`
+are wildcards and a backslash makes the next character literal.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee
+from peewee import SQL, NodeList, fn
+
+from trackwire_server.errors import InvalidArgument
+from trackwire_server.search.grammar import (
+    And,
+    Grammar,
+    Identifier,
+    InList,
+    IsNull,
+    Node,
+    Or,
+    OrderKey,
+)
+from trackwire_server.store.constants import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RUNNING,
+    SCHEDULED,
+)
+
+RUN_GRAMMAR = Grammar(
+    kinds={
+        "metrics": "metric",
+        "metric": "metric",
+        "params": "param",
+        "param": "param",
+        "tags": "tag",
+        "tag": "tag",
+        "attributes": "attribute",
+        "attribute": "attribute",
+        "run": "attribute",
+    },
+    bare_attributes=frozenset(
+        {"run_id", "run_name", "status", "user_id", "start_time", "end_time", "artifact_uri"}
+    ),
+    examples="metrics.<key>, params.<key>, tags.<key> or attributes.<name>",
+)
+
+EXPERIMENT_GRAMMAR = Grammar(
+    kinds={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
+    bare_attributes=frozenset({"name", "experiment_id", "creation_time", "last_update_time"}),
+    examples="name, experiment_id, creation_time, last_update_time or tags.<key>",
+)
+
+STATUS_NUMBERS = {
+    "RUNNING": RUNNING,
+    "SCHEDULED": SCHEDULED,
+    "FINISHED": FINISHED,
+    "FAILED": FAILED,
+    "KILLED": KILLED,
+}
+
+NUMBER_OPS = {"=", "!=", "<", "<=", ">", ">="}
+STRING_OPS = {"=", "!=", "LIKE", "ILIKE"}
+
+
+def _fail(identifier: Identifier, message: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"filter: {message}: token '{identifier.raw}' at position {identifier.pos}"
+    )
+
+
+def like(column, pattern: str, case_sensitive: bool):
+    """`column LIKE pattern ESCAPE '\\'`, the same on every database."""
+    if not case_sensitive:
+        column, pattern = fn.LOWER(column), pattern.lower()
+    return NodeList((column, SQL("LIKE"), pattern, SQL("ESCAPE"), "\\"))
+
+
+def compare(column, op: str, value):
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "LIKE":
+        return like(column, value, True)
+    if op == "ILIKE":
+        return like(column, value, False)
+    raise AssertionError(op)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A column that can be filtered and sorted: its value type and whether IN applies."""
+
+    column: str
+    numeric: bool = False
+    allows_in: bool = False
+    convert: Callable[[object, Identifier], object] | None = None
+
+
+def _status_number(value, identifier: Identifier) -> int:
+    if not isinstance(value, str) or value.upper() not in STATUS_NUMBERS:
+        raise _fail(identifier, f"status {value!r} is not one of {', '.join(STATUS_NUMBERS)}")
+    return STATUS_NUMBERS[value.upper()]
+
+
+RUN_ATTRIBUTES = {
+    "run_id": Attribute("run_id", allows_in=True),
+    "run_name": Attribute("name", allows_in=True),
+    "status": Attribute("status", allows_in=True, convert=_status_number),
+    "user_id": Attribute("user_id"),
+    "artifact_uri": Attribute("artifact_uri"),
+    "start_time": Attribute("start_time", numeric=True),
+    "end_time": Attribute("end_time", numeric=True),
+}
+
+EXPERIMENT_ATTRIBUTES = {
+    "name": Attribute("name", allows_in=True),
+    "experiment_id": Attribute("experiment_id", numeric=True),
+    "creation_time": Attribute("creation_time", numeric=True),
+    "last_update_time": Attribute("last_update_time", numeric=True),
+}
+
+
+class QueryBuilder:
+    """Turns filter trees and sort keys into conditions on `owner` (runs or experiments).
+
+    `keyed` maps a kind (metric, param, tag) to its (table, owner-id column name)
+    of key/value rows; `attributes` are the owner's own columns.
+    """
+
+    def __init__(
+        self, owner, owner_id: str, keyed: dict[str, object], attributes: dict[str, Attribute]
+    ):
+        self.owner = owner
+        self.owner_id = getattr(owner, owner_id)
+        self.id_name = owner_id
+        self.keyed = keyed
+        self.attributes = attributes
+
+    # -- filters ----------------------------------------------------------------
+
+    def condition(self, node: Node):
+        if isinstance(node, And):
+            return functools.reduce(operator.and_, [self.condition(t) for t in node.terms])
+        if isinstance(node, Or):
+            return functools.reduce(operator.or_, [self.condition(t) for t in node.terms])
+        identifier = node.identifier
+        if identifier.kind == "attribute":
+            return self._attribute_condition(node)
+        return self._keyed_condition(node)
+
+    def _attribute(self, identifier: Identifier) -> Attribute:
+        attribute = self.attributes.get(identifier.key.lower())
+        if attribute is None:
+            raise _fail(
+                identifier,
+                f"unknown attribute '{identifier.key}'; use one of {', '.join(self.attributes)}",
+            )
+        return attribute
+
+    def _attribute_condition(self, node: Node):
+        identifier = node.identifier
+        attribute = self._attribute(identifier)
+        column = getattr(self.owner, attribute.column)
+        if isinstance(node, IsNull):
+            return column.is_null(not node.negated)
+        if isinstance(node, InList):
+            if not attribute.allows_in:
+                raise _fail(identifier, f"IN is not allowed for '{identifier.key}'")
+            values = [self._attribute_value(attribute, v, identifier) for v in node.values]
+            return column.not_in(values) if node.negated else column.in_(values)
+        value = self._attribute_value(attribute, node.value, identifier)
+        allowed = NUMBER_OPS if attribute.numeric else STRING_OPS
+        if node.op not in allowed or (attribute.convert and node.op in ("LIKE", "ILIKE")):
+            raise _fail(identifier, f"operator {node.op} is not allowed for '{identifier.key}'")
+        condition = compare(column, node.op, value)
+        return ~condition if node.negated else condition
+
+    def _attribute_value(self, attribute: Attribute, value, identifier: Identifier):
+        if attribute.convert is not None:
+            return attribute.convert(value, identifier)
+        if attribute.numeric and not isinstance(value, float):
+            raise _fail(identifier, f"'{identifier.key}' is a number; {value!r} is a string")
+        if not attribute.numeric and not isinstance(value, str):
+            raise _fail(identifier, f"'{identifier.key}' is a string: quote {value:g}")
+        return int(value) if attribute.numeric and value == int(value) else value
+
+    def _keyed_condition(self, node: Node):
+        identifier = node.identifier
+        table = self.keyed[identifier.kind]
+        owner_column = getattr(table, self.id_name)
+        of_key = table.key == identifier.key
+        if isinstance(node, IsNull):
+            present = self.owner_id.in_(table.select(owner_column).where(of_key))
+            return ~present if not node.negated else present
+        numeric = identifier.kind == "metric"
+        if isinstance(node, InList):
+            if numeric:
+                raise _fail(identifier, "IN is for run_id, status, run_name, params and tags")
+            values = list(node.values)
+            for v in values:
+                if not isinstance(v, str):
+                    raise _fail(identifier, f"{identifier.kind} values are strings: quote {v:g}")
+            match = table.value.not_in(values) if node.negated else table.value.in_(values)
+        else:
+            if numeric:
+                if node.op not in NUMBER_OPS:
+                    raise _fail(identifier, f"operator {node.op} is not allowed for metrics")
+                if not isinstance(node.value, float):
+                    raise _fail(identifier, f"metrics are numbers; {node.value!r} is a string")
+            else:
+                if node.op not in STRING_OPS:
+                    raise _fail(
+                        identifier,
+                        f"operator {node.op} is not allowed for {identifier.kind}s (strings)",
+                    )
+                if not isinstance(node.value, str):
+                    raise _fail(
+                        identifier, f"{identifier.kind} values are strings: quote {node.value:g}"
+                    )
+            match = compare(table.value, node.op, node.value)
+            if node.negated:
+                match = ~match
+        return self.owner_id.in_(table.select(owner_column).where(of_key & match))
+
+    # -- sorting ------------------------------------------------------------------
+
+    def order(self, query, keys: list[OrderKey], tie_breakers: list):
+        """Adds joins and ORDER BY for `keys`; missing values sort last either way."""
+        ordering = []
+        for i, key in enumerate(keys):
+            identifier = key.identifier
+            if identifier.kind == "attribute":
+                column = getattr(self.owner, self._attribute(identifier).column)
+            else:
+                table = self.keyed[identifier.kind].alias(f"o{i}")
+                query = query.join(
+                    table,
+                    peewee.JOIN.LEFT_OUTER,
+                    on=(getattr(table, self.id_name) == self.owner_id)
+                    & (table.key == identifier.key),
+                ).switch(self.owner)
+                column = table.value
+            ordering.append(column.is_null())
+            ordering.append(column.asc() if key.ascending else column.desc())
+        return query.order_by(*ordering, *tie_breakers)
+
+
+def parse_select(entries: list[str]) -> dict[str, set[str] | None] | None:
+    """`select` entries as {kind: keys or None for all}; None when empty (everything)."""
+    if not entries:
+        return None
+    wanted: dict[str, set[str] | None] = {}
+    for i, entry in enumerate(entries):
+        identifier = RUN_GRAMMAR.parse_identifier(entry, f"select[{i}]")
+        if identifier.kind == "attribute":
+            raise InvalidArgument(
+                f"select[{i}]: '{entry}' names an attribute; attributes are always returned"
+            )
+        if identifier.key == "*":
+            wanted[identifier.kind] = None
+        elif wanted.get(identifier.kind, set()) is not None:
+            wanted.setdefault(identifier.kind, set()).add(identifier.key)
+    return wanted
