@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import threading
@@ -219,6 +220,44 @@ class TrackwireClient:
             metrics,
         )[0]
 
+    def create_runs(self, experiment_id: str, runs: Sequence[dict]) -> list[Run]:
+        """Creates many runs of one experiment in one call and one transaction (all or none).
+
+        Each entry takes create_run's keywords: run_name, start_time, tags, params,
+        metrics, run_id (a new id), parent_run_id, user_id. At most
+        `max_batch_create_runs` (1000) runs per call.
+        """
+        requests = [self._create_run_request(experiment_id, **run) for run in runs]
+        response = _call(
+            self._tracking.BatchCreateRuns,
+            pb.BatchCreateRunsRequest(experiment_id=str(experiment_id), requests=requests),
+        )
+        return [Run.from_proto(r) for r in response.runs]
+
+    def _create_run_request(
+        self,
+        experiment_id,
+        start_time=None,
+        tags=None,
+        run_name=None,
+        run_id=None,
+        parent_run_id=None,
+        user_id=None,
+        params=None,
+        metrics=(),
+    ) -> pb.CreateRunRequest:
+        return pb.CreateRunRequest(
+            experiment_id=str(experiment_id),
+            run_name=run_name or "",
+            start_time=_timestamp(start_time),
+            tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
+            parent_run_id=parent_run_id or "",
+            run_id=run_id or "",
+            user_id=user_id if user_id is not None else _default_user(),
+            params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()],
+            metrics=[_metric_proto(m) for m in metrics],
+        )
+
     def _create_run(
         self,
         experiment_id,
@@ -231,22 +270,18 @@ class TrackwireClient:
         params=None,
         metrics=(),
     ):
-        response = _call(
-            self._tracking.CreateRun,
-            pb.CreateRunRequest(
-                experiment_id=str(experiment_id),
-                run_name=run_name or "",
-                start_time=_timestamp(start_time),
-                tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
-                parent_run_id=parent_run_id or "",
-                run_id=run_id or "",
-                user_id=user_id if user_id is not None else _default_user(),
-                params=[
-                    run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()
-                ],
-                metrics=[_metric_proto(m) for m in metrics],
-            ),
+        request = self._create_run_request(
+            experiment_id,
+            start_time,
+            tags,
+            run_name,
+            run_id,
+            parent_run_id,
+            user_id,
+            params,
+            metrics,
         )
+        response = _call(self._tracking.CreateRun, request)
         return Run.from_proto(response.run), response.resumed
 
     def get_run(self, run_id: str) -> Run:
@@ -568,6 +603,7 @@ def _status_number(status: str) -> int:
         ) from None
 
 
+@functools.cache
 def _default_user() -> str:
     try:
         import getpass

@@ -8,6 +8,7 @@ from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire_server.artifacts.repository import FileEntry
 from trackwire_server.store.records import ExperimentRecord, MetricRecord, RunRecord
+from trackwire_server.store.tracking_store import NewRun
 
 
 def timestamp(ms: int | None) -> Timestamp | None:
@@ -51,21 +52,33 @@ def run_info(record: RunRecord) -> run_pb2.RunInfo:
 
 
 def run(record: RunRecord) -> run_pb2.Run:
-    return run_pb2.Run(
-        info=run_info(record),
-        data=run_pb2.RunData(
-            metrics=[
-                run_pb2.Metric(key=m.key, value=m.value, timestamp_ms=m.timestamp, step=m.step)
-                for m in sorted(record.metrics, key=lambda m: m.key)
-            ],
-            params=[run_pb2.Param(key=k, value=v) for k, v in sorted(record.params.items())],
-            tags=[run_pb2.RunTag(key=k, value=v) for k, v in sorted(record.tags.items())],
-        ),
-    )
+    message = run_pb2.Run(info=run_info(record))
+    data = message.data
+    for m in record.metrics:
+        data.metrics.add(key=m.key, value=m.value, timestamp_ms=m.timestamp, step=m.step)
+    for key, value in record.params.items():
+        data.params.add(key=key, value=value)
+    for key, value in record.tags.items():
+        data.tags.add(key=key, value=value)
+    return message
 
 
 def metric_record(metric: run_pb2.Metric) -> MetricRecord:
     return MetricRecord(metric.key, metric.value, metric.timestamp_ms, metric.step)
+
+
+def new_run(request) -> NewRun:
+    """A CreateRunRequest as the store's NewRun."""
+    return NewRun(
+        run_name=request.run_name,
+        start_time=millis(request.start_time, request.HasField("start_time")),
+        tags={t.key: t.value for t in request.tags},
+        parent_run_id=request.parent_run_id,
+        run_id=request.run_id,
+        user_id=request.user_id,
+        params=[(p.key, p.value) for p in request.params],
+        metrics=[metric_record(m) for m in request.metrics],
+    )
 
 
 def file_info(entry: FileEntry) -> artifact_pb.FileInfo:

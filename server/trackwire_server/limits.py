@@ -21,6 +21,7 @@ class Limits:
     max_message_bytes: int = 64 * 1024 * 1024
     max_page_size: int = 50_000
     max_batch_history_runs: int = 1000
+    max_batch_create_runs: int = 1000
     default_page_size: int = 1000
     default_history_chunk_points: int = 100_000
 

@@ -149,6 +149,20 @@ class CreateRunResponse(_message.Message):
     resumed: bool
     def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., resumed: _Optional[bool] = ...) -> None: ...
 
+class BatchCreateRunsRequest(_message.Message):
+    __slots__ = ("experiment_id", "requests")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    requests: _containers.RepeatedCompositeFieldContainer[CreateRunRequest]
+    def __init__(self, experiment_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[CreateRunRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchCreateRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[_run_pb2.Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ...) -> None: ...
+
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -366,7 +380,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerLimits(_message.Message):
-    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs")
+    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs", "max_batch_create_runs")
     MAX_KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAM_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_TAG_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +394,7 @@ class ServerLimits(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_HISTORY_RUNS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_CREATE_RUNS_FIELD_NUMBER: _ClassVar[int]
     max_key_length: int
     max_param_value_length: int
     max_tag_value_length: int
@@ -393,7 +408,8 @@ class ServerLimits(_message.Message):
     max_message_bytes: int
     max_page_size: int
     max_batch_history_runs: int
-    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ...) -> None: ...
+    max_batch_create_runs: int
+    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ..., max_batch_create_runs: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("version", "limits")

@@ -85,6 +85,11 @@ class TrackingServiceStub:
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.CreateRunRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.CreateRunResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateRuns = channel.unary_unary(
+                '/trackwire.v1.TrackingService/BatchCreateRuns',
+                request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsResponse.FromString,
+                _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/trackwire.v1.TrackingService/GetRun',
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.GetRunRequest.SerializeToString,
@@ -215,6 +220,14 @@ class TrackingServiceServicer:
 
     def CreateRun(self, request, context):
         """Creates a run, or resumes it when the request names a run id that exists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCreateRuns(self, request, context):
+        """Creates many runs of one experiment in one transaction (all or none), each
+        with its own params, tags and metrics: for sweeps and imports.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -358,6 +371,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.CreateRun,
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.CreateRunRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.CreateRunResponse.SerializeToString,
+            ),
+            'BatchCreateRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateRuns,
+                    request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
@@ -669,6 +687,33 @@ class TrackingService:
             '/trackwire.v1.TrackingService/CreateRun',
             trackwire_dot_v1_dot_tracking__service__pb2.CreateRunRequest.SerializeToString,
             trackwire_dot_v1_dot_tracking__service__pb2.CreateRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.TrackingService/BatchCreateRuns',
+            trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsRequest.SerializeToString,
+            trackwire_dot_v1_dot_tracking__service__pb2.BatchCreateRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

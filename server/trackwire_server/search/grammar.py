@@ -1,4 +1,4 @@
-"""Tokenizer and recursive-descent parser for search filters and order_by keys.
+r"""Tokenizer and recursive-descent parser for search filters and order_by keys.
 
     filter      := or_expr
     or_expr     := and_expr (OR and_expr)*
@@ -11,12 +11,17 @@
     value       := number | 'string' | "string"
     op          := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
 
+In quoted strings and keys, a doubled quote, or a backslash before the quote or
+before another backslash, stands for that character; any other backslash is
+kept, so in `LIKE '50\%%'` the pattern is `50\%%`: a literal percent, then anything.
+
 Keywords are case-insensitive. Every error is an InvalidArgument that quotes
 the offending token and its position (0-based character offset).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -71,13 +76,13 @@ def _error(token_or_pos, message: str, source: str) -> InvalidArgument:
 
 
 def _read_quoted(text: str, start: int, source: str) -> tuple[str, int]:
-    """Reads a quoted run starting at text[start]; doubling the quote or a backslash escapes."""
+    """Reads a quoted run starting at text[start]; escapes as in the module docstring."""
     quote = text[start]
     out = []
     i = start + 1
     while i < len(text):
         c = text[i]
-        if c == "\\" and i + 1 < len(text):
+        if c == "\\" and text[i + 1 : i + 2] in (quote, "\\"):
             out.append(text[i + 1])
             i += 2
             continue
@@ -93,6 +98,8 @@ def _read_quoted(text: str, start: int, source: str) -> tuple[str, int]:
 
 
 def tokenize(text: str, source: str = "filter") -> list[Token]:
+    if "\0" in text:  # PostgreSQL can neither store nor compare it
+        raise _error(text.index("\0"), "the NUL character is not allowed", source)
     tokens: list[Token] = []
     i = 0
     n = len(text)
@@ -160,6 +167,7 @@ class Identifier:
     key: str
     raw: str
     pos: int
+    source: str = "filter"  # what errors about it name: filter, order_by[0]...
 
 
 @dataclass(frozen=True)
@@ -268,7 +276,9 @@ class _Parser:
         token = self.token
         if token.kind == WORD and token.text.lower() in self.grammar.bare_attributes:
             self.advance()
-            return Identifier(self.grammar.attribute_kind, token.text.lower(), token.raw, token.pos)
+            return Identifier(
+                self.grammar.attribute_kind, token.text.lower(), token.raw, token.pos, self.source
+            )
         if token.kind != IDENTIFIER:
             if token.kind == WORD and token.keyword is None:
                 raise self.fail(
@@ -282,7 +292,7 @@ class _Parser:
         if not token.key:
             raise self.fail("empty key")
         self.advance()
-        return Identifier(kind, token.key, token.raw, token.pos)
+        return Identifier(kind, token.key, token.raw, token.pos, self.source)
 
     def examples(self) -> str:
         return self.grammar.examples
@@ -333,7 +343,10 @@ class _Parser:
         if token.kind == STRING:
             return token.text
         if token.kind == NUMBER:
-            return float(token.text)
+            number = float(token.text)
+            if not math.isfinite(number):
+                raise _error(token, "number out of range", self.source)
+            return number
         raise _error(token, "expected a number or a quoted string", self.source)
 
     # order by -------------------------------------------------------------------

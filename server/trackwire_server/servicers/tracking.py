@@ -7,7 +7,7 @@ import grpc
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
-from trackwire_server.errors import TrackwireError
+from trackwire_server.errors import InvalidArgument, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
 from trackwire_server.store import TrackingStore
@@ -68,18 +68,30 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     # -- runs --------------------------------------------------------------
 
     def CreateRun(self, request, context):
+        new = convert.new_run(request)
         record, resumed = self.store.create_run(
             experiment_id=request.experiment_id,
-            run_name=request.run_name,
-            start_time=convert.millis(request.start_time, request.HasField("start_time")),
-            tags={t.key: t.value for t in request.tags},
-            parent_run_id=request.parent_run_id,
-            run_id=request.run_id,
-            user_id=request.user_id,
-            params=[(p.key, p.value) for p in request.params],
-            metrics=[convert.metric_record(m) for m in request.metrics],
+            run_name=new.run_name,
+            start_time=new.start_time,
+            tags=new.tags,
+            parent_run_id=new.parent_run_id,
+            run_id=new.run_id,
+            user_id=new.user_id,
+            params=new.params,
+            metrics=new.metrics,
         )
         return pb.CreateRunResponse(run=convert.run(record), resumed=resumed)
+
+    def BatchCreateRuns(self, request, context):
+        for i, r in enumerate(request.requests):
+            if r.experiment_id and r.experiment_id != request.experiment_id:
+                raise InvalidArgument(
+                    f"requests[{i}].experiment_id is {r.experiment_id}, not {request.experiment_id}"
+                )
+        records = self.store.create_runs(
+            request.experiment_id, [convert.new_run(r) for r in request.requests]
+        )
+        return pb.BatchCreateRunsResponse(runs=[convert.run(r) for r in records])
 
     def GetRun(self, request, context):
         return pb.GetRunResponse(run=convert.run(self.store.get_run(request.run_id)))
@@ -222,5 +234,6 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_message_bytes=LIMITS.max_message_bytes,
                 max_page_size=LIMITS.max_page_size,
                 max_batch_history_runs=LIMITS.max_batch_history_runs,
+                max_batch_create_runs=LIMITS.max_batch_create_runs,
             ),
         )

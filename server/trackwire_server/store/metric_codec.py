@@ -21,10 +21,13 @@ _HEADER = struct.Struct("<BII")  # version, point count, compressed index length
 def encode(steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> bytes:
     """Packs equal-length int64 steps, int64 timestamps (ms) and float64 values."""
     n = len(values)
-    deltas = np.empty(2 * n, dtype="<i8")
-    deltas[:n] = np.diff(steps, prepend=0)
-    deltas[n:] = np.diff(timestamps, prepend=0)
-    index = zlib.compress(deltas.tobytes(), 1)
+    if n == 1:  # common (a run created with its final metrics); numpy costs more than it saves
+        index = zlib.compress(struct.pack("<2q", int(steps[0]), int(timestamps[0])), 1)
+    else:
+        deltas = np.empty(2 * n, dtype="<i8")
+        deltas[:n] = np.diff(steps, prepend=0)
+        deltas[n:] = np.diff(timestamps, prepend=0)
+        index = zlib.compress(deltas.tobytes(), 1)
     return b"".join(
         (_HEADER.pack(_FORMAT_VERSION, n, len(index)), index, values.astype("<f8").tobytes())
     )

@@ -5,8 +5,12 @@ params, tags or metrics is a `run_id IN (subquery)` on an indexed table, so
 AND, OR and parentheses compose freely and no metric history is read.
 
 LIKE is case-sensitive everywhere (SQLite runs with case_sensitive_like, MySQL
-tables use a binary collation); ILIKE lowers both sides. In patterns `%` and `_`
-are wildcards and a backslash makes the next character literal.
+tables use a binary collation); ILIKE lowers both sides, in the database. In
+patterns `%` and `_` are wildcards and a backslash makes the next character
+literal (a lone backslash at the end matches itself).
+
+Values are bound as given, never converted to the column's type: `start_time <
+1001.5` must not become `start_time < 1001`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import peewee
-from peewee import SQL, NodeList, fn
+from peewee import SQL, NodeList, Value, fn
 
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.search.grammar import (
@@ -76,18 +80,25 @@ STRING_OPS = {"=", "!=", "LIKE", "ILIKE"}
 
 def _fail(identifier: Identifier, message: str) -> InvalidArgument:
     return InvalidArgument(
-        f"filter: {message}: token '{identifier.raw}' at position {identifier.pos}"
+        f"{identifier.source}: {message}: token '{identifier.raw}' at position {identifier.pos}"
     )
 
 
 def like(column, pattern: str, case_sensitive: bool):
     """`column LIKE pattern ESCAPE '\\'`, the same on every database."""
+    if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+        pattern += "\\"  # PostgreSQL refuses a pattern that ends with the escape character
+    pattern = Value(pattern, converter=False)
     if not case_sensitive:
-        column, pattern = fn.LOWER(column), pattern.lower()
-    return NodeList((column, SQL("LIKE"), pattern, SQL("ESCAPE"), "\\"))
+        # Both sides by the same LOWER: SQLite's folds ASCII only, Python's everything.
+        column, pattern = fn.LOWER(column), fn.LOWER(pattern)
+    return NodeList((column, SQL("LIKE"), pattern, SQL("ESCAPE"), Value("\\", converter=False)))
 
 
 def compare(column, op: str, value):
+    if op in ("LIKE", "ILIKE"):
+        return like(column, value, op == "LIKE")
+    value = Value(value, converter=False)
     if op == "=":
         return column == value
     if op == "!=":
@@ -100,10 +111,6 @@ def compare(column, op: str, value):
         return column > value
     if op == ">=":
         return column >= value
-    if op == "LIKE":
-        return like(column, value, True)
-    if op == "ILIKE":
-        return like(column, value, False)
     raise AssertionError(op)
 
 
@@ -189,10 +196,10 @@ class QueryBuilder:
                 raise _fail(identifier, f"IN is not allowed for '{identifier.key}'")
             values = [self._attribute_value(attribute, v, identifier) for v in node.values]
             return column.not_in(values) if node.negated else column.in_(values)
-        value = self._attribute_value(attribute, node.value, identifier)
         allowed = NUMBER_OPS if attribute.numeric else STRING_OPS
         if node.op not in allowed or (attribute.convert and node.op in ("LIKE", "ILIKE")):
             raise _fail(identifier, f"operator {node.op} is not allowed for '{identifier.key}'")
+        value = self._attribute_value(attribute, node.value, identifier)
         condition = compare(column, node.op, value)
         return ~condition if node.negated else condition
 
@@ -203,7 +210,9 @@ class QueryBuilder:
             raise _fail(identifier, f"'{identifier.key}' is a number; {value!r} is a string")
         if not attribute.numeric and not isinstance(value, str):
             raise _fail(identifier, f"'{identifier.key}' is a string: quote {value:g}")
-        return int(value) if attribute.numeric and value == int(value) else value
+        if attribute.numeric and value.is_integer() and abs(value) < 2**63:
+            return int(value)
+        return value
 
     def _keyed_condition(self, node: Node):
         identifier = node.identifier

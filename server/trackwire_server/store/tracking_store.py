@@ -39,7 +39,7 @@ from trackwire_server.store.constants import (
     VIEW_ALL,
     VIEW_DELETED_ONLY,
 )
-from trackwire_server.store.database import is_mysql, is_sqlite, write_transaction
+from trackwire_server.store.database import bulk_insert, is_mysql, is_sqlite, write_transaction
 from trackwire_server.store.records import (
     ExperimentRecord,
     MetricColumns,
@@ -235,7 +235,9 @@ class _Batch:
         metrics: list[MetricRecord],
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
+        prefix: str = "",
     ) -> _Batch:
+        """The batch, or InvalidArgument naming the field (after `prefix`, e.g. "requests[2].")."""
         params = list(params.items()) if isinstance(params, dict) else list(params)
         tags = list(tags.items()) if isinstance(tags, dict) else list(tags)
         for field, items, limit in (
@@ -244,22 +246,95 @@ class _Batch:
             ("tags", tags, LIMITS.max_batch_tags),
         ):
             if len(items) > limit:
-                raise InvalidArgument(f"{field} has {len(items)} entries; the limit is {limit}")
+                raise InvalidArgument(
+                    f"{prefix}{field} has {len(items)} entries; the limit is {limit}"
+                )
         for i, m in enumerate(metrics):
-            check_key(f"metrics[{i}].key", m.key)
+            check_key(f"{prefix}metrics[{i}].key", m.key)
         unique_params: dict[str, str] = {}
         for i, (key, value) in enumerate(params):
-            check_key(f"params[{i}].key", key)
-            check_length(f"params[{i}].value", value, LIMITS.max_param_value_length)
+            check_key(f"{prefix}params[{i}].key", key)
+            check_length(f"{prefix}params[{i}].value", value, LIMITS.max_param_value_length)
             if unique_params.get(key, value) != value:
                 raise InvalidArgument(
-                    f"params[{i}]: key '{key}' appears twice with different values"
+                    f"{prefix}params[{i}]: key '{key}' appears twice with different values"
                 )
             unique_params[key] = value
         for i, (key, value) in enumerate(tags):
-            check_key(f"tags[{i}].key", key)
-            check_length(f"tags[{i}].value", value, LIMITS.max_tag_value_length)
+            check_key(f"{prefix}tags[{i}].key", key)
+            check_length(f"{prefix}tags[{i}].value", value, LIMITS.max_tag_value_length)
         return cls(list(metrics), unique_params, dict(tags))
+
+    def series(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The metric points as {key: (steps, timestamps, values)}; no timestamp means now."""
+        ts = now_ms()
+        by_key: dict[str, list[MetricRecord]] = {}
+        for m in self.metrics:
+            by_key.setdefault(m.key, []).append(m)
+        return {
+            key: (
+                np.array([m.step for m in points], dtype=np.int64),
+                np.array([m.timestamp or ts for m in points], dtype=np.int64),
+                np.array([m.value for m in points], dtype=np.float64),
+            )
+            for key, points in by_key.items()
+        }
+
+
+def _latest_point(steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> tuple:
+    """(step, timestamp, value) of the latest point: highest step, then highest
+    timestamp, then the last logged."""
+    if len(steps) == 1:
+        return int(steps[0]), int(timestamps[0]), float(values[0])
+    at_max = np.flatnonzero(steps == steps.max())
+    sub = timestamps[at_max]
+    i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
+    return int(steps[i]), int(timestamps[i]), float(values[i])
+
+
+def _chunk_fields(steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> dict:
+    return {
+        "min_step": int(steps.min()),
+        "max_step": int(steps.max()),
+        "point_count": len(values),
+        "data": metric_codec.encode(steps, timestamps, values),
+    }
+
+
+def _latest_row(run_id: str, key: str, point: tuple) -> dict:
+    step, ts, value = point
+    stored, special = _stored_value(value)
+    return {
+        "run_id": run_id,
+        "key": key,
+        "value": stored,
+        "special": special,
+        "step": step,
+        "timestamp": ts,
+    }
+
+
+@dataclass
+class NewRun:
+    """What a run is created with."""
+
+    run_name: str = ""
+    start_time: int | None = None
+    tags: dict[str, str] | None = None
+    parent_run_id: str = ""
+    run_id: str = ""
+    user_id: str = ""
+    params: dict[str, str] | list[tuple[str, str]] = ()
+    metrics: list[MetricRecord] = ()
+
+    def checked(self, prefix: str = "") -> tuple[NewRun, _Batch]:
+        check_length(f"{prefix}run_name", self.run_name, LIMITS.max_run_name_length)
+        check_length(f"{prefix}user_id", self.user_id, LIMITS.max_key_length)
+        if self.run_id and not RUN_ID_PATTERN.match(self.run_id):
+            raise InvalidArgument(
+                f"{prefix}run_id '{self.run_id[:64]}' is not 32 lowercase hex characters"
+            )
+        return self, _Batch.checked(list(self.metrics), self.params, self.tags or {}, prefix)
 
 
 class TrackingStore:
@@ -488,6 +563,24 @@ class TrackingStore:
             raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
         return row
 
+    def _values(self, values: list) -> peewee.SQL:
+        """A parenthesised list of bound values for IN, without Peewee rendering each one
+        (which costs more than the query for thousands of ids)."""
+        return peewee.SQL(f"({', '.join([self.db.param] * len(values))})", list(values))
+
+    def _fetch(self, query) -> list[tuple]:
+        """Rows as the driver returns them, without Peewee's per-value conversions (the
+        columns read this way hold plain numbers and strings)."""
+        return self.db.execute(query).fetchall()
+
+    def _run_columns(self) -> tuple:
+        """The runs columns in RunRecord's field order, for building records from tuples."""
+        R = self.t.Run
+        return (
+            R.run_id, R.experiment_id, R.name, R.status, R.start_time, R.end_time,
+            R.artifact_uri, R.lifecycle_stage, R.parent_run_id, R.user_id,
+        )  # fmt: skip
+
     def _run_record(self, row, with_data: bool = True) -> RunRecord:
         record = RunRecord(
             run_id=row.run_id,
@@ -530,10 +623,10 @@ class TrackingStore:
             else:
                 columns = (table.run_id, table.key, table.value)
             for chunk in peewee.chunked(ids, 500):
-                condition = table.run_id.in_(chunk)
+                condition = table.run_id.in_(self._values(chunk))
                 if keys is not None:
                     condition &= table.key.in_(list(keys))
-                for row in table.select(*columns).where(condition).tuples():
+                for row in self._fetch(table.select(*columns).where(condition)):
                     record = by_id[row[0]]
                     if kind == "param":
                         record.params[row[1]] = row[2]
@@ -546,8 +639,7 @@ class TrackingStore:
                         )
 
     def _random_run_name(self) -> str:
-        rng = random.Random()
-        return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randint(1, 999)}"
+        return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
 
     def create_run(
         self,
@@ -563,68 +655,122 @@ class TrackingStore:
     ) -> tuple[RunRecord, bool]:
         """Creates a run with its first params, tags and metrics, or resumes the run
         `run_id` if it exists. Returns (run, resumed)."""
-        check_length("run_name", run_name, LIMITS.max_run_name_length)
-        check_length("user_id", user_id, LIMITS.max_key_length)
-        if run_id and not RUN_ID_PATTERN.match(run_id):
-            raise InvalidArgument(f"run_id '{run_id[:64]}' is not 32 lowercase hex characters")
-        batch = _Batch.checked(list(metrics), params, tags or {})
+        new = NewRun(run_name, start_time, tags, parent_run_id, run_id, user_id, params, metrics)
+        checked = new.checked()
         with write_transaction(self.db):
-            experiment = self._experiment_row(experiment_id)
-            if experiment.lifecycle_stage == DELETED:
-                raise FailedPrecondition(f"experiment {experiment_id} is deleted")
-            if parent_run_id:
-                parent = self._run_row(parent_run_id, "parent_run_id")
-                if parent.experiment_id != experiment.experiment_id:
-                    raise InvalidArgument(
-                        f"parent_run_id {parent_run_id} belongs to experiment "
-                        f"{parent.experiment_id}, not {experiment_id}"
-                    )
+            experiment = self._writable_experiment(experiment_id)
             if run_id:
                 existing = self._locked(
                     self.t.Run.select().where(self.t.Run.run_id == run_id)
                 ).first()
                 if existing is not None:
                     return self._resume_run(
-                        existing, experiment.experiment_id, run_name, batch
+                        existing, experiment.experiment_id, run_name, checked[1]
                     ), True
+            return self._insert_new_runs(experiment, [checked])[0], False
+
+    def create_runs(self, experiment_id: str, runs: list[NewRun]) -> list[RunRecord]:
+        """Creates several new runs of one experiment in one transaction."""
+        if not runs:
+            raise InvalidArgument("requests must hold at least one run")
+        if len(runs) > LIMITS.max_batch_create_runs:
+            raise InvalidArgument(
+                f"requests has {len(runs)} runs; the limit is {LIMITS.max_batch_create_runs}"
+            )
+        checked = [run.checked(f"requests[{i}].") for i, run in enumerate(runs)]
+        chosen = [run.run_id for run in runs if run.run_id]
+        if len(set(chosen)) != len(chosen):
+            raise InvalidArgument("requests: a run_id appears twice")
+        with write_transaction(self.db):
+            experiment = self._writable_experiment(experiment_id)
+            R = self.t.Run
+            for chunk in peewee.chunked(chosen, 500):
+                taken = R.select(R.run_id).where(R.run_id.in_(chunk)).first()
+                if taken is not None:
+                    raise AlreadyExists(f"run_id {taken.run_id} exists already")
+            return self._insert_new_runs(experiment, checked)
+
+    def _writable_experiment(self, experiment_id: str):
+        experiment = self._experiment_row(experiment_id)
+        if experiment.lifecycle_stage == DELETED:
+            raise FailedPrecondition(f"experiment {experiment_id} is deleted")
+        return experiment
+
+    def _insert_new_runs(self, experiment, checked: list[tuple[NewRun, _Batch]]) -> list[RunRecord]:
+        """Inserts new runs with their data in a few multi-row statements; the records
+        returned are built from what was written, not read back."""
+        R = self.t.Run
+        parents = {new.parent_run_id for new, _ in checked if new.parent_run_id}
+        found = {}
+        for chunk in peewee.chunked(list(parents), 500):
+            found.update(R.select(R.run_id, R.experiment_id).where(R.run_id.in_(chunk)).tuples())
+        now = now_ms()
+        location = experiment.artifact_location.rstrip("/")
+        records, rows = [], {"runs": [], "params": [], "tags": [], "chunks": [], "latest": []}
+        for new, batch in checked:
+            if new.parent_run_id:
+                if new.parent_run_id not in found:
+                    raise NotFound(f"parent_run_id: run {new.parent_run_id} does not exist")
+                if found[new.parent_run_id] != experiment.experiment_id:
+                    raise InvalidArgument(
+                        f"parent_run_id {new.parent_run_id} belongs to experiment "
+                        f"{found[new.parent_run_id]}, not {experiment.experiment_id}"
+                    )
+            run_id = new.run_id or uuid.uuid4().hex
             record = RunRecord(
-                run_id=run_id or uuid.uuid4().hex,
+                run_id=run_id,
                 experiment_id=experiment.experiment_id,
-                name=run_name or self._random_run_name(),
+                name=new.run_name or self._random_run_name(),
                 status=RUNNING,
-                start_time=start_time or now_ms(),
+                start_time=new.start_time or now,
                 end_time=None,
-                artifact_uri="",
+                artifact_uri=f"{location}/{run_id}/artifacts",
                 lifecycle_stage=ACTIVE,
-                parent_run_id=parent_run_id or None,
-                user_id=user_id,
+                parent_run_id=new.parent_run_id or None,
+                user_id=new.user_id,
+                params=batch.params,
+                tags=batch.tags,
             )
-            record.artifact_uri = (
-                f"{experiment.artifact_location.rstrip('/')}/{record.run_id}/artifacts"
+            record.tags.setdefault("trackwire.runName", record.name)
+            if new.parent_run_id:
+                record.tags.setdefault("trackwire.parentRunId", new.parent_run_id)
+            if new.user_id:
+                record.tags.setdefault("trackwire.user", new.user_id)
+            rows["runs"].append(
+                {
+                    "run_id": run_id,
+                    "experiment_id": record.experiment_id,
+                    "name": record.name,
+                    "status": RUNNING,
+                    "start_time": record.start_time,
+                    "end_time": None,
+                    "artifact_uri": record.artifact_uri,
+                    "lifecycle_stage": ACTIVE,
+                    "parent_run_id": record.parent_run_id,
+                    "user_id": record.user_id,
+                }
             )
-            self.t.Run.insert(
-                run_id=record.run_id,
-                experiment_id=record.experiment_id,
-                name=record.name,
-                status=record.status,
-                start_time=record.start_time,
-                end_time=None,
-                artifact_uri=record.artifact_uri,
-                lifecycle_stage=ACTIVE,
-                parent_run_id=record.parent_run_id,
-                user_id=user_id,
-            ).execute()
-            batch.tags.setdefault("trackwire.runName", record.name)
-            if parent_run_id:
-                batch.tags.setdefault("trackwire.parentRunId", parent_run_id)
-            if user_id:
-                batch.tags.setdefault("trackwire.user", user_id)
-            self._write_batch(record.run_id, batch, new_run=True)
-            # A new run holds exactly what was just written: no need to read it back.
-            record.params, record.tags = dict(batch.params), dict(batch.tags)
-            if batch.metrics:
-                self._load_run_data([record], {"metric": None})
-            return record, False
+            rows["params"] += [
+                {"run_id": run_id, "key": k, "value": v} for k, v in batch.params.items()
+            ]
+            rows["tags"] += [
+                {"run_id": run_id, "key": k, "value": v} for k, v in record.tags.items()
+            ]
+            for key, columns in batch.series().items():
+                rows["chunks"].append({"run_id": run_id, "key": key, **_chunk_fields(*columns)})
+                point = _latest_point(*columns)
+                rows["latest"].append(_latest_row(run_id, key, point))
+                record.metrics.append(MetricRecord(key, point[2], point[1], point[0]))
+            records.append(record)
+        for name, table in (
+            ("runs", R),
+            ("params", self.t.Param),
+            ("tags", self.t.RunTag),
+            ("chunks", self.t.MetricChunk),
+            ("latest", self.t.LatestMetric),
+        ):
+            bulk_insert(table, rows[name])
+        return records
 
     def _resume_run(self, row, experiment_id: int, run_name: str, batch: _Batch) -> RunRecord:
         if row.experiment_id != experiment_id:
@@ -703,12 +849,12 @@ class TrackingStore:
             if not T.delete().where((T.run_id == run_id) & (T.key == key)).execute():
                 raise NotFound(f"run {run_id} has no tag '{key}'")
 
-    def _upsert_tags(self, run_id: str, tags: dict[str, str], new_run: bool = False) -> None:
+    def _upsert_tags(self, run_id: str, tags: dict[str, str]) -> None:
         if not tags:
             return
         T = self.t.RunTag
         keys = list(tags)
-        for chunk in [] if new_run else peewee.chunked(keys, 500):
+        for chunk in peewee.chunked(keys, 500):
             T.delete().where((T.run_id == run_id) & T.key.in_(chunk)).execute()
         rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
         for chunk in peewee.chunked(rows, 200):
@@ -748,11 +894,11 @@ class TrackingStore:
                 "runs", sorted(ids), view_type, filter, list(order_by)
             )
             offset = PageToken.decode(page_token, fingerprint)
-            query = R.select().where(R.experiment_id.in_(ids) & where)
+            query = R.select(*self._run_columns()).where(R.experiment_id.in_(ids) & where)
             total = query.count() if include_total_count else 0
             query = builder.order(query, order_keys, [R.start_time.desc(), R.run_id])
-            rows = list(query.offset(offset).limit(size + 1))
-            records = [self._run_record(r, with_data=False) for r in rows[:size]]
+            rows = self._fetch(query.offset(offset).limit(size + 1))
+            records = [RunRecord(*row) for row in rows[:size]]
             self._load_run_data(records, projection)
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token, total
@@ -790,33 +936,18 @@ class TrackingStore:
             self._active_run_row(run_id)
             self._write_batch(run_id, batch)
 
-    def _write_batch(self, run_id: str, batch: _Batch, new_run: bool = False) -> None:
+    def _write_batch(self, run_id: str, batch: _Batch) -> None:
         if batch.params:
-            self._insert_params(run_id, batch.params, new_run)
+            self._insert_params(run_id, batch.params)
         if batch.tags:
-            self._upsert_tags(run_id, batch.tags, new_run)
+            self._upsert_tags(run_id, batch.tags)
         if batch.metrics:
-            ts = now_ms()
-            by_key: dict[str, list[MetricRecord]] = {}
-            for m in batch.metrics:
-                by_key.setdefault(m.key, []).append(m)
-            self._append_points(
-                run_id,
-                {
-                    key: (
-                        np.array([m.step for m in points], dtype=np.int64),
-                        np.array([m.timestamp or ts for m in points], dtype=np.int64),
-                        np.array([m.value for m in points], dtype=np.float64),
-                    )
-                    for key, points in by_key.items()
-                },
-                new_run,
-            )
+            self._append_points(run_id, batch.series())
 
-    def _insert_params(self, run_id: str, params: dict[str, str], new_run: bool = False) -> None:
+    def _insert_params(self, run_id: str, params: dict[str, str]) -> None:
         P = self.t.Param
         existing = {}
-        for chunk in [] if new_run else peewee.chunked(list(params), 500):
+        for chunk in peewee.chunked(list(params), 500):
             query = P.select(P.key, P.value).where((P.run_id == run_id) & P.key.in_(chunk))
             existing.update(query.tuples())
         for key, value in params.items():
@@ -832,62 +963,40 @@ class TrackingStore:
             P.insert_many(chunk).execute()
 
     def _append_points(
-        self,
-        run_id: str,
-        series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-        new_run: bool = False,
+        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     ) -> None:
         """Stores points per key of one run (its row locked) and moves latest_metrics forward."""
-        candidates = {}
-        for key, (steps, timestamps, values) in series.items():
-            # The latest point: highest step, then highest timestamp, then the last logged.
-            at_max = np.flatnonzero(steps == steps.max())
-            sub = timestamps[at_max]
-            i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
-            candidates[key] = (int(steps[i]), int(timestamps[i]), float(values[i]))
-        self._store_chunks(run_id, series, new_run)
+        candidates = {key: _latest_point(*columns) for key, columns in series.items()}
+        self._store_chunks(run_id, series)
         M = self.t.LatestMetric
         current = {}
-        for chunk in [] if new_run else peewee.chunked(list(candidates), 500):
+        for chunk in peewee.chunked(list(candidates), 500):
             query = M.select(M.key, M.step, M.timestamp).where(
                 (M.run_id == run_id) & M.key.in_(chunk)
             )
             current.update((k, (s, t)) for k, s, t in query.tuples())
         inserts = []
-        for key, (step, ts, value) in candidates.items():
-            stored, special = _stored_value(value)
+        for key, point in candidates.items():
             if key not in current:
-                inserts.append(
-                    {
-                        "run_id": run_id,
-                        "key": key,
-                        "value": stored,
-                        "special": special,
-                        "step": step,
-                        "timestamp": ts,
-                    }
-                )
-            elif (step, ts) >= current[key]:
-                M.update(value=stored, special=special, step=step, timestamp=ts).where(
-                    (M.run_id == run_id) & (M.key == key)
-                ).execute()
+                inserts.append(_latest_row(run_id, key, point))
+            elif point[:2] >= current[key]:
+                row = _latest_row(run_id, key, point)
+                M.update(
+                    value=row["value"],
+                    special=row["special"],
+                    step=row["step"],
+                    timestamp=row["timestamp"],
+                ).where((M.run_id == run_id) & (M.key == key)).execute()
         for chunk in peewee.chunked(inserts, 200):
             M.insert_many(chunk).execute()
 
     def _store_chunks(
-        self,
-        run_id: str,
-        series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-        new_run: bool = False,
+        self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     ) -> None:
         """One chunk per key; small batches are appended to the key's last chunk while it is
         small too, so a slow logger does not cost a row per point."""
         C = self.t.MetricChunk
-        small = (
-            []
-            if new_run
-            else [k for k, cols in series.items() if len(cols[0]) < MERGE_BELOW_POINTS]
-        )
+        small = [k for k, cols in series.items() if len(cols[0]) < MERGE_BELOW_POINTS]
         tails = {}
         for keys in peewee.chunked(small, 500):
             last = (
@@ -905,13 +1014,7 @@ class TrackingStore:
                 chunk_id, data = tails[key]
                 old = metric_codec.decode(bytes(data))
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
-            steps, timestamps, values = columns
-            fields = {
-                "min_step": int(steps.min()),
-                "max_step": int(steps.max()),
-                "point_count": len(values),
-                "data": metric_codec.encode(steps, timestamps, values),
-            }
+            fields = _chunk_fields(*columns)
             if key in tails:
                 C.update(**fields).where(C.chunk_id == chunk_id).execute()
             else:
