@@ -9,6 +9,12 @@ through `TrackwireClient` what the server stored.
 
 To cover another section: write a `check_*` function, add a `GuideSnippet` to
 SNIPPETS, and remove the section from PENDING_SECTIONS.
+
+A snippet whose last statement needs a feature that does not exist yet (e.g.
+`mlflow.sklearn.load_model`) names it in `GuideSnippet.missing`: every statement before it
+runs and is checked, then the last one must fail exactly because the feature is missing,
+and the test ends as an expected failure; once the feature exists, the test fails until
+it is updated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pathlib
 import re
 import sys
 import textwrap
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -229,6 +236,62 @@ def save_split_indices(state: dict[str, Any]) -> None:
     np.save("test_indices.npy", state["test_indices"])
 
 
+COMPARISON_EXPERIMENT = "customer_churn_prediction"
+# (model_type, accuracy, f1_score, extra params) of the runs the Comparing Experiments
+# cells search: accuracy around the guide's 0.8 cut (0.80 itself is not > 0.8), and the
+# best F1 is not the best accuracy.
+COMPARISON_RUNS = [
+    ("LogisticRegression", 0.781, 0.603, {"C": 1.0, "max_iter": 100}),
+    ("LogisticRegression", 0.800, 0.641, {"C": 0.1, "max_iter": 200}),
+    ("LogisticRegression", 0.812, 0.655, {"C": 10.0, "max_iter": 100}),
+    ("LogisticRegression", 0.825, 0.671, {"C": 3.0, "max_iter": 500}),
+    ("RandomForest", 0.842, 0.702, {"n_estimators": 100, "max_depth": 8}),
+    ("RandomForest", 0.857, 0.731, {"n_estimators": 200, "max_depth": 12}),
+    ("RandomForest", 0.861, 0.724, {"n_estimators": 300, "max_depth": None}),
+    ("RandomForest", 0.793, 0.668, {"n_estimators": 50, "max_depth": 4}),
+    ("XGBoost", 0.868, 0.745, {"n_estimators": 200, "max_depth": 6, "learning_rate": 0.1}),
+    ("XGBoost", 0.874, 0.758, {"n_estimators": 400, "max_depth": 6, "learning_rate": 0.05}),
+    ("XGBoost", 0.851, 0.718, {"n_estimators": 100, "max_depth": 3, "learning_rate": 0.3}),
+    ("XGBoost", 0.883, 0.749, {"n_estimators": 800, "max_depth": 8, "learning_rate": 0.01}),
+]
+# Runs the searches must not return: a deleted one in the same experiment, and runs of
+# another experiment (the active one when the cells run), all with better scores.
+COMPARISON_DELETED = ("RandomForest", 0.951, 0.902, {"n_estimators": 1000, "max_depth": 30})
+COMPARISON_ELSEWHERE = [
+    ("XGBoost", 0.912, 0.851, {"n_estimators": 400, "max_depth": 6, "learning_rate": 0.05}),
+    ("SVM", 0.893, 0.804, {"C": 1.0, "kernel": "rbf"}),
+]
+
+
+def log_comparison_runs(state: dict[str, Any]) -> None:
+    """Earlier cells trained 12 models into COMPARISON_EXPERIMENT, the first experiment
+    created on the server (so its id is "1", which the Visualization cell uses), deleted
+    one run, then worked in another experiment. state["comparison"]: the run ids, in
+    COMPARISON_RUNS order."""
+
+    def log(model_type: str, accuracy: float, f1: float, params: dict[str, Any]) -> str:
+        with trackwire.start_run(run_name=f"{model_type}_{len(ids):02d}") as run:
+            trackwire.log_params({"model_type": model_type, **params})
+            trackwire.log_metrics({"accuracy": accuracy, "f1_score": f1})
+        ids.append(run.info.run_id)
+        return run.info.run_id
+
+    ids: list[str] = []
+    experiment = trackwire.set_experiment(COMPARISON_EXPERIMENT)
+    assert experiment.experiment_id == "1", (
+        f"the first experiment created on a fresh server got id {experiment.experiment_id!r}, "
+        "but the guide's Visualization cell searches experiment_ids=['1']"
+    )
+    for entry in COMPARISON_RUNS:
+        log(*entry)
+    trackwire.delete_run(log(*COMPARISON_DELETED))
+    other = trackwire.set_experiment("customer_churn_holdout")
+    assert other.experiment_id != "1"
+    for entry in COMPARISON_ELSEWHERE:
+        log(*entry)
+    state["comparison"] = ids[: len(COMPARISON_RUNS)]
+
+
 # -- one snippet ------------------------------------------------------------------------
 
 
@@ -242,6 +305,7 @@ class Outcome:
     run: trackwire.Run | None  # the run it logged into, re-read from the server
     stdout: str
     workdir: pathlib.Path
+    pending: types.CodeType | None = None  # the last statement, if it needs `missing`
 
     def artifact(self, path: str) -> bytes:
         dst = self.workdir / "_downloads"
@@ -263,6 +327,10 @@ class GuideSnippet:
     statement: str | None = None  # if set: run the statement starting so, not the python blocks
     runs: int = 1  # runs the snippet creates
     leaves_run_active: bool = True  # logs without `with start_run()`: a run is auto-started
+    # A feature (dotted name, e.g. "trackwire.sklearn") the snippet's last statement needs
+    # and that does not exist yet; `missing_reason` says when it comes.
+    missing: str | None = None
+    missing_reason: str = ""
 
     def source(self, sections: list[Section]) -> str:
         section = find_section(sections, self.section)
@@ -285,10 +353,38 @@ def all_runs(client: trackwire.TrackwireClient) -> list[trackwire.Run]:
     )
 
 
+def split_last_statement(
+    code: str, filename: str, missing: str | None
+) -> tuple[types.CodeType, types.CodeType | None]:
+    """The snippet compiled whole, or, if it needs `missing`, compiled as (every statement
+    but the last, the last), with the guide's line numbers. Only the last statement may
+    use `missing`."""
+    if missing is None:
+        return compile(code, filename, "exec"), None
+
+    def uses(tree: ast.AST) -> int:
+        return sum(
+            isinstance(node, ast.Attribute) and ast.unparse(node) == missing
+            for node in ast.walk(tree)
+        )
+
+    module = ast.parse(code, filename)
+    *head, last = module.body
+    assert uses(last) and uses(module) == uses(last), (
+        f"{missing} is used {uses(module)} times in the snippet, {uses(last)} in its last "
+        "statement: only the last statement may be left to fail"
+    )
+    return (
+        compile(ast.Module(body=head, type_ignores=[]), filename, "exec"),
+        compile(ast.Module(body=[last], type_ignores=[]), filename, "exec"),
+    )
+
+
 def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) -> Outcome:
     code = snippet.source(parse_guide(guide_text()))
     filename = f"<guide: {snippet.section}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    compiled, pending = split_last_statement(code, filename, snippet.missing)
     state = notebook_state()
     ns: dict[str, Any] = {"__name__": "__guide__", "trackwire": trackwire}
     missing = [name for name in snippet.assumes if name not in state]
@@ -297,9 +393,10 @@ def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) ->
     if snippet.setup is not None:
         snippet.setup(state)
 
+    existing = {r.info.run_id for r in all_runs(client)}
     before = trackwire.last_active_run()
     try:
-        exec(compile(code, filename, "exec"), ns)
+        exec(compiled, ns)
     except Exception as e:
         tb = e.__traceback__
         line = None
@@ -323,7 +420,7 @@ def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) ->
         )
     else:
         assert left_active is None, f"run {left_active.info.run_id} was left active"
-    runs = all_runs(client)
+    runs = [r for r in all_runs(client) if r.info.run_id not in existing]
     assert len(runs) == snippet.runs, f"the snippet created {len(runs)} runs: {runs}"
     last = trackwire.last_active_run()
     run = None
@@ -332,7 +429,30 @@ def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) ->
         assert last.info.run_id in {r.info.run_id for r in runs}
         run = client.get_run(last.info.run_id)
         assert run.info.status == "FINISHED"
-    return Outcome(client, ns, state, run, stdout, workdir)
+    return Outcome(client, ns, state, run, stdout, workdir, pending)
+
+
+def expect_missing_feature(snippet: GuideSnippet, o: Outcome) -> None:
+    """Runs the snippet's last statement: it must fail exactly because `snippet.missing`
+    does not exist; then the test is an expected failure. If it exists, the test fails."""
+    assert o.pending is not None
+    parent, _, attribute = snippet.missing.rpartition(".")
+    try:
+        exec(o.pending, o.ns)
+    except AttributeError as e:
+        assert e.obj is sys.modules[parent] and e.name == attribute, (
+            f"expected only {snippet.missing} to be missing, got AttributeError: {e}"
+        )
+    except ModuleNotFoundError as e:
+        assert e.name == snippet.missing, (
+            f"expected only {snippet.missing} to be missing, got ModuleNotFoundError: {e}"
+        )
+    else:
+        pytest.fail(
+            f"{snippet.missing} exists now and the last statement of {snippet.section!r} "
+            "ran: drop `missing` from its GuideSnippet and check what it did"
+        )
+    pytest.xfail(snippet.missing_reason or f"{snippet.missing} does not exist yet")
 
 
 # -- checks ------------------------------------------------------------------------------
@@ -512,6 +632,111 @@ def check_reproducibility(o: Outcome) -> None:
     assert np.array_equal(indices, o.state["train_indices"])
 
 
+def comparison_runs(o: Outcome) -> list[trackwire.Run]:
+    """The 12 runs of COMPARISON_EXPERIMENT, as stored, in COMPARISON_RUNS order."""
+    return [o.client.get_run(run_id) for run_id in o.state["comparison"]]
+
+
+def check_search_frame(frame: pd.DataFrame, runs: list[trackwire.Run]) -> None:
+    """`frame` is search_runs' DataFrame of exactly `runs`, in that order, in MLflow's
+    layout, with what the server stored."""
+    assert list(frame["run_id"]) == [r.info.run_id for r in runs]
+    assert isinstance(frame.index, pd.RangeIndex) and list(frame.index) == list(range(len(runs)))
+    metrics = sorted({k for r in runs for k in r.data.metrics})
+    params = sorted({k for r in runs for k in r.data.params})
+    tags = sorted({k for r in runs for k in r.data.tags})
+    assert list(frame.columns) == [
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+        *(f"metrics.{k}" for k in metrics),
+        *(f"params.{k}" for k in params),
+        *(f"tags.{k}" for k in tags),
+    ]
+    for (_, row), run in zip(frame.iterrows(), runs, strict=True):
+        info = run.info
+        assert row["experiment_id"] == info.experiment_id
+        assert row["status"] == "FINISHED"
+        assert row["artifact_uri"] == info.artifact_uri
+        assert row["start_time"] == pd.Timestamp(info.start_time, unit="ms", tz="UTC")
+        assert row["end_time"] == pd.Timestamp(info.end_time, unit="ms", tz="UTC")
+        # A key the run does not have is missing (None, or NaN in pandas' str columns).
+        for prefix, values, keys in (
+            ("metrics", run.data.metrics, metrics),
+            ("params", run.data.params, params),
+            ("tags", run.data.tags, tags),
+        ):
+            assert {k: row[f"{prefix}.{k}"] for k in keys if k in values} == values
+            assert all(pd.isna(row[f"{prefix}.{k}"]) for k in keys if k not in values)
+
+
+def check_programmatic_comparison(o: Outcome) -> None:
+    stored = dict(zip(o.state["comparison"], COMPARISON_RUNS, strict=True))
+    # accuracy > 0.8 (0.800 is out), best F1 first
+    expected_ids = sorted(
+        (run_id for run_id, (_, accuracy, _, _) in stored.items() if accuracy > 0.8),
+        key=lambda run_id: -stored[run_id][2],
+    )
+    assert len(expected_ids) == 9
+    runs = o.ns["runs"]
+    assert isinstance(runs, pd.DataFrame)
+    check_search_frame(runs, [o.client.get_run(run_id) for run_id in expected_ids])
+    assert set(runs["experiment_id"]) == {"1"}
+
+    best_id = expected_ids[0]
+    assert stored[best_id][:3] == ("XGBoost", 0.874, 0.758)  # not the best accuracy (0.883)
+    best_run = o.ns["best_run"]
+    assert best_run.name == 0 and best_run.equals(runs.iloc[0])
+    assert best_run["run_id"] == best_id
+
+    table = pd.DataFrame(
+        {
+            "run_id": expected_ids,
+            "params.model_type": [stored[r][0] for r in expected_ids],
+            "metrics.accuracy": [stored[r][1] for r in expected_ids],
+            "metrics.f1_score": [stored[r][2] for r in expected_ids],
+        }
+    )
+    assert o.stdout == (f"{table}\nBest run: {best_id}\nAccuracy: 0.8740\nF1 Score: 0.7580\n")
+
+
+def check_visualization(o: Outcome) -> None:
+    runs_df = o.ns["runs_df"]
+    assert isinstance(runs_df, pd.DataFrame)
+    # every active run of experiment 1, newest first (search_runs' default order)
+    assert set(runs_df["run_id"]) == set(o.state["comparison"])
+    check_search_frame(runs_df, [o.client.get_run(run_id) for run_id in runs_df["run_id"]])
+    assert list(runs_df["start_time"]) == sorted(runs_df["start_time"], reverse=True)
+
+    fig, ax = o.ns["fig"], o.ns["ax"]
+    assert plt.get_fignums() == [fig.number] and fig.axes == [ax]
+    assert tuple(fig.get_size_inches()) == (10, 6)
+    model_types = list(runs_df["params.model_type"].unique())
+    assert sorted(model_types) == ["LogisticRegression", "RandomForest", "XGBoost"]
+    # one scatter per model type, with that type's runs' (accuracy, F1)
+    assert [c.get_label() for c in ax.collections] == model_types
+    for collection, model_type in zip(ax.collections, model_types, strict=True):
+        subset = runs_df[runs_df["params.model_type"] == model_type]
+        assert len(subset) == 4
+        expected = sorted(
+            (accuracy, f1) for kind, accuracy, f1, _ in COMPARISON_RUNS if kind == model_type
+        )
+        assert sorted(map(tuple, collection.get_offsets().tolist())) == expected
+        assert list(collection.get_sizes()) == [100]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == model_types
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == (
+        "Accuracy",
+        "F1 Score",
+        "Model Comparison",
+    )
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    assert png.getvalue().startswith(PNG_MAGIC)
+
+
 # -- the snippets -------------------------------------------------------------------------
 
 DATA = ("X_train", "X_test", "y_train", "y_test")
@@ -576,9 +801,27 @@ SNIPPETS = [
         ("sklearn", "sys"),
         setup=save_split_indices,
     ),
+    GuideSnippet(
+        "programmatic_comparison",
+        "Programmatic Comparison",
+        check_programmatic_comparison,
+        setup=log_comparison_runs,
+        runs=0,
+        leaves_run_active=False,
+        missing="trackwire.sklearn",
+        missing_reason="trackwire.sklearn arrives with the models issue",
+    ),
+    GuideSnippet(
+        "visualization",
+        "Visualization",
+        check_visualization,
+        setup=log_comparison_runs,
+        runs=0,
+        leaves_run_active=False,
+    ),
 ]
 
-# Sections whose ```python blocks are not run yet (later tasks): Models, Registry, Comparing.
+# Sections whose ```python blocks are not run yet (later tasks): Models, Registry.
 PENDING_SECTIONS = {
     "Logging Models",
     "Model Input/Output Signature",
@@ -587,8 +830,6 @@ PENDING_SECTIONS = {
     "Model Versions",
     "Stage Transitions",
     "Loading from Registry",
-    "Programmatic Comparison",
-    "Visualization",
 }
 
 
@@ -610,6 +851,8 @@ def test_guide_snippet(snippet, tracking, client, tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     outcome = run_snippet(snippet, client, tmp_path, capsys)
     snippet.check(outcome)
+    if snippet.missing is not None:
+        expect_missing_feature(snippet, outcome)
 
 
 def test_guide_copy_matches_shared_seed():
@@ -653,3 +896,20 @@ def test_snippets_only_get_the_two_replacements():
         'trackwire.set_tag("trackwire.note.content",\n'
         '               "Testing feature engineering approach 2")\n'
     )
+
+
+def test_only_the_last_statement_is_left_to_fail():
+    sections = parse_guide(guide_text())
+    snippet = next(s for s in SNIPPETS if s.id == "programmatic_comparison")
+    code = snippet.source(sections)
+    head, last = split_last_statement(code, "<x>", snippet.missing)
+    statements = ast.parse(code).body
+    assert ast.unparse(statements[-1]) == (
+        "best_model = trackwire.sklearn.load_model(f\"runs:/{best_run['run_id']}/model\")"
+    )
+    assert len(statements) == 7
+    assert "best_run" in head.co_names and "best_model" not in head.co_names
+    assert "best_model" in last.co_names
+    with pytest.raises(AssertionError, match="only the last statement"):
+        split_last_statement("trackwire.sklearn.log_model(m)\nx = 1\n", "<x>", "trackwire.sklearn")
+    assert split_last_statement(code, "<x>", None)[1] is None

@@ -493,6 +493,8 @@ class TrackwireClient:
         histories = {run_id: MetricHistory([], [], []) for run_id in run_ids}
         for chunk in _stream(self._tracking.BatchReadMetricHistory, request):
             history = histories[chunk.run_id]
+            if history.total_points is None:
+                history.total_points = chunk.total_points
             history.steps.extend(chunk.steps)
             history.values.extend(chunk.values)
             history.timestamps.extend(chunk.timestamps_ms)

@@ -156,6 +156,8 @@ class MetricHistory:
     steps: list[int]
     values: list[float]
     timestamps: list[int]
+    # Points in the requested range before downsampling (get_metric_histories only).
+    total_points: int | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.values)

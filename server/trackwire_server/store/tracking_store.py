@@ -1138,6 +1138,9 @@ class TrackingStore:
             raise InvalidArgument(
                 f"run_ids has {len(run_ids)} entries; the limit is {LIMITS.max_batch_history_runs}"
             )
+        repeated = next((r for i, r in enumerate(run_ids) if r in run_ids[:i]), None)
+        if repeated is not None:
+            raise InvalidArgument(f"run_ids: run {repeated} appears twice")
         if max_points and max_points < 4:
             raise InvalidArgument(f"max_points must be 0 or at least 4, not {max_points}")
         R = self.t.Run
