@@ -91,14 +91,21 @@ def _data_frame(runs: list[run_pb2.Run]):
     frame = pd.DataFrame(info)
     for name in ("start_time", "end_time"):
         frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
-    columns = {}
-    for prefix, missing in (("metrics.", float("nan")), ("params.", None), ("tags.", None)):
-        for name in sorted(c for c in data if c.startswith(prefix)):
-            values = data[name]
-            columns[name] = [values.get(row, missing) for row in range(len(runs))]
-    if columns:
-        frame = pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
-    return frame
+    parts = [frame]
+    # Metrics are floats (NaN where missing); params and tags objects (None where
+    # missing, as in MLflow, rather than pandas' string dtype with NaN).
+    for prefix, missing, dtype in (
+        ("metrics.", float("nan"), "float64"),
+        ("params.", None, object),
+        ("tags.", None, object),
+    ):
+        columns = {
+            name: [data[name].get(row, missing) for row in range(len(runs))]
+            for name in sorted(c for c in data if c.startswith(prefix))
+        }
+        if columns:
+            parts.append(pd.DataFrame(columns, index=frame.index, dtype=dtype))
+    return pd.concat(parts, axis=1) if len(parts) > 1 else frame
 
 
 def search_experiments(
