@@ -34,31 +34,33 @@ and noisy, so compare ratios and repeat runs rather than trusting one absolute t
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import random
-import re
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from common import (
+    ServerProcess,
+    check,
+    checkpoint,
+    close_clients_and_stop,
+    database_bytes,
+    machine_info,
+    print_figures,
+    verdict,
+)
+
 import trackwire
-from trackwire.client import close_metric_writers
-from trackwire.connection import registry
 
 WARMUP_POINTS = 20_000
 SQLITE_TRANSACTION_ROWS = 10_000
 READ_REPEATS = 3
-SERVER_START_TIMEOUT = 60.0
-SERVER_STOP_TIMEOUT = 30.0
 
 # MLflow 3.17.2 and raw SQLite on this machine type, from ../shared/bench/WORKLOADS.md (beside the repository)
 # ("MLflow 3.17.2, measured 2026-11-26 (2 cores, Python 3.11)" and "The ceiling on this
@@ -76,109 +78,8 @@ TARGET_CALL_US = 3.0
 TARGET_READ_POINTS_S = 1_000_000
 TARGET_BYTES_PER_POINT = 24
 
-_LISTENING = re.compile(r"listening on (\S+):(\d+)")
-
-
-# -- the machine ---------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "trackwire": trackwire.__version__,
-    }
-
-
-# -- the server process --------------------------------------------------------------
-
-
-class ServerProcess:
-    """`python -m trackwire_server` over a SQLite file in `workdir`, on a free port."""
-
-    def __init__(self, workdir: str):
-        self.db_path = os.path.join(workdir, "trackwire.db")
-        self.log_path = os.path.join(workdir, "server.log")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trackwire_server",
-                "--db",
-                f"sqlite:///{self.db_path}",
-                "--artifacts",
-                os.path.join(workdir, "artifacts"),
-                "--port",
-                "0",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.host, self.port = self._wait_until_listening()
-        self.peak_rss_bytes: int | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
-
-    def _wait_until_listening(self) -> tuple[str, int]:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                match = _LISTENING.search(f.read())
-            if match:
-                return match.group(1), int(match.group(2))
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            raise RuntimeError(f"the server did not start:\n{f.read()[-4000:]}")
-
-    def read_peak_rss(self) -> int | None:
-        """VmHWM of the server process, in bytes (None where /proc is missing)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return None
-
-    def stop(self) -> None:
-        """Reads the peak RSS, then SIGTERM and wait (SIGKILL if it does not stop)."""
-        if self.proc.poll() is None:
-            self.peak_rss_bytes = self.read_peak_rss()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(SERVER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
 
 # -- the figures -----------------------------------------------------------------------
-
-
-def check(ok: bool, message: str) -> None:
-    """Like assert, but also under python -O: a wrong answer must not be timed as a fast one."""
-    if not ok:
-        raise RuntimeError(message)
 
 
 def make_values(n: int) -> list[float]:
@@ -265,23 +166,6 @@ def measure_read(uri: str, run_id: str, values: list[float]) -> tuple[float, flo
     return n / statistics.median(columns), n / statistics.median(objects)
 
 
-def database_bytes(db_path: str) -> int:
-    return sum(
-        os.path.getsize(db_path + suffix)
-        for suffix in ("", "-wal", "-shm")
-        if os.path.exists(db_path + suffix)
-    )
-
-
-def checkpoint(db_path: str) -> None:
-    """Folds the WAL into the database file, through a connection of our own."""
-    db = sqlite3.connect(db_path)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-
-
 # -- the run ---------------------------------------------------------------------------
 
 
@@ -326,13 +210,7 @@ def run_benchmark(points: int, workdir: str) -> Results:
         )
         results.stored_points = results.warmup.points + results.ingest.points
     finally:
-        # Close the client's metric stream and channels first: a stream cut by the
-        # server's exit would be retried, with warnings.
-        try:
-            close_metric_writers()
-            registry.close_all()
-        finally:
-            server.stop()
+        close_clients_and_stop(server)
     results.server_peak_rss_bytes = server.peak_rss_bytes
 
     results.db_bytes_at_stop = database_bytes(server.db_path)
@@ -342,10 +220,6 @@ def run_benchmark(points: int, workdir: str) -> Results:
 
 
 # -- the report ------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def table_rows(r: Results) -> list[dict]:
@@ -429,30 +303,6 @@ def table_rows(r: Results) -> list[dict]:
     ]
 
 
-def format_value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.2f}"
-
-
-def print_table(headers: list[str], lines: list[list[str]], right: set[int]) -> None:
-    widths = [max(len(row[i]) for row in [headers, *lines]) for i in range(len(headers))]
-
-    def fmt(row: list[str]) -> str:
-        cells = (
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        return "| " + " | ".join(cells) + " |"
-
-    print(fmt(headers))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in lines:
-        print(fmt(row))
-
-
 def report(r: Results) -> None:
     m = r.machine
     print(f"Trackwire {m['trackwire']} ingest benchmark, {m['date']}")
@@ -462,20 +312,7 @@ def report(r: Results) -> None:
         "server: a separate process, SQLite (WAL), gRPC on localhost"
     )
     print()
-    headers = ["figure", "Trackwire", "unit", "reference", "x ref", "target", "result"]
-    lines = [
-        [
-            row["figure"],
-            format_value(row["value"]),
-            row["unit"],
-            row.get("reference", ""),
-            f"{row['ratio']:,.2f}x" if row.get("ratio") is not None else "",
-            row.get("target", ""),
-            row.get("result", ""),
-        ]
-        for row in r.rows
-    ]
-    print_table(headers, lines, right={1, 4})
+    print_figures(r.rows)
     ing = r.ingest
     print()
     print(
