@@ -454,6 +454,7 @@ class TrackwireClient:
         experiment_names=(),
         select=(),
         include_total_count=False,
+        as_table=False,
     ) -> pb.SearchRunsResponse:
         return _call(
             self._tracking.SearchRuns,
@@ -467,6 +468,7 @@ class TrackwireClient:
                 view_type=run_view_type,
                 select=list(select),
                 include_total_count=include_total_count,
+                as_table=as_table,
             ),
         )
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from trackwire import errors
 from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, Run, ViewType
-from trackwire.v1 import run_pb2
+from trackwire.v1 import run_pb2, tracking_service_pb2
 
 # Pages as large as the server allows: fewer round trips for big result sets.
 _PAGE_SIZE = 50_000
@@ -36,75 +35,91 @@ def search_runs(
         raise errors.InvalidArgumentError(
             f"output_format must be 'pandas' or 'list', not {output_format!r}"
         )
-    runs = []
+    pages = []
+    count = 0
     token = None
-    while len(runs) < max_results:
+    as_table = output_format == "pandas"
+    while count < max_results:
         page = client._search_runs_page(
             experiment_ids or (),
             filter_string,
             run_view_type,
-            min(_PAGE_SIZE, max_results - len(runs)),
+            min(_PAGE_SIZE, max_results - count),
             order_by,
             token,
             experiment_names or (),
             select,
+            as_table=as_table,
         )
-        runs.extend(page.runs)
+        pages.append(page)
+        count += len(page.table.run_ids) if as_table else len(page.runs)
         token = page.next_page_token
         if not token:
             break
-    if output_format == "list":
-        return [Run.from_proto(r) for r in runs]
-    return _data_frame(runs)
+    if not as_table:
+        return [Run.from_proto(r) for page in pages for r in page.runs]
+    return _data_frame([page.table for page in pages])
 
 
-def _data_frame(runs: list[run_pb2.Run]):
+def _data_frame(tables: list[tracking_service_pb2.RunTable]):
     """MLflow's layout: run_id, experiment_id, status, artifact_uri, start_time, end_time,
-    then metrics.*, params.*, tags.* (sorted), one row per run in search order."""
+    then metrics.*, params.*, tags.* (each sorted), one row per run in search order."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError(
             "search_runs(output_format='pandas') needs pandas: pip install 'trackwire[pandas]'"
         ) from None
-    info: dict[str, list[Any]] = {
-        name: []
-        for name in ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
+    info = {
+        "run_id": [],
+        "experiment_id": [],
+        "status": [],
+        "artifact_uri": [],
+        "start_time": [],
+        "end_time": [],
     }
-    data: dict[str, dict[int, Any]] = {}
-    for row, run in enumerate(runs):
-        i = run.info
-        info["run_id"].append(i.run_id)
-        info["experiment_id"].append(i.experiment_id)
-        info["status"].append(_STATUS_NAMES.get(i.status, "UNKNOWN"))
-        info["artifact_uri"].append(i.artifact_uri)
-        info["start_time"].append(
-            i.start_time.ToMilliseconds() if i.HasField("start_time") else None
-        )
-        info["end_time"].append(i.end_time.ToMilliseconds() if i.HasField("end_time") else None)
-        for m in run.data.metrics:
-            data.setdefault(f"metrics.{m.key}", {})[row] = m.value
-        for p in run.data.params:
-            data.setdefault(f"params.{p.key}", {})[row] = p.value
-        for t in run.data.tags:
-            data.setdefault(f"tags.{t.key}", {})[row] = t.value
+    metrics: dict[str, list] = {}
+    texts: dict[str, list] = {}
+    rows = 0
+    for table in tables:
+        n = len(table.run_ids)
+        info["run_id"] += table.run_ids
+        info["experiment_id"] += table.experiment_ids
+        info["status"] += [_STATUS_NAMES.get(s, "UNKNOWN") for s in table.statuses]
+        info["artifact_uri"] += table.artifact_uris
+        info["start_time"] += table.start_times_ms
+        info["end_time"] += [t or None for t in table.end_times_ms]
+        for column in table.columns:
+            if column.name.startswith("metrics."):
+                cells = metrics.setdefault(column.name, [float("nan")] * rows)
+                cells += [
+                    v if p else float("nan")
+                    for v, p in zip(column.numbers, column.present, strict=True)
+                ]
+            else:
+                cells = texts.setdefault(column.name, [None] * rows)
+                cells += [
+                    v if p else None for v, p in zip(column.strings, column.present, strict=True)
+                ]
+        rows += n
+        # Keys this page lacked: pad them.
+        for columns, missing in ((metrics, float("nan")), (texts, None)):
+            for cells in columns.values():
+                cells += [missing] * (rows - len(cells))
     frame = pd.DataFrame(info)
     for name in ("start_time", "end_time"):
         frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
     parts = [frame]
     # Metrics are floats (NaN where missing); params and tags objects (None where
     # missing, as in MLflow, rather than pandas' string dtype with NaN).
-    for prefix, missing, dtype in (
-        ("metrics.", float("nan"), "float64"),
-        ("params.", None, object),
-        ("tags.", None, object),
-    ):
-        columns = {
-            name: [data[name].get(row, missing) for row in range(len(runs))]
-            for name in sorted(c for c in data if c.startswith(prefix))
-        }
+    if metrics:
+        parts.append(
+            pd.DataFrame(dict(sorted(metrics.items())), index=frame.index, dtype="float64")
+        )
+    for prefix in ("params.", "tags."):
+        columns = {k: v for k, v in sorted(texts.items()) if k.startswith(prefix)}
         if columns:
-            parts.append(pd.DataFrame(columns, index=frame.index, dtype=dtype))
+            parts.append(pd.DataFrame(columns, index=frame.index, dtype=object))
     return pd.concat(parts, axis=1) if len(parts) > 1 else frame
 
 

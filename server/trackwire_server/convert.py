@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
-from trackwire.v1 import experiment_pb2, run_pb2
+from trackwire.v1 import experiment_pb2, run_pb2, tracking_service_pb2
 from trackwire_server.artifacts.repository import FileEntry
 from trackwire_server.store.records import ExperimentRecord, MetricRecord, RunRecord
 from trackwire_server.store.tracking_store import NewRun
@@ -61,6 +61,46 @@ def run(record: RunRecord) -> run_pb2.Run:
     for key, value in record.tags.items():
         data.tags.add(key=key, value=value)
     return message
+
+
+def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
+    """Runs as columns; one column per key, in name order."""
+    n = len(records)
+    table = tracking_service_pb2.RunTable(
+        run_ids=[r.run_id for r in records],
+        experiment_ids=[str(r.experiment_id) for r in records],
+        statuses=[r.status for r in records],
+        artifact_uris=[r.artifact_uri for r in records],
+        start_times_ms=[r.start_time for r in records],
+        end_times_ms=[r.end_time or 0 for r in records],
+        run_names=[r.name for r in records],
+    )
+    numbers: dict[str, dict[int, float]] = {}
+    strings: dict[str, dict[int, str]] = {}
+    for i, r in enumerate(records):
+        for m in r.metrics:
+            numbers.setdefault(f"metrics.{m.key}", {})[i] = m.value
+        for key, value in r.params.items():
+            strings.setdefault(f"params.{key}", {})[i] = value
+        for key, value in r.tags.items():
+            strings.setdefault(f"tags.{key}", {})[i] = value
+    rows = range(n)
+    for name in sorted([*numbers, *strings]):
+        if name in numbers:
+            cells = numbers[name]
+            table.columns.add(
+                name=name,
+                numbers=[cells.get(i, 0.0) for i in rows],
+                present=[i in cells for i in rows],
+            )
+        else:
+            cells = strings[name]
+            table.columns.add(
+                name=name,
+                strings=[cells.get(i, "") for i in rows],
+                present=[i in cells for i in rows],
+            )
+    return table
 
 
 def metric_record(metric: run_pb2.Metric) -> MetricRecord:

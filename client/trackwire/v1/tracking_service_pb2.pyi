@@ -344,7 +344,7 @@ class BatchReadMetricHistoryResponse(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., total_points: _Optional[int] = ...) -> None: ...
 
 class SearchRunsRequest(_message.Message):
-    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count")
+    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count", "as_table")
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +354,7 @@ class SearchRunsRequest(_message.Message):
     EXPERIMENT_NAMES_FIELD_NUMBER: _ClassVar[int]
     SELECT_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AS_TABLE_FIELD_NUMBER: _ClassVar[int]
     experiment_ids: _containers.RepeatedScalarFieldContainer[str]
     filter: str
     order_by: _containers.RepeatedScalarFieldContainer[str]
@@ -363,17 +364,52 @@ class SearchRunsRequest(_message.Message):
     experiment_names: _containers.RepeatedScalarFieldContainer[str]
     select: _containers.RepeatedScalarFieldContainer[str]
     include_total_count: bool
-    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ...) -> None: ...
+    as_table: bool
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ..., as_table: _Optional[bool] = ...) -> None: ...
+
+class RunTable(_message.Message):
+    __slots__ = ("run_ids", "experiment_ids", "statuses", "artifact_uris", "start_times_ms", "end_times_ms", "columns", "run_names")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_URIS_FIELD_NUMBER: _ClassVar[int]
+    START_TIMES_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIMES_MS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAMES_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    statuses: _containers.RepeatedScalarFieldContainer[_run_pb2.RunStatus]
+    artifact_uris: _containers.RepeatedScalarFieldContainer[str]
+    start_times_ms: _containers.RepeatedScalarFieldContainer[int]
+    end_times_ms: _containers.RepeatedScalarFieldContainer[int]
+    columns: _containers.RepeatedCompositeFieldContainer[RunTableColumn]
+    run_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., experiment_ids: _Optional[_Iterable[str]] = ..., statuses: _Optional[_Iterable[_Union[_run_pb2.RunStatus, str]]] = ..., artifact_uris: _Optional[_Iterable[str]] = ..., start_times_ms: _Optional[_Iterable[int]] = ..., end_times_ms: _Optional[_Iterable[int]] = ..., columns: _Optional[_Iterable[_Union[RunTableColumn, _Mapping]]] = ..., run_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunTableColumn(_message.Message):
+    __slots__ = ("name", "numbers", "strings", "present")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    STRINGS_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    numbers: _containers.RepeatedScalarFieldContainer[float]
+    strings: _containers.RepeatedScalarFieldContainer[str]
+    present: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, name: _Optional[str] = ..., numbers: _Optional[_Iterable[float]] = ..., strings: _Optional[_Iterable[str]] = ..., present: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class SearchRunsResponse(_message.Message):
-    __slots__ = ("runs", "next_page_token", "total_count")
+    __slots__ = ("runs", "next_page_token", "total_count", "table")
     RUNS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[_run_pb2.Run]
     next_page_token: str
     total_count: int
-    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ...) -> None: ...
+    table: RunTable
+    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ..., table: _Optional[_Union[RunTable, _Mapping]] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()

@@ -211,6 +211,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             select=list(request.select),
             include_total_count=request.include_total_count,
         )
+        if request.as_table:
+            return pb.SearchRunsResponse(
+                table=convert.run_table(records), next_page_token=token, total_count=total
+            )
         return pb.SearchRunsResponse(
             runs=[convert.run(r) for r in records], next_page_token=token, total_count=total
         )
