@@ -115,11 +115,14 @@ class LatestMetric(Model):
     special = SmallIntegerField()
     step = BigIntegerField()
     timestamp = BigIntegerField()
+    # The run's experiment (runs never move): sorting an experiment's runs by a
+    # metric walks (experiment_id, key, value) and stops after one page.
+    experiment_id = IntegerField()
 
     class Meta:
         table_name = "latest_metrics"
         primary_key = CompositeKey("run_id", "key")
-        indexes = ((("key", "value"), False),)
+        indexes = ((("experiment_id", "key", "value"), False),)
 
 
 class MetricChunk(Model):

@@ -16,6 +16,7 @@ Values are bound as given, never converted to the column's type: `start_time <
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,6 +164,7 @@ class QueryBuilder:
         self.id_name = owner_id
         self.keyed = keyed
         self.attributes = attributes
+        self._aliases = itertools.count()
 
     # -- filters ----------------------------------------------------------------
 
@@ -215,12 +217,13 @@ class QueryBuilder:
         return value
 
     def _keyed_condition(self, node: Node):
+        """EXISTS (a row of this key for this run that matches): correlated, so a query
+        that walks runs in index order can stop as soon as it has a page."""
         identifier = node.identifier
-        table = self.keyed[identifier.kind]
-        owner_column = getattr(table, self.id_name)
-        of_key = table.key == identifier.key
+        table = self.keyed[identifier.kind].alias(f"f{next(self._aliases)}")
+        of_run = (getattr(table, self.id_name) == self.owner_id) & (table.key == identifier.key)
         if isinstance(node, IsNull):
-            present = self.owner_id.in_(table.select(owner_column).where(of_key))
+            present = self._exists(table, of_run)
             return ~present if not node.negated else present
         numeric = identifier.kind == "metric"
         if isinstance(node, InList):
@@ -250,13 +253,22 @@ class QueryBuilder:
             match = compare(table.value, node.op, node.value)
             if node.negated:
                 match = ~match
-        return self.owner_id.in_(table.select(owner_column).where(of_key & match))
+        return self._exists(table, of_run & match)
 
-    # -- sorting ------------------------------------------------------------------
+    @staticmethod
+    def _exists(table, condition):
+        return fn.EXISTS(table.select(SQL("1")).where(condition))
 
-    def order(self, query, keys: list[OrderKey], tie_breakers: list):
-        """Adds joins and ORDER BY for `keys`; missing values sort last either way."""
-        ordering = []
+    # -- sorting ----------------------------------------------------------------------
+
+    def keyed_first(self, keys: list[OrderKey]) -> bool:
+        """Whether the first sort key is a metric, param or tag (see `ordered_pages`)."""
+        return bool(keys) and keys[0].identifier.kind != "attribute"
+
+    def order(self, query, keys: list[OrderKey], tie_breakers: list, first: tuple = ()):
+        """Adds joins and ORDER BY for `keys` (after the terms `first`); missing values sort
+        last either way."""
+        ordering = list(first)
         for i, key in enumerate(keys):
             identifier = key.identifier
             if identifier.kind == "attribute":
@@ -273,6 +285,49 @@ class QueryBuilder:
             ordering.append(column.is_null())
             ordering.append(column.asc() if key.ascending else column.desc())
         return query.order_by(*ordering, *tie_breakers)
+
+    def with_first_key(
+        self,
+        columns,
+        where,
+        keys: list[OrderKey],
+        tie_breakers: list,
+        force_order: bool,
+        scope: dict | None = None,
+    ):
+        """Owners that have the first sort key (a metric, param or tag), walked in that
+        key's (key, value) index order, so LIMIT stops the walk early.
+
+        `force_order` (SQLite) joins with CROSS JOIN, which SQLite never reorders.
+        `scope` maps a kind to a function giving an extra condition on its table (the
+        experiments, where the table has them in its index).
+        """
+        first = keys[0].identifier
+        table = self.keyed[first.kind].alias("o_first")
+        has_key = (table.key == first.key) & table.value.is_null(False)
+        if scope and first.kind in scope:
+            has_key = scope[first.kind](table) & has_key
+        joined = getattr(table, self.id_name) == self.owner_id
+        if force_order:
+            query = table.select(*columns).join(self.owner, peewee.JOIN.CROSS)
+            condition = joined & has_key & where
+        else:
+            query = table.select(*columns).join(self.owner, peewee.JOIN.INNER, on=joined)
+            condition = has_key & where
+        first_order = table.value.asc() if keys[0].ascending else table.value.desc()
+        return self.order(query.where(condition), keys[1:], tie_breakers, (first_order,))
+
+    def without_first_key(self, columns, where, keys: list[OrderKey], tie_breakers: list):
+        """Owners that lack the first sort key (or hold NaN there): they sort last."""
+        first = keys[0].identifier
+        table = self.keyed[first.kind].alias("o_first")
+        has_key = (
+            (getattr(table, self.id_name) == self.owner_id)
+            & (table.key == first.key)
+            & table.value.is_null(False)
+        )
+        query = self.owner.select(*columns).where(where & ~self._exists(table, has_key))
+        return self.order(query, keys[1:], tie_breakers)
 
 
 def parse_select(entries: list[str]) -> dict[str, set[str] | None] | None:
