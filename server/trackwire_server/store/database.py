@@ -28,10 +28,18 @@ def open_database(url: str) -> peewee.Database:
     gRPC server.
     """
     if url.startswith("sqlite:"):
-        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        # SQLite's own lower() folds ASCII letters only; ILIKE should fold 'É' as
+        # PostgreSQL and MySQL do.
+        db.register_function(_lower, "lower", 1, deterministic=True)
+        return db
     if url.startswith(("mysql:", "mysql+")):
         return db_url.connect(url, charset="utf8mb4")
     return db_url.connect(url)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def is_sqlite(db: peewee.Database) -> bool:

@@ -165,13 +165,22 @@ TABLES = (
 )
 
 
+def _mysql_collation(db: peewee.Database) -> str:
+    """A binary, NO PAD collation: keys, names and values compare exactly as on SQLite
+    and PostgreSQL (case and trailing spaces count)."""
+    with db.connection_context():
+        for collation in ("utf8mb4_nopad_bin", "utf8mb4_0900_bin"):  # MariaDB, MySQL 8
+            if db.execute_sql("SHOW COLLATION LIKE %s", (collation,)).fetchone():
+                return collation
+    return "utf8mb4_bin"
+
+
 def bind_tables(db: peewee.Database) -> SimpleNamespace:
     """Returns subclasses of every table bound to `db`, by class name."""
     bound = {}
     settings = {}
     if isinstance(db, peewee.MySQLDatabase):
-        # Binary collation: keys, names and values compare case-sensitively, as elsewhere.
-        settings["table_settings"] = ["DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"]
+        settings["table_settings"] = [f"DEFAULT CHARSET=utf8mb4 COLLATE={_mysql_collation(db)}"]
     for table in TABLES:
         meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name, **settings})
         bound[table.__name__] = type(

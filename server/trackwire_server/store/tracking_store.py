@@ -27,6 +27,7 @@ from trackwire_server.errors import (
     ResourceExhausted,
 )
 from trackwire_server.limits import LIMITS
+from trackwire_server.search.grammar import And, Comparison
 from trackwire_server.store import metric_codec, schema
 from trackwire_server.store.constants import (
     ACTIVE,
@@ -49,9 +50,11 @@ from trackwire_server.store.records import (
 from trackwire_server.store.search_queries import (
     EXPERIMENT_ATTRIBUTES,
     EXPERIMENT_GRAMMAR,
+    NUMBER_OPS,
     RUN_ATTRIBUTES,
     RUN_GRAMMAR,
     QueryBuilder,
+    compare,
     parse_select,
 )
 from trackwire_server.store.validation import (
@@ -60,12 +63,15 @@ from trackwire_server.store.validation import (
     check_length,
     check_name,
     check_run_id,
+    check_text,
     parse_experiment_id,
 )
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
 _FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
 _DBL_MAX = 1.7976931348623157e308
+# A metric condition matching fewer runs than this drives the search (see _few_candidates).
+SELECTIVE_RUNS = 500
 # Batches smaller than this are appended to the key's last chunk while that chunk is small.
 MERGE_BELOW_POINTS = 4096
 
@@ -451,6 +457,7 @@ class TrackingStore:
     def get_experiment_by_name(self, name: str) -> ExperimentRecord:
         if not name:
             raise InvalidArgument("name must not be empty")
+        check_text("name", name)
         with self.db.atomic():
             row = self.t.Experiment.get_or_none(self.t.Experiment.name == name)
             if row is None:
@@ -900,14 +907,50 @@ class TrackingStore:
             where = R.experiment_id.in_(ids) & where
             total = R.select().where(where).count() if include_total_count else 0
             scope = {"metric": lambda table: table.experiment_id.in_(ids)}
-            rows = self._ordered_page(builder, where, order_keys, offset, size + 1, scope)
+            rows = self._ordered_page(
+                builder, tree, ids, where, order_keys, offset, size + 1, scope
+            )
             records = [RunRecord(*row) for row in rows[:size]]
             self._load_run_data(records, projection)
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token, total
 
+    def _few_candidates(self, tree, ids: list[int]) -> list[str] | None:
+        """The runs matched by the most selective top-level metric comparison of the
+        filter, if it matches fewer than SELECTIVE_RUNS of them (a bounded index range
+        read), else None. Walking a sort index with a filter that rejects almost every
+        run would read them all."""
+        terms = tree.terms if isinstance(tree, And) else (tree,) if tree is not None else ()
+        M = self.t.LatestMetric
+        best = None
+        for term in terms:
+            if not (
+                isinstance(term, Comparison)
+                and term.identifier.kind == "metric"
+                and term.op in NUMBER_OPS
+                and isinstance(term.value, float)
+            ):
+                continue
+            condition = (
+                M.experiment_id.in_(ids)
+                & (M.key == term.identifier.key)
+                & compare(M.value, term.op, term.value)
+            )
+            found = self._fetch(M.select(M.run_id).where(condition).limit(SELECTIVE_RUNS))
+            if len(found) < SELECTIVE_RUNS and (best is None or len(found) < len(best)):
+                best = [run_id for (run_id,) in found]
+        return best
+
     def _ordered_page(
-        self, builder: QueryBuilder, where, order_keys, offset: int, limit: int, scope=None
+        self,
+        builder: QueryBuilder,
+        tree,
+        ids: list[int],
+        where,
+        order_keys,
+        offset: int,
+        limit: int,
+        scope=None,
     ):
         """Rows [offset, offset + limit) of the runs matching `where`, in `order_keys` order.
 
@@ -918,6 +961,12 @@ class TrackingStore:
         R = self.t.Run
         columns = self._run_columns()
         tie_breakers = [R.start_time.desc(), R.run_id]
+        candidates = self._few_candidates(tree, ids)
+        if candidates is not None:
+            # A selective metric condition: sort its few runs rather than walk an index.
+            where = where & R.run_id.in_(self._values(candidates))
+            query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
+            return self._fetch(query.offset(offset).limit(limit))
         if not builder.keyed_first(order_keys):
             query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
             return self._fetch(query.offset(offset).limit(limit))
@@ -934,6 +983,8 @@ class TrackingStore:
 
     def _experiment_ids(self, experiment_ids: list[str], experiment_names: list[str]) -> list[int]:
         ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
+        for i, name in enumerate(experiment_names):
+            check_text(f"experiment_names[{i}]", name)
         if experiment_names:
             E = self.t.Experiment
             found = dict(

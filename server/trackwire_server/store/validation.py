@@ -10,9 +10,16 @@ from trackwire_server.limits import LIMITS
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 
+def check_text(field: str, value: str) -> None:
+    """No NUL characters: PostgreSQL cannot store them in text."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{field} contains a NUL character")
+
+
 def check_key(field: str, key: str) -> None:
     if not key:
         raise InvalidArgument(f"{field} must not be empty")
+    check_text(field, key)
     if len(key) > LIMITS.max_key_length:
         raise InvalidArgument(
             f"{field} '{key[:40]}...' is {len(key)} characters; the limit is {LIMITS.max_key_length}"
@@ -20,6 +27,7 @@ def check_key(field: str, key: str) -> None:
 
 
 def check_length(field: str, value: str, limit: int) -> None:
+    check_text(field, value)
     if len(value) > limit:
         raise InvalidArgument(f"{field} is {len(value)} characters; the limit is {limit}")
 
@@ -37,11 +45,12 @@ def parse_experiment_id(field: str, experiment_id: str) -> int:
         value = int(experiment_id)
     except ValueError:
         raise InvalidArgument(f"{field} '{experiment_id}' is not a decimal integer") from None
-    if value < 0:
-        raise InvalidArgument(f"{field} '{experiment_id}' must not be negative")
+    if not 0 <= value < 2**63:
+        raise InvalidArgument(f"{field} '{experiment_id}' is out of range")
     return value
 
 
 def check_run_id(field: str, run_id: str) -> None:
     if not run_id:
         raise InvalidArgument(f"{field} must not be empty")
+    check_text(field, run_id)
