@@ -40,11 +40,13 @@ def test_generated_name(client, experiment_id):
 
 def test_client_chosen_id_creates_then_resumes(client, experiment_id):
     run_id = uuid.uuid4().hex
-    created, resumed = client._create_run(experiment_id, None, None, "job", run_id, None, None)
+    created, resumed = client._create_run(
+        client._create_run_request(experiment_id, run_name="job", run_id=run_id)
+    )
     assert not resumed and created.info.run_id == run_id
     client.log_batch(run_id, params={"lr": 0.1})
     client.set_terminated(run_id, "FAILED")
-    again, resumed = client._create_run(experiment_id, None, None, None, run_id, None, None)
+    again, resumed = client._create_run(client._create_run_request(experiment_id, run_id=run_id))
     assert resumed
     assert again.info.status == "RUNNING" and again.info.end_time is None
     assert again.data.params == {"lr": "0.1"}

@@ -208,7 +208,7 @@ class TrackwireClient:
 
         `params`, `tags` and `metrics` are written with the run, in one transaction.
         """
-        return self._create_run(
+        request = self._create_run_request(
             experiment_id,
             start_time,
             tags,
@@ -218,7 +218,8 @@ class TrackwireClient:
             user_id,
             params,
             metrics,
-        )[0]
+        )
+        return self._create_run(request)[0]
 
     def create_runs(self, experiment_id: str, runs: Sequence[dict]) -> list[Run]:
         """Creates many runs of one experiment in one call and one transaction (all or none).
@@ -258,29 +259,8 @@ class TrackwireClient:
             metrics=[_metric_proto(m) for m in metrics],
         )
 
-    def _create_run(
-        self,
-        experiment_id,
-        start_time,
-        tags,
-        run_name,
-        run_id,
-        parent_run_id,
-        user_id,
-        params=None,
-        metrics=(),
-    ):
-        request = self._create_run_request(
-            experiment_id,
-            start_time,
-            tags,
-            run_name,
-            run_id,
-            parent_run_id,
-            user_id,
-            params,
-            metrics,
-        )
+    def _create_run(self, request: pb.CreateRunRequest) -> tuple[Run, bool]:
+        """(the run, whether an existing run was resumed)."""
         response = _call(self._tracking.CreateRun, request)
         return Run.from_proto(response.run), response.resumed
 
