@@ -33,6 +33,7 @@ class _Settings:
         self.tracking_uri: str | None = None
         self.experiment_id: str | None = None
         self.clients: dict[str, TrackwireClient] = {}
+        self.last_run: Run | None = None
         self.lock = threading.Lock()
 
 
@@ -199,10 +200,8 @@ def active_run() -> ActiveRun | None:
 
 
 def last_active_run() -> Run | None:
-    return _last_run[0]
-
-
-_last_run: list[Run | None] = [None]
+    """The run most recently ended in this process, as it was stored then."""
+    return _settings.last_run
 
 
 def end_run(status: str = "FINISHED", _run: ActiveRun | None = None) -> None:
@@ -221,7 +220,7 @@ def end_run(status: str = "FINISHED", _run: ActiveRun | None = None) -> None:
     finally:
         info = client.update_run(run.info.run_id, status=status, end_time=int(time.time() * 1000))
         run.info = info
-        _last_run[0] = client.get_run(run.info.run_id)
+        _settings.last_run = client.get_run(run.info.run_id)
 
 
 def get_run(run_id: str) -> Run:
