@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import peewee
@@ -77,11 +78,17 @@ def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
     if not rows:
         return
     db = table._meta.database
-    fields = [table._meta.fields[name] for name in rows[0]]
     if isinstance(db, peewee.PostgresqlDatabase):
         for chunk in peewee.chunked(rows, 200):
             table.insert_many(chunk).execute()
         return
-    sql, _ = table.insert_many([tuple(rows[0].values())], fields=fields).as_rowcount().sql()
-    values = [tuple(row.values()) for row in rows]
-    db.cursor().executemany(sql, values)
+    db.cursor().executemany(_insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
+    """The one-row INSERT for these columns, rendered by Peewee once."""
+    fields = [table._meta.fields[name] for name in columns]
+    placeholder_row = tuple(None for _ in columns)
+    sql, _ = table.insert_many([placeholder_row], fields=fields).as_rowcount().sql()
+    return sql

@@ -168,11 +168,17 @@ class QueryBuilder:
 
     # -- filters ----------------------------------------------------------------
 
-    def condition(self, node: Node):
+    def condition(self, node: Node, correlate=None):
+        """The filter as a condition. Conditions on metrics, params and tags are EXISTS
+        subqueries correlated on `correlate` (default: the owner's id column)."""
+        self._correlate = correlate if correlate is not None else self.owner_id
+        return self._condition(node)
+
+    def _condition(self, node: Node):
         if isinstance(node, And):
-            return functools.reduce(operator.and_, [self.condition(t) for t in node.terms])
+            return functools.reduce(operator.and_, [self._condition(t) for t in node.terms])
         if isinstance(node, Or):
-            return functools.reduce(operator.or_, [self.condition(t) for t in node.terms])
+            return functools.reduce(operator.or_, [self._condition(t) for t in node.terms])
         identifier = node.identifier
         if identifier.kind == "attribute":
             return self._attribute_condition(node)
@@ -221,7 +227,7 @@ class QueryBuilder:
         that walks runs in index order can stop as soon as it has a page."""
         identifier = node.identifier
         table = self.keyed[identifier.kind].alias(f"f{next(self._aliases)}")
-        of_run = (getattr(table, self.id_name) == self.owner_id) & (table.key == identifier.key)
+        of_run = (getattr(table, self.id_name) == self._correlate) & (table.key == identifier.key)
         if isinstance(node, IsNull):
             present = self._exists(table, of_run)
             return ~present if not node.negated else present
@@ -290,6 +296,7 @@ class QueryBuilder:
         self,
         columns,
         where,
+        tree: Node | None,
         keys: list[OrderKey],
         tie_breakers: list,
         force_order: bool,
@@ -298,6 +305,9 @@ class QueryBuilder:
         """Owners that have the first sort key (a metric, param or tag), walked in that
         key's (key, value) index order, so LIMIT stops the walk early.
 
+        `where` holds the conditions on the owner's columns; the filter `tree` is
+        correlated on the walked table's owner id, so it is checked on the index entry
+        before the owner's row is read.
         `force_order` (SQLite) joins with CROSS JOIN, which SQLite never reorders.
         `scope` maps a kind to a function giving an extra condition on its table (the
         experiments, where the table has them in its index).
@@ -308,6 +318,8 @@ class QueryBuilder:
         if scope and first.kind in scope:
             has_key = scope[first.kind](table) & has_key
         joined = getattr(table, self.id_name) == self.owner_id
+        if tree is not None:
+            where = where & self.condition(tree, correlate=getattr(table, self.id_name))
         if force_order:
             query = table.select(*columns).join(self.owner, peewee.JOIN.CROSS)
             condition = joined & has_key & where

@@ -895,20 +895,21 @@ class TrackingStore:
             {"metric": self.t.LatestMetric, "param": self.t.Param, "tag": self.t.RunTag},
             RUN_ATTRIBUTES,
         )
-        where = _view_condition(R.lifecycle_stage, view_type)
-        if tree is not None:
-            where = where & builder.condition(tree)
+        base = _view_condition(R.lifecycle_stage, view_type)
+        # Built once here too so that a bad filter fails before any query runs.
+        where = base & builder.condition(tree) if tree is not None else base
         with self.db.atomic():
             ids = self._experiment_ids(experiment_ids, experiment_names)
             fingerprint = PageToken.fingerprint(
                 "runs", sorted(ids), view_type, filter, list(order_by)
             )
             offset = PageToken.decode(page_token, fingerprint)
+            base = R.experiment_id.in_(ids) & base
             where = R.experiment_id.in_(ids) & where
             total = R.select().where(where).count() if include_total_count else 0
             scope = {"metric": lambda table: table.experiment_id.in_(ids)}
             rows = self._ordered_page(
-                builder, tree, ids, where, order_keys, offset, size + 1, scope
+                builder, tree, ids, base, where, order_keys, offset, size + 1, scope
             )
             records = [RunRecord(*row) for row in rows[:size]]
             self._load_run_data(records, projection)
@@ -946,6 +947,7 @@ class TrackingStore:
         builder: QueryBuilder,
         tree,
         ids: list[int],
+        base,
         where,
         order_keys,
         offset: int,
@@ -971,7 +973,7 @@ class TrackingStore:
             query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
             return self._fetch(query.offset(offset).limit(limit))
         having = builder.with_first_key(
-            columns, where, order_keys, tie_breakers, is_sqlite(self.db), scope
+            columns, base, tree, order_keys, tie_breakers, is_sqlite(self.db), scope
         )
         rows = self._fetch(having.offset(offset).limit(limit))
         if len(rows) == limit:
