@@ -7,6 +7,7 @@ The benchmarks are scripts (`python bench/ingest.py`), so this module is importe
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
@@ -231,3 +232,14 @@ def print_figures(rows: list[dict]) -> None:
         for row in rows
     ]
     print_table(headers, lines, right={1, 4})
+
+
+def publish(results, report, to_json, json_path: str | None) -> int:
+    """Prints the report, writes the JSON if asked; a FAIL is reported, not an error
+    (on a shared, noisy machine one run decides nothing)."""
+    report(results)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(to_json(results), f, indent=2)
+        print(f"results written to {json_path}")
+    return 0

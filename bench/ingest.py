@@ -34,7 +34,6 @@ and noisy, so compare ratios and repeat runs rather than trusting one absolute t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sqlite3
@@ -53,6 +52,7 @@ from common import (
     database_bytes,
     machine_info,
     print_figures,
+    publish,
     verdict,
 )
 
@@ -360,13 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trackwire-bench-") as workdir:
         results = run_benchmark(args.points, workdir)
     results.rows = table_rows(results)
-    report(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(to_json(results), f, indent=2)
-        print(f"results written to {args.json}")
-    # A FAIL is reported, not an error: on a shared, noisy machine one run decides nothing.
-    return 0
+    return publish(results, report, to_json, args.json)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ runs rather than trusting one absolute time.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -58,6 +57,7 @@ from common import (
     database_bytes,
     machine_info,
     print_figures,
+    publish,
     source_revision,
     verdict,
 )
@@ -623,13 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trackwire-bench-") as workdir:
         results = run_benchmark(args.runs, workdir)
     results.rows = table_rows(results)
-    report(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(to_json(results), f, indent=2)
-        print(f"results written to {args.json}")
-    # A FAIL is reported, not an error: on a shared, noisy machine one run decides nothing.
-    return 0
+    return publish(results, report, to_json, args.json)
 
 
 if __name__ == "__main__":
