@@ -937,10 +937,11 @@ class TrackingStore:
                 & (M.key == term.identifier.key)
                 & compare(M.value, term.op, term.value)
             )
-            found = self._fetch(M.select(M.run_id).where(condition).limit(SELECTIVE_RUNS))
-            if len(found) < SELECTIVE_RUNS and (best is None or len(found) < len(best)):
-                best = [run_id for (run_id,) in found]
-        return best
+            probe = M.select(M.run_id).where(condition).limit(SELECTIVE_RUNS)
+            (count,) = self._fetch(probe.select_from(peewee.fn.COUNT(peewee.SQL("*"))))[0]
+            if count < SELECTIVE_RUNS and (best is None or count < best[0]):
+                best = (count, probe)
+        return [run_id for (run_id,) in self._fetch(best[1])] if best else None
 
     def _ordered_page(
         self,
