@@ -326,7 +326,7 @@ def test_producer_is_slowed_not_dropped_when_buffer_is_full(backend, tmp_path):
 def test_small_batches_share_chunks(server, client, run_id):
     """A slow logger (one point per batch) does not cost a database row per point."""
     from trackwire_server.store import open_database, schema
-    from trackwire_server.store.tracking_store import MERGE_BELOW_POINTS
+    from trackwire_server.store.metric_points import MERGE_BELOW_POINTS
 
     for step in range(300):
         client.log_metric(run_id, "slow", step * 0.5, step=step, timestamp=1000 + step)

@@ -8,7 +8,7 @@ from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, run_pb2, tracking_service_pb2
 from trackwire_server.artifacts.repository import FileEntry
 from trackwire_server.store.records import ExperimentRecord, MetricRecord, RunRecord
-from trackwire_server.store.tracking_store import NewRun
+from trackwire_server.store.writes import NewRun
 
 
 def timestamp(ms: int | None) -> Timestamp | None:

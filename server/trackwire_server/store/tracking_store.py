@@ -6,15 +6,9 @@ Every public method is one transaction. Errors are the domain errors of
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import math
 import random
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import peewee
@@ -36,11 +30,17 @@ from trackwire_server.store.constants import (
     DELETED,
     RUN_STATUSES,
     RUNNING,
-    VIEW_ACTIVE_ONLY,
-    VIEW_ALL,
-    VIEW_DELETED_ONLY,
 )
 from trackwire_server.store.database import bulk_insert, is_mysql, is_sqlite, write_transaction
+from trackwire_server.store.metric_points import (
+    MERGE_BELOW_POINTS,
+    chunk_fields,
+    downsample,
+    latest_point,
+    latest_row,
+    loaded_value,
+)
+from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import (
     ExperimentRecord,
     MetricColumns,
@@ -58,7 +58,6 @@ from trackwire_server.store.search_queries import (
     parse_select,
 )
 from trackwire_server.store.validation import (
-    RUN_ID_PATTERN,
     check_key,
     check_length,
     check_name,
@@ -66,15 +65,11 @@ from trackwire_server.store.validation import (
     check_text,
     parse_experiment_id,
 )
+from trackwire_server.store.writes import Batch, NewRun, now_ms
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
-_FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
-_DBL_MAX = 1.7976931348623157e308
 # A metric condition matching fewer runs than this drives the search (see _few_candidates).
 SELECTIVE_RUNS = 500
-# Batches smaller than this are appended to the key's last chunk while that chunk is small.
-MERGE_BELOW_POINTS = 4096
-
 _ADJECTIVES = [
     "amber",
     "bold",
@@ -128,222 +123,6 @@ _NOUNS = [
     "wolf",
     "yak",
 ]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _stored_value(value: float) -> tuple[float | None, int]:
-    if math.isnan(value):
-        return None, _NAN
-    if math.isinf(value):
-        return (_DBL_MAX, _POS_INF) if value > 0 else (-_DBL_MAX, _NEG_INF)
-    if value == 0.0 and math.copysign(1.0, value) < 0:
-        return 0.0, _NEG_ZERO  # SQLite and MySQL drop the sign of zero
-    return value, _FINITE
-
-
-def _loaded_value(value: float | None, special: int) -> float:
-    if special == _NAN:
-        return math.nan
-    if special == _POS_INF:
-        return math.inf
-    if special == _NEG_INF:
-        return -math.inf
-    if special == _NEG_ZERO:
-        return -0.0
-    return value
-
-
-def _view_condition(column: peewee.Field, view_type: int):
-    if view_type in (0, VIEW_ACTIVE_ONLY):
-        return column == ACTIVE
-    if view_type == VIEW_DELETED_ONLY:
-        return column == DELETED
-    if view_type == VIEW_ALL:
-        return True
-    raise InvalidArgument(f"view_type {view_type} is not a ViewType")
-
-
-class PageToken:
-    """An opaque page token: an offset bound to the query that produced it."""
-
-    @staticmethod
-    def fingerprint(*parts: object) -> str:
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-    @staticmethod
-    def encode(offset: int, fingerprint: str) -> str:
-        raw = json.dumps({"o": offset, "q": fingerprint}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @staticmethod
-    def decode(token: str, fingerprint: str) -> int:
-        if not token:
-            return 0
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            data = json.loads(raw)
-            offset, bound = int(data["o"]), data["q"]
-        except (ValueError, KeyError, TypeError):
-            raise InvalidArgument("page_token is malformed") from None
-        if bound != fingerprint:
-            raise InvalidArgument("page_token belongs to another query")
-        if not 0 <= offset < 2**31:
-            raise InvalidArgument("page_token is malformed")
-        return offset
-
-
-def downsample(
-    steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray, max_points: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keeps the first, last, lowest and highest point of each of max_points // 4 buckets
-    of consecutive points, in their original order (NaN points count as neither)."""
-    n = len(values)
-    buckets = max(1, max_points // 4)
-    bounds = np.linspace(0, n, buckets + 1).astype(np.int64)
-    keep = np.zeros(n, dtype=bool)
-    keep[bounds[:-1]] = True
-    keep[bounds[1:] - 1] = True
-    finite = np.where(np.isnan(values), np.inf, values)
-    lowest = np.minimum.reduceat(finite, bounds[:-1])
-    highest = np.maximum.reduceat(np.where(np.isnan(values), -np.inf, values), bounds[:-1])
-    bucket_of = np.repeat(np.arange(buckets), np.diff(bounds))
-    for extreme, column in (
-        (lowest, finite),
-        (highest, np.where(np.isnan(values), -np.inf, values)),
-    ):
-        hits = np.flatnonzero(column == extreme[bucket_of])
-        # The first hit in each bucket.
-        first = hits[np.unique(bucket_of[hits], return_index=True)[1]]
-        keep[first] = True
-    return steps[keep], timestamps[keep], values[keep]
-
-
-def _page_size(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument("page_size must not be negative")
-    if page_size > LIMITS.max_page_size:
-        raise InvalidArgument(f"page_size {page_size} is over the limit of {LIMITS.max_page_size}")
-    return page_size or LIMITS.default_page_size
-
-
-@dataclass
-class _Batch:
-    """Params, tags and metric points for one run, checked against the limits."""
-
-    metrics: list[MetricRecord]
-    params: dict[str, str]
-    tags: dict[str, str]
-
-    @classmethod
-    def checked(
-        cls,
-        metrics: list[MetricRecord],
-        params: dict[str, str] | list[tuple[str, str]],
-        tags: dict[str, str] | list[tuple[str, str]],
-        prefix: str = "",
-    ) -> _Batch:
-        """The batch, or InvalidArgument naming the field (after `prefix`, e.g. "requests[2].")."""
-        params = list(params.items()) if isinstance(params, dict) else list(params)
-        tags = list(tags.items()) if isinstance(tags, dict) else list(tags)
-        for field, items, limit in (
-            ("metrics", metrics, LIMITS.max_batch_metrics),
-            ("params", params, LIMITS.max_batch_params),
-            ("tags", tags, LIMITS.max_batch_tags),
-        ):
-            if len(items) > limit:
-                raise InvalidArgument(
-                    f"{prefix}{field} has {len(items)} entries; the limit is {limit}"
-                )
-        for i, m in enumerate(metrics):
-            check_key(f"{prefix}metrics[{i}].key", m.key)
-        unique_params: dict[str, str] = {}
-        for i, (key, value) in enumerate(params):
-            check_key(f"{prefix}params[{i}].key", key)
-            check_length(f"{prefix}params[{i}].value", value, LIMITS.max_param_value_length)
-            if unique_params.get(key, value) != value:
-                raise InvalidArgument(
-                    f"{prefix}params[{i}]: key '{key}' appears twice with different values"
-                )
-            unique_params[key] = value
-        for i, (key, value) in enumerate(tags):
-            check_key(f"{prefix}tags[{i}].key", key)
-            check_length(f"{prefix}tags[{i}].value", value, LIMITS.max_tag_value_length)
-        return cls(list(metrics), unique_params, dict(tags))
-
-    def series(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The metric points as {key: (steps, timestamps, values)}; no timestamp means now."""
-        ts = now_ms()
-        by_key: dict[str, list[MetricRecord]] = {}
-        for m in self.metrics:
-            by_key.setdefault(m.key, []).append(m)
-        return {
-            key: (
-                np.array([m.step for m in points], dtype=np.int64),
-                np.array([m.timestamp or ts for m in points], dtype=np.int64),
-                np.array([m.value for m in points], dtype=np.float64),
-            )
-            for key, points in by_key.items()
-        }
-
-
-def _latest_point(steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> tuple:
-    """(step, timestamp, value) of the latest point: highest step, then highest
-    timestamp, then the last logged."""
-    if len(steps) == 1:
-        return int(steps[0]), int(timestamps[0]), float(values[0])
-    at_max = np.flatnonzero(steps == steps.max())
-    sub = timestamps[at_max]
-    i = at_max[len(sub) - 1 - int(np.argmax(sub[::-1]))]
-    return int(steps[i]), int(timestamps[i]), float(values[i])
-
-
-def _chunk_fields(steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> dict:
-    return {
-        "min_step": int(steps.min()),
-        "max_step": int(steps.max()),
-        "point_count": len(values),
-        "data": metric_codec.encode(steps, timestamps, values),
-    }
-
-
-def _latest_row(experiment_id: int, run_id: str, key: str, point: tuple) -> dict:
-    step, ts, value = point
-    stored, special = _stored_value(value)
-    return {
-        "run_id": run_id,
-        "key": key,
-        "value": stored,
-        "special": special,
-        "step": step,
-        "timestamp": ts,
-        "experiment_id": experiment_id,
-    }
-
-
-@dataclass
-class NewRun:
-    """What a run is created with."""
-
-    run_name: str = ""
-    start_time: int | None = None
-    tags: dict[str, str] | None = None
-    parent_run_id: str = ""
-    run_id: str = ""
-    user_id: str = ""
-    params: dict[str, str] | list[tuple[str, str]] = ()
-    metrics: list[MetricRecord] = ()
-
-    def checked(self, prefix: str = "") -> tuple[NewRun, _Batch]:
-        check_length(f"{prefix}run_name", self.run_name, LIMITS.max_run_name_length)
-        check_length(f"{prefix}user_id", self.user_id, LIMITS.max_key_length)
-        if self.run_id and not RUN_ID_PATTERN.match(self.run_id):
-            raise InvalidArgument(
-                f"{prefix}run_id '{self.run_id[:64]}' is not 32 lowercase hex characters"
-            )
-        return self, _Batch.checked(list(self.metrics), self.params, self.tags or {}, prefix)
 
 
 class TrackingStore:
@@ -475,14 +254,14 @@ class TrackingStore:
     ) -> tuple[list[ExperimentRecord], str]:
         tree = EXPERIMENT_GRAMMAR.parse_filter(filter)
         order_keys = EXPERIMENT_GRAMMAR.parse_order_by(list(order_by))
-        size = _page_size(page_size)
+        size = checked_page_size(page_size)
         fingerprint = PageToken.fingerprint("experiments", view_type, filter, list(order_by))
         offset = PageToken.decode(page_token, fingerprint)
         E = self.t.Experiment
         builder = QueryBuilder(
             E, "experiment_id", {"tag": self.t.ExperimentTag}, EXPERIMENT_ATTRIBUTES
         )
-        where = _view_condition(E.lifecycle_stage, view_type)
+        where = view_condition(E.lifecycle_stage, view_type)
         if tree is not None:
             where = where & builder.condition(tree)
         with self.db.atomic():
@@ -645,7 +424,7 @@ class TrackingStore:
                     else:
                         _, key, value, special, ts, step = row
                         record.metrics.append(
-                            MetricRecord(key, _loaded_value(value, special), ts, step)
+                            MetricRecord(key, loaded_value(value, special), ts, step)
                         )
 
     def _random_run_name(self) -> str:
@@ -706,7 +485,7 @@ class TrackingStore:
             raise FailedPrecondition(f"experiment {experiment_id} is deleted")
         return experiment
 
-    def _insert_new_runs(self, experiment, checked: list[tuple[NewRun, _Batch]]) -> list[RunRecord]:
+    def _insert_new_runs(self, experiment, checked: list[tuple[NewRun, Batch]]) -> list[RunRecord]:
         """Inserts new runs with their data in a few multi-row statements; the records
         returned are built from what was written, not read back."""
         R = self.t.Run
@@ -767,9 +546,9 @@ class TrackingStore:
                 {"run_id": run_id, "key": k, "value": v} for k, v in record.tags.items()
             ]
             for key, columns in batch.series().items():
-                rows["chunks"].append({"run_id": run_id, "key": key, **_chunk_fields(*columns)})
-                point = _latest_point(*columns)
-                rows["latest"].append(_latest_row(experiment.experiment_id, run_id, key, point))
+                rows["chunks"].append({"run_id": run_id, "key": key, **chunk_fields(*columns)})
+                point = latest_point(*columns)
+                rows["latest"].append(latest_row(experiment.experiment_id, run_id, key, point))
                 record.metrics.append(MetricRecord(key, point[2], point[1], point[0]))
             records.append(record)
         for name, table in (
@@ -782,7 +561,7 @@ class TrackingStore:
             bulk_insert(table, rows[name])
         return records
 
-    def _resume_run(self, row, experiment_id: int, run_name: str, batch: _Batch) -> RunRecord:
+    def _resume_run(self, row, experiment_id: int, run_name: str, batch: Batch) -> RunRecord:
         if row.experiment_id != experiment_id:
             raise AlreadyExists(
                 f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
@@ -887,7 +666,7 @@ class TrackingStore:
         tree = RUN_GRAMMAR.parse_filter(filter)
         order_keys = RUN_GRAMMAR.parse_order_by(list(order_by))
         projection = parse_select(list(select))
-        size = _page_size(page_size)
+        size = checked_page_size(page_size)
         R = self.t.Run
         builder = QueryBuilder(
             R,
@@ -895,7 +674,7 @@ class TrackingStore:
             {"metric": self.t.LatestMetric, "param": self.t.Param, "tag": self.t.RunTag},
             RUN_ATTRIBUTES,
         )
-        base = _view_condition(R.lifecycle_stage, view_type)
+        base = view_condition(R.lifecycle_stage, view_type)
         # Built once here too so that a bad filter fails before any query runs.
         where = base & builder.condition(tree) if tree is not None else base
         with self.db.atomic():
@@ -1014,11 +793,11 @@ class TrackingStore:
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
     ) -> None:
-        batch = _Batch.checked(metrics, params, tags)
+        batch = Batch.checked(metrics, params, tags)
         with write_transaction(self.db):
             self._write_batch(self._active_run_row(run_id), batch)
 
-    def _write_batch(self, run, batch: _Batch) -> None:
+    def _write_batch(self, run, batch: Batch) -> None:
         """Writes a checked batch to `run` (its row, locked)."""
         run_id = run.run_id
         if batch.params:
@@ -1051,7 +830,7 @@ class TrackingStore:
     ) -> None:
         """Stores points per key of `run` (its row, locked) and moves latest_metrics forward."""
         run_id = run.run_id
-        candidates = {key: _latest_point(*columns) for key, columns in series.items()}
+        candidates = {key: latest_point(*columns) for key, columns in series.items()}
         self._store_chunks(run_id, series)
         M = self.t.LatestMetric
         current = {}
@@ -1063,9 +842,9 @@ class TrackingStore:
         inserts = []
         for key, point in candidates.items():
             if key not in current:
-                inserts.append(_latest_row(run.experiment_id, run_id, key, point))
+                inserts.append(latest_row(run.experiment_id, run_id, key, point))
             elif point[:2] >= current[key]:
-                row = _latest_row(run.experiment_id, run_id, key, point)
+                row = latest_row(run.experiment_id, run_id, key, point)
                 M.update(
                     value=row["value"],
                     special=row["special"],
@@ -1099,7 +878,7 @@ class TrackingStore:
                 chunk_id, data = tails[key]
                 old = metric_codec.decode(bytes(data))
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
-            fields = _chunk_fields(*columns)
+            fields = chunk_fields(*columns)
             if key in tails:
                 C.update(**fields).where(C.chunk_id == chunk_id).execute()
             else:
