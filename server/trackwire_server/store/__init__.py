@@ -1,7 +1,12 @@
 """Persistence: the only code that knows SQL.
 
-`TrackingStore` is the interface the servicers call; `schema` holds the tables
-and their migrations; `metric_codec` packs metric points into chunks.
+`TrackingStore` (tracking_store) is the interface the servicers call. Beside it:
+`schema` the tables and their migrations, `database` connections and write
+transactions, `writes` what a write carries (checked against the limits),
+`metric_points` and `metric_codec` how metric points are kept (chunks, latest
+values, downsampling), `search_queries` filters and sort keys as queries,
+`paging` page tokens, `validation` checks on names and keys, `records` the plain
+objects the store returns.
 """
 
 from trackwire_server.store.database import open_database
