@@ -302,16 +302,13 @@ def log_metric(
     else:
         add, client, run_id = _current_run()._logging
     try:
-        point = (
-            float(value),
-            int(step) if step else 0,
-            int(timestamp) if timestamp else time.time_ns() // 1_000_000,
-        )
+        value, step = float(value), int(step) if step else 0
+        timestamp = int(timestamp) if timestamp else time.time_ns() // 1_000_000
     except (TypeError, ValueError):
         raise errors.InvalidArgumentError(
             f"metric '{key}': value {value!r}, step {step!r} and timestamp {timestamp!r} must be numbers"
         ) from None
-    add(run_id, key, *point)
+    add(run_id, key, value, step, timestamp)
     if synchronous:
         client.flush_metrics()
 
