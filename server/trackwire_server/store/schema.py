@@ -165,6 +165,14 @@ TABLES = (
 )
 
 
+# On SQLite these tables are WITHOUT ROWID: rows live in their primary key's b-tree
+# (as InnoDB stores every table), so a lookup by (run_id, key) is one b-tree descent
+# instead of two, and a write touches one b-tree less. Search and run creation are
+# mostly such lookups and writes. (Databases created before this keep rowid tables;
+# they behave the same, a little slower.)
+CLUSTERED_ON_PRIMARY_KEY = (ExperimentTag, Run, Param, RunTag, LatestMetric)
+
+
 def _mysql_collation(db: peewee.Database) -> str:
     """A binary, NO PAD collation: keys, names and values compare exactly as on SQLite
     and PostgreSQL (case and trailing spaces count)."""
@@ -181,8 +189,12 @@ def bind_tables(db: peewee.Database) -> SimpleNamespace:
     settings = {}
     if isinstance(db, peewee.MySQLDatabase):
         settings["table_settings"] = [f"DEFAULT CHARSET=utf8mb4 COLLATE={_mysql_collation(db)}"]
+    clustered = isinstance(db, peewee.SqliteDatabase)
     for table in TABLES:
-        meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name, **settings})
+        options = {"database": db, "table_name": table._meta.table_name, **settings}
+        if clustered and table in CLUSTERED_ON_PRIMARY_KEY:
+            options["without_rowid"] = True
+        meta = type("Meta", (), options)
         bound[table.__name__] = type(
             table.__name__, (table,), {"Meta": meta, "__module__": __name__}
         )

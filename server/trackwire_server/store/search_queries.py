@@ -329,6 +329,29 @@ class QueryBuilder:
         first_order = table.value.asc() if keys[0].ascending else table.value.desc()
         return self.order(query.where(condition), keys[1:], tie_breakers, (first_order,))
 
+    def driven_by(
+        self, columns, driver, others: list, where, keys: list[OrderKey], tie_breakers: list,
+        force_order: bool,
+    ):
+        """Owners whose ids the subquery `driver` yields that are also in every subquery
+        of `others`, read by id and sorted: for a filter whose terms an index answers
+        with few owners, cheaper than walking the sort key's index.
+
+        `force_order` (SQLite) joins with CROSS JOIN, which SQLite never reorders:
+        otherwise it may prefer scanning the owners by another index.
+        """
+        source = driver.alias("driver")
+        driver_id = getattr(source.c, self.id_name)
+        joined = self.owner_id == driver_id
+        for other in others:  # on the driver's id: checked before the owner's row is read
+            where = driver_id.in_(other) & where
+        query = self.owner.select(*columns).from_(source)
+        if force_order:
+            query = query.join(self.owner, peewee.JOIN.CROSS).where(joined & where)
+        else:
+            query = query.join(self.owner, peewee.JOIN.INNER, on=joined).where(where)
+        return self.order(query, keys, tie_breakers)
+
     def without_first_key(self, columns, where, keys: list[OrderKey], tie_breakers: list):
         """Owners that lack the first sort key (or hold NaN there): they sort last."""
         first = keys[0].identifier

@@ -68,8 +68,10 @@ from trackwire_server.store.validation import (
 from trackwire_server.store.writes import Batch, NewRun, now_ms
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
-# A metric condition matching fewer runs than this drives the search (see _few_candidates).
+# A filter term matching fewer runs than this drives the search, and so do two or more
+# terms matching fewer than SELECTIVE_RUNS * PAIRED_FACTOR each (see _candidates).
 SELECTIVE_RUNS = 500
+PAIRED_FACTOR = 4
 _ADJECTIVES = [
     "amber",
     "bold",
@@ -132,6 +134,7 @@ class TrackingStore:
         self.db = db
         self.artifact_root = artifact_root.rstrip("/")
         self.t = schema.bind_tables(db)
+        self._sql_by_shape: dict[tuple, str] = {}
 
     def _locked(self, query):
         """The query with FOR UPDATE where the database has row locks (SQLite locks it all)."""
@@ -357,6 +360,26 @@ class TrackingStore:
         (which costs more than the query for thousands of ids)."""
         return peewee.SQL(f"({', '.join([self.db.param] * len(values))})", list(values))
 
+    def _select_by_run_ids(self, table, columns: tuple, run_ids: list, keys) -> list[tuple]:
+        """Rows of `table` for these runs (and keys, if given). The statement is rendered
+        once per shape and kept: rendering a few hundred bound values through Peewee
+        costs more than SQLite takes to answer."""
+        keys = sorted(keys) if keys is not None else []
+        shape = (table.__name__, columns, len(run_ids), len(keys))
+        sql = self._sql_by_shape.get(shape)
+        if sql is None:
+            condition = table.run_id.in_(peewee.SQL(self._placeholders(len(run_ids))))
+            if keys:
+                condition &= table.key.in_(peewee.SQL(self._placeholders(len(keys))))
+            sql, _ = table.select(*columns).where(condition).sql()
+            if len(self._sql_by_shape) > 4096:
+                self._sql_by_shape.clear()
+            self._sql_by_shape[shape] = sql
+        return self.db.execute_sql(sql, [*run_ids, *keys]).fetchall()
+
+    def _placeholders(self, n: int) -> str:
+        return f"({', '.join([self.db.param] * n)})"
+
     def _fetch(self, query) -> list[tuple]:
         """Rows as the driver returns them, without Peewee's per-value conversions (the
         columns read this way hold plain numbers and strings)."""
@@ -412,10 +435,7 @@ class TrackingStore:
             else:
                 columns = (table.run_id, table.key, table.value)
             for chunk in peewee.chunked(ids, 500):
-                condition = table.run_id.in_(self._values(chunk))
-                if keys is not None:
-                    condition &= table.key.in_(list(keys))
-                for row in self._fetch(table.select(*columns).where(condition)):
+                for row in self._select_by_run_ids(table, columns, chunk, keys):
                     record = by_id[row[0]]
                     if kind == "param":
                         record.params[row[1]] = row[2]
@@ -695,32 +715,55 @@ class TrackingStore:
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token, total
 
-    def _few_candidates(self, tree, ids: list[int]) -> list[str] | None:
-        """The runs matched by the most selective top-level metric comparison of the
-        filter, if it matches fewer than SELECTIVE_RUNS of them (a bounded index range
-        read), else None. Walking a sort index with a filter that rejects almost every
-        run would read them all."""
+    def _candidates(self, tree, ids: list[int]):
+        """Splits the filter into (subqueries, rest) when a few runs can drive the search,
+        else returns None.
+
+        A top-level AND term that an index answers (a metric compared with a number, a
+        param or tag equal to a string) is probed with a bounded count. If one term
+        matches fewer than SELECTIVE_RUNS runs, or two or more each match fewer than
+        SELECTIVE_RUNS * PAIRED_FACTOR (their intersection is smaller still), those
+        terms' index ranges drive the query (the smallest first), and the rest of the
+        filter is checked on the runs they leave. Otherwise the sort
+        key's index is walked: with a filter that keeps a fair share of the runs that
+        reads about a page's worth of them.
+        """
         terms = tree.terms if isinstance(tree, And) else (tree,) if tree is not None else ()
-        M = self.t.LatestMetric
-        best = None
+        cap = SELECTIVE_RUNS * PAIRED_FACTOR
+        probed = []
         for term in terms:
-            if not (
-                isinstance(term, Comparison)
-                and term.identifier.kind == "metric"
-                and term.op in NUMBER_OPS
-                and isinstance(term.value, float)
-            ):
+            matching = self._term_runs(term, ids)
+            if matching is None or cap <= 0:
                 continue
-            condition = (
-                M.experiment_id.in_(ids)
-                & (M.key == term.identifier.key)
-                & compare(M.value, term.op, term.value)
+            probe = matching.limit(cap).select_from(peewee.fn.COUNT(peewee.SQL("*")))
+            (count,) = self._fetch(probe)[0]
+            if count < cap:
+                probed.append((count, term, matching))
+        if not probed or (min(c for c, _, _ in probed) >= SELECTIVE_RUNS and len(probed) < 2):
+            return None
+        probed.sort(key=lambda found: found[0])
+        used = {id(term) for _, term, _ in probed}
+        rest = [term for term in terms if id(term) not in used]
+        rest_tree = And(tuple(rest)) if len(rest) > 1 else rest[0] if rest else None
+        return [matching for _, _, matching in probed], rest_tree
+
+    def _term_runs(self, term, ids: list[int]):
+        """The ids of the runs matching `term` read from one index range, or None when
+        no index answers it."""
+        if not isinstance(term, Comparison) or term.negated:
+            return None
+        kind, key = term.identifier.kind, term.identifier.key
+        if kind == "metric" and term.op in NUMBER_OPS and isinstance(term.value, float):
+            M = self.t.LatestMetric
+            return M.select(M.run_id).where(
+                M.experiment_id.in_(ids) & (M.key == key) & compare(M.value, term.op, term.value)
             )
-            probe = M.select(M.run_id).where(condition).limit(SELECTIVE_RUNS)
-            (count,) = self._fetch(probe.select_from(peewee.fn.COUNT(peewee.SQL("*"))))[0]
-            if count < SELECTIVE_RUNS and (best is None or count < best[0]):
-                best = (count, probe)
-        return [run_id for (run_id,) in self._fetch(best[1])] if best else None
+        if kind in ("param", "tag") and term.op == "=" and isinstance(term.value, str):
+            table = self.t.Param if kind == "param" else self.t.RunTag
+            return table.select(table.run_id).where(
+                (table.key == key) & (table.value == term.value)
+            )
+        return None
 
     def _ordered_page(
         self,
@@ -743,11 +786,15 @@ class TrackingStore:
         R = self.t.Run
         columns = self._run_columns()
         tie_breakers = [R.start_time.desc(), R.run_id]
-        candidates = self._few_candidates(tree, ids)
+        candidates = self._candidates(tree, ids)
         if candidates is not None:
-            # A selective metric condition: sort its few runs rather than walk an index.
-            where = where & R.run_id.in_(self._values(candidates))
-            query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
+            # Selective conditions: sort their few runs rather than walk an index.
+            (driver, *others), rest = candidates
+            if rest is not None:
+                base = base & builder.condition(rest)
+            query = builder.driven_by(
+                columns, driver, others, base, order_keys, tie_breakers, is_sqlite(self.db)
+            )
             return self._fetch(query.offset(offset).limit(limit))
         if not builder.keyed_first(order_keys):
             query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
