@@ -330,7 +330,13 @@ class QueryBuilder:
         return self.order(query.where(condition), keys[1:], tie_breakers, (first_order,))
 
     def driven_by(
-        self, columns, driver, others: list, where, keys: list[OrderKey], tie_breakers: list,
+        self,
+        columns,
+        driver,
+        others: list,
+        where,
+        keys: list[OrderKey],
+        tie_breakers: list,
         force_order: bool,
     ):
         """Owners whose ids the subquery `driver` yields that are also in every subquery
