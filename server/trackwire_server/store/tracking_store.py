@@ -31,7 +31,13 @@ from trackwire_server.store.constants import (
     RUN_STATUSES,
     RUNNING,
 )
-from trackwire_server.store.database import bulk_insert, is_mysql, is_sqlite, write_transaction
+from trackwire_server.store.database import (
+    bulk_insert,
+    is_mysql,
+    is_sqlite,
+    start_wal_checkpoints,
+    write_transaction,
+)
 from trackwire_server.store.metric_points import (
     MERGE_BELOW_POINTS,
     chunk_fields,
@@ -135,6 +141,7 @@ class TrackingStore:
         self.artifact_root = artifact_root.rstrip("/")
         self.t = schema.bind_tables(db)
         self._sql_by_shape: dict[tuple, str] = {}
+        self._checkpoints = None
 
     def _locked(self, query):
         """The query with FOR UPDATE where the database has row locks (SQLite locks it all)."""
@@ -162,8 +169,13 @@ class TrackingStore:
                         creation_time=ts,
                         last_update_time=ts,
                     ).execute()
+        if self._checkpoints is None:
+            self._checkpoints = start_wal_checkpoints(self.db)
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         self.db.close()
 
     # -- experiments -------------------------------------------------------
