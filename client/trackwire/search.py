@@ -90,17 +90,25 @@ def _data_frame(tables: list[tracking_service_pb2.RunTable]):
         info["start_time"] += table.start_times_ms
         info["end_time"] += [t or None for t in table.end_times_ms]
         for column in table.columns:
+            full = all(column.present)
             if column.name.startswith("metrics."):
                 cells = metrics.setdefault(column.name, [float("nan")] * rows)
-                cells += [
-                    v if p else float("nan")
-                    for v, p in zip(column.numbers, column.present, strict=True)
-                ]
+                if full:
+                    cells += column.numbers
+                else:
+                    cells += [
+                        v if p else float("nan")
+                        for v, p in zip(column.numbers, column.present, strict=True)
+                    ]
             else:
                 cells = texts.setdefault(column.name, [None] * rows)
-                cells += [
-                    v if p else None for v, p in zip(column.strings, column.present, strict=True)
-                ]
+                if full:
+                    cells += column.strings
+                else:
+                    cells += [
+                        v if p else None
+                        for v, p in zip(column.strings, column.present, strict=True)
+                    ]
         rows += n
         # Keys this page lacked: pad them.
         for columns, missing in ((metrics, float("nan")), (texts, None)):

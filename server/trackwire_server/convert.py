@@ -75,31 +75,35 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
         end_times_ms=[r.end_time or 0 for r in records],
         run_names=[r.name for r in records],
     )
-    numbers: dict[str, dict[int, float]] = {}
-    strings: dict[str, dict[int, str]] = {}
+    kinds: dict[str, dict[str, dict[int, object]]] = {"metrics": {}, "params": {}, "tags": {}}
+    metrics, params, tags = kinds.values()
     for i, r in enumerate(records):
         for m in r.metrics:
-            numbers.setdefault(f"metrics.{m.key}", {})[i] = m.value
-        for key, value in r.params.items():
-            strings.setdefault(f"params.{key}", {})[i] = value
-        for key, value in r.tags.items():
-            strings.setdefault(f"tags.{key}", {})[i] = value
+            cells = metrics.get(m.key)
+            if cells is None:
+                cells = metrics[m.key] = {}
+            cells[i] = m.value
+        for kind, values in ((params, r.params), (tags, r.tags)):
+            for key, value in values.items():
+                cells = kind.get(key)
+                if cells is None:
+                    cells = kind[key] = {}
+                cells[i] = value
+    named = {
+        f"{prefix}.{key}": (prefix, cells)
+        for prefix, keyed in kinds.items()
+        for key, cells in keyed.items()
+    }
     rows = range(n)
-    for name in sorted([*numbers, *strings]):
-        if name in numbers:
-            cells = numbers[name]
-            table.columns.add(
-                name=name,
-                numbers=[cells.get(i, 0.0) for i in rows],
-                present=[i in cells for i in rows],
-            )
+    for name in sorted(named):
+        prefix, cells = named[name]
+        present = [i in cells for i in rows] if len(cells) < n else [True] * n
+        if prefix == "metrics":
+            numbers = list(cells.values()) if len(cells) == n else [cells.get(i, 0.0) for i in rows]
+            table.columns.add(name=name, numbers=numbers, present=present)
         else:
-            cells = strings[name]
-            table.columns.add(
-                name=name,
-                strings=[cells.get(i, "") for i in rows],
-                present=[i in cells for i in rows],
-            )
+            strings = list(cells.values()) if len(cells) == n else [cells.get(i, "") for i in rows]
+            table.columns.add(name=name, strings=strings, present=present)
     return table
 
 

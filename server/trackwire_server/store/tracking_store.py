@@ -447,17 +447,19 @@ class TrackingStore:
             else:
                 columns = (table.run_id, table.key, table.value)
             for chunk in peewee.chunked(ids, 500):
-                for row in self._select_by_run_ids(table, columns, chunk, keys):
-                    record = by_id[row[0]]
-                    if kind == "param":
-                        record.params[row[1]] = row[2]
-                    elif kind == "tag":
-                        record.tags[row[1]] = row[2]
-                    else:
-                        _, key, value, special, ts, step = row
-                        record.metrics.append(
-                            MetricRecord(key, loaded_value(value, special), ts, step)
-                        )
+                rows = self._select_by_run_ids(table, columns, chunk, keys)
+                # One loop per kind: this runs once per row of a whole experiment's data.
+                if kind == "param":
+                    for run_id, key, value in rows:
+                        by_id[run_id].params[key] = value
+                elif kind == "tag":
+                    for run_id, key, value in rows:
+                        by_id[run_id].tags[key] = value
+                else:
+                    for run_id, key, value, special, ts, step in rows:
+                        if special:
+                            value = loaded_value(value, special)
+                        by_id[run_id].metrics.append(MetricRecord(key, value, ts, step))
 
     def _random_run_name(self) -> str:
         return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
