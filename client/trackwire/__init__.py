@@ -8,7 +8,7 @@ with trackwire.start_run(run_name="baseline"):
         trackwire.log_metric("loss", 1 / (step + 1), step=step)
 """
 
-from trackwire import tracking
+from trackwire import artifacts, tracking
 from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, FileInfo, Metric, MetricHistory, Run, RunInfo, ViewType
 from trackwire.errors import TrackwireException
@@ -54,6 +54,7 @@ __all__ = [
     "RunInfo",
     "TrackwireClient",
     "TrackwireException",
+    "artifacts",
     "ViewType",
     "active_run",
     "create_experiment",
