@@ -41,6 +41,8 @@ from trackwire.fluent import (
     set_tracking_uri,
     start_run,
 )
+from trackwire.registration import register_model
+from trackwire.registry_entities import ModelVersion, RegisteredModel
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,8 @@ __all__ = [
     "FileInfo",
     "Metric",
     "MetricHistory",
+    "ModelVersion",
+    "RegisteredModel",
     "Run",
     "RunInfo",
     "TrackwireClient",
@@ -75,6 +79,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -27,6 +27,7 @@ from trackwire.entities import (
     ViewType,
 )
 from trackwire.metric_writer import MetricWriter
+from trackwire.registry_client import ModelRegistryMethods
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
@@ -85,8 +86,8 @@ def close_metric_writers(timeout: float | None = 60.0) -> None:
         writer.close(timeout)
 
 
-class TrackwireClient:
-    """A client of one Trackwire server.
+class TrackwireClient(ModelRegistryMethods):
+    """A client of one Trackwire server (registry methods: `registry_client`).
 
     `tracking_uri`: `grpc://host:port`, `host:port`, a database URL for an
     embedded server, or None for $TRACKWIRE_TRACKING_URI / the embedded default.
