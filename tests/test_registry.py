@@ -3,6 +3,8 @@ models, versions, stages, tags, aliases, search, and every bad input with its st
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 import trackwire
@@ -475,19 +477,19 @@ def test_models_uris_resolve_and_download(tracking, client, run, tmp_path):
     local = trackwire.artifacts.download_artifacts(
         "models:/Churn@champion", dst_path=tmp_path / "a"
     )
-    assert sorted(p.name for p in __import__("pathlib").Path(local).iterdir()) == [
+    assert sorted(p.name for p in pathlib.Path(local).iterdir()) == [
         "MLmodel",
         "model.pkl",
     ]
-    assert (__import__("pathlib").Path(local) / "model.pkl").read_bytes() == b"weights"
+    assert (pathlib.Path(local) / "model.pkl").read_bytes() == b"weights"
     notes = trackwire.artifacts.download_artifacts(
         "models:/Churn/2", dst_path=str(tmp_path / "b"), tracking_uri=client.tracking_uri
     )
-    assert open(notes, "rb").read() == b"other"
+    assert pathlib.Path(notes).read_bytes() == b"other"
     by_run = trackwire.artifacts.download_artifacts(
         run_id=rid, artifact_path="model/MLmodel", dst_path=str(tmp_path / "c")
     )
-    assert open(by_run, "rb").read() == b"name: m"
+    assert pathlib.Path(by_run).read_bytes() == b"name: m"
     # local paths and file:// URIs are used where they are
     assert trackwire.artifacts.download_artifacts(f"file://{by_run}") == by_run
     assert trackwire.artifacts.download_artifacts(by_run) == by_run
