@@ -44,6 +44,19 @@ from trackwire.fluent import (
 
 __version__ = "0.1.0"
 
+# Model flavors and packages imported on first use (`trackwire.sklearn.log_model(...)`
+# works without `import trackwire.sklearn`); each imports its library lazily too.
+_LAZY_SUBMODULES = ("lightgbm", "models", "pyfunc", "pytorch", "sklearn", "tensorflow", "xgboost")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"trackwire.{name}")
+    raise AttributeError(f"module 'trackwire' has no attribute '{name}'")
+
+
 __all__ = [
     "ActiveRun",
     "Experiment",
