@@ -75,7 +75,9 @@ def save_model(
     path = os.path.abspath(path)
     prepare_directory(path)
     code = pyfunc.copy_code_paths(path, code_paths)
-    data = None if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE else _skops_dump(sk_model)
+    data = (
+        None if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE else _skops_dump(sk_model)
+    )
     if data is None and serialization_format == SERIALIZATION_FORMAT_SKOPS:
         raise InvalidArgumentError(
             f"{type(sk_model).__name__} holds types skops cannot save without trusting "

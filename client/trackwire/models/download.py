@@ -66,7 +66,9 @@ def _download_run_artifact(run_id: str, path: str, dst: str, tracking_uri: str |
     return client.download_artifacts(run_id, path, dst)
 
 
-def download_model(model_uri: str, dst_path: str | None = None, tracking_uri: str | None = None) -> str:
+def download_model(
+    model_uri: str, dst_path: str | None = None, tracking_uri: str | None = None
+) -> str:
     """The local directory of the model at `model_uri` (see the module doc)."""
     if not isinstance(model_uri, (str, os.PathLike)):
         raise InvalidArgumentError(f"model_uri must be a string, got {type(model_uri).__name__}")

@@ -84,11 +84,10 @@ def _enforce_column(series, spec: ColSpec, name: Any):
     import pandas as pd
 
     missing = series.isna()
-    if missing.any():
-        if spec.required:
-            raise SignatureError(
-                f"column '{name}' is required but has {int(missing.sum())} missing value(s)"
-            )
+    if missing.any() and spec.required:
+        raise SignatureError(
+            f"column '{name}' is required but has {int(missing.sum())} missing value(s)"
+        )
     kind = _column_kind(series)
     if kind is None or kind == spec.type:
         if kind == "integer" and spec.type == "integer":
@@ -125,8 +124,7 @@ def enforce_columns(data: Any, schema: Schema):
     missing = [n for n in schema.required_input_names() if n not in present]
     if missing:
         raise SignatureError(
-            f"the model is missing input column(s) {missing}: it takes "
-            f"{names}, got {present}"
+            f"the model is missing input column(s) {missing}: it takes {names}, got {present}"
         )
     extra = [c for c in present if c not in names]
     if extra:
@@ -239,8 +237,6 @@ def enforce_params(params: Mapping[str, Any] | None, schema: ParamSchema | None)
         if spec.shape is not None and not isinstance(value, (list, tuple, np.ndarray)):
             raise SignatureError(f"param '{spec.name}' must be a list of {spec.type}")
         if not all(_param_value_ok(v, spec.type) for v in values):
-            raise SignatureError(
-                f"param '{spec.name}' must be of type {spec.type}; got {value!r}"
-            )
+            raise SignatureError(f"param '{spec.name}' must be of type {spec.type}; got {value!r}")
         out[spec.name] = value
     return out

@@ -20,8 +20,10 @@ def _is_frame(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """JSON-ready values: numpy scalars and arrays to Python, NaN to null."""
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()] if value.dtype.kind == "O" else _plain(
-            value.tolist()
+        return (
+            [_plain(v) for v in value.tolist()]
+            if value.dtype.kind == "O"
+            else _plain(value.tolist())
         )
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

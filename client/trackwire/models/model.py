@@ -39,9 +39,9 @@ class Model:
     saved_input_example_info: dict | None = None
     model_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
     utc_time_created: str = field(
-        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
-        .replace(tzinfo=None)
-        .isoformat(sep=" ")
+        default_factory=lambda: (
+            datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+        )
     )
     model_size_bytes: int | None = None
     trackwire_version: str = field(default_factory=_trackwire_version)

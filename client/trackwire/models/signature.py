@@ -33,9 +33,7 @@ DATA_TYPES: dict[str, np.dtype] = {
 
 def _is_pandas(value: Any, name: str) -> bool:
     cls = type(value)
-    return cls.__module__.startswith("pandas") and any(
-        c.__name__ == name for c in cls.__mro__
-    )
+    return cls.__module__.startswith("pandas") and any(c.__name__ == name for c in cls.__mro__)
 
 
 @dataclass(frozen=True)
@@ -348,7 +346,9 @@ def _param_schema(params: Mapping[str, Any]) -> ParamSchema:
     for name, default in params.items():
         if isinstance(default, (list, tuple, np.ndarray)):
             specs.append(
-                ParamSpec(name, _type_of_values(list(default), f"param '{name}'"), list(default), (-1,))
+                ParamSpec(
+                    name, _type_of_values(list(default), f"param '{name}'"), list(default), (-1,)
+                )
             )
         else:
             specs.append(ParamSpec(name, _type_of_values([default], f"param '{name}'"), default))
