@@ -68,7 +68,7 @@ def save_model(
         model_data=MODEL_FILE,
         state_dict=STATE_DICT_FILE if save_state_dict else None,
         model_class=f"{cls.__module__}.{cls.__qualname__}",
-        pytorch_version=torch.__version__,
+        pytorch_version=str(torch.__version__),
         code=code,
     )
     pyfunc.add_to_model(model, "trackwire.pytorch", data=MODEL_FILE, code=code)

@@ -68,6 +68,12 @@ def save_model(
             f"serialization_format '{serialization_format}' is not one of "
             f"{', '.join(SUPPORTED_SERIALIZATION_FORMATS)}"
         )
+    if (
+        pyfunc_predict_fn == "predict"
+        and not hasattr(sk_model, "predict")
+        and callable(getattr(sk_model, "transform", None))
+    ):
+        pyfunc_predict_fn = "transform"  # a transformer: pyfunc predict transforms
     if not callable(getattr(sk_model, pyfunc_predict_fn, None)):
         raise InvalidArgumentError(
             f"sk_model ({type(sk_model).__name__}) has no method '{pyfunc_predict_fn}'"

@@ -57,8 +57,8 @@ def save_model(
         FLAVOR_NAME,
         data=MODEL_FILE,
         model_type="keras",
-        keras_version=keras.__version__,
-        tensorflow_version=tf.__version__,
+        keras_version=str(keras.__version__),
+        tensorflow_version=str(tf.__version__),
         code=code,
     )
     pyfunc.add_to_model(descriptor, "trackwire.tensorflow", data=MODEL_FILE, code=code)
