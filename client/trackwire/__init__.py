@@ -8,7 +8,7 @@ with trackwire.start_run(run_name="baseline"):
         trackwire.log_metric("loss", 1 / (step + 1), step=step)
 """
 
-from trackwire import tracking
+from trackwire import artifacts, tracking
 from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, FileInfo, Metric, MetricHistory, Run, RunInfo, ViewType
 from trackwire.errors import TrackwireException
@@ -45,6 +45,8 @@ from trackwire.fluent import (
     set_tracking_uri,
     start_run,
 )
+from trackwire.registration import register_model
+from trackwire.registry_entities import ModelVersion, RegisteredModel
 
 __version__ = "0.1.0"
 
@@ -67,10 +69,13 @@ __all__ = [
     "FileInfo",
     "Metric",
     "MetricHistory",
+    "ModelVersion",
+    "RegisteredModel",
     "Run",
     "RunInfo",
     "TrackwireClient",
     "TrackwireException",
+    "artifacts",
     "ViewType",
     "active_run",
     "create_experiment",
@@ -95,6 +100,7 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",
