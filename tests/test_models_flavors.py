@@ -49,16 +49,22 @@ def diabetes() -> tuple[pd.DataFrame, np.ndarray]:
 def log_and_reload(flavor, model, X, expected, client, **log_kwargs):
     """Logs `model` with `flavor`, then loads it from runs:/ natively and as pyfunc.
     Returns (native model, pyfunc model, run id)."""
+    name = f"{flavor.FLAVOR_NAME}-model"
     with trackwire.start_run() as run:
-        info = flavor.log_model(model, "model", **log_kwargs)
+        info = flavor.log_model(model, "model", registered_model_name=name, **log_kwargs)
     run_id = run.info.run_id
     uri = f"runs:/{run_id}/model"
     assert info.model_uri == uri and info.run_id == run_id
+    assert info.registered_model_version == 1
     files = {f.path for f in client.list_artifacts(run_id, "model")}
     assert {"model/MLmodel", "model/requirements.txt", "model/python_env.yaml"} <= files
     native = flavor.load_model(uri)
     loaded = trackwire.pyfunc.load_model(uri)
     assert_same(loaded.predict(X), expected)
+    # the same files through the registry
+    from_registry = trackwire.pyfunc.load_model(f"models:/{name}/1")
+    assert_same(from_registry.predict(X), expected)
+    assert type(flavor.load_model(f"models:/{name}/latest")) is type(native)
     return native, loaded, run_id
 
 
@@ -124,7 +130,8 @@ def test_sklearn_forest_with_signature_and_example(tracking, client, iris, tmp_p
     requirements = client.download_artifacts(run_id, "model/requirements.txt", str(tmp_path))
     import sklearn
 
-    assert f"scikit-learn=={sklearn.__version__}\n" in open(requirements).read()
+    with open(requirements) as f:
+        assert f"scikit-learn=={sklearn.__version__}\n" in f.read()
 
 
 def test_sklearn_pipeline_with_no_other_argument(tracking, client, iris):
@@ -264,7 +271,8 @@ def test_lightgbm_booster(tracking, client, diabetes, tmp_path):
     assert isinstance(native, lgb.Booster)
     assert_same(native.predict(X), expected)
     local = client.download_artifacts(run_id, "model/model.lgb", str(tmp_path))
-    assert open(local).read().startswith("tree\n")  # LightGBM's own text format
+    with open(local) as f:
+        assert f.read().startswith("tree\n")  # LightGBM's own text format
 
 
 # -- PyTorch -----------------------------------------------------------------------------
@@ -422,7 +430,7 @@ def test_file_uri_and_plain_path(tracking, client, iris, tmp_path):
 def test_missing_model_and_bad_uris(tracking, tmp_path):
     with pytest.raises(trackwire.TrackwireException, match="does not exist"):
         trackwire.pyfunc.load_model(str(tmp_path / "nowhere"))
-    with pytest.raises(trackwire.TrackwireException, match="scheme 'ftp'"):
+    with pytest.raises(trackwire.TrackwireException, match="is not runs:/, models:/"):
         trackwire.pyfunc.load_model("ftp://host/model")
     with trackwire.start_run() as run:
         pass
