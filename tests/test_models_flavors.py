@@ -436,3 +436,31 @@ def test_missing_model_and_bad_uris(tracking, tmp_path):
         pass
     with pytest.raises(trackwire.TrackwireException, match="'model' does not exist"):
         trackwire.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+
+
+def test_models_uris_follow_stages_and_aliases(tracking, client, iris, model_cache):
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    trees = [DecisionTreeClassifier(max_depth=d, random_state=0).fit(X, y) for d in (1, 3)]
+    for tree in trees:
+        with trackwire.start_run():
+            trackwire.sklearn.log_model(tree, "model", registered_model_name="Iris")
+    client.set_registered_model_alias("Iris", "champion", 1)
+    client.transition_model_version_stage("Iris", 2, "Staging")
+    cases = {
+        "models:/Iris@champion": trees[0],
+        "models:/Iris/Staging": trees[1],
+        "models:/Iris/latest": trees[1],
+        "models:/Iris/1": trees[0],
+    }
+    for uri, tree in cases.items():
+        assert_same(trackwire.pyfunc.load_model(uri).predict(X), tree.predict(X))
+    # moving the alias is seen at the next load; both versions stay cached
+    client.set_registered_model_alias("Iris", "champion", 2)
+    assert_same(
+        trackwire.sklearn.load_model("models:/Iris@champion").predict(X), trees[1].predict(X)
+    )
+    assert len([p for p in model_cache.iterdir() if not p.name.startswith(".")]) == 2
+    with pytest.raises(trackwire.TrackwireException, match="no version in stage 'Production'"):
+        trackwire.pyfunc.load_model("models:/Iris/Production")
