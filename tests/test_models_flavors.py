@@ -144,6 +144,10 @@ def test_sklearn_pipeline_with_no_other_argument(tracking, client, iris):
     native, loaded, _ = log_and_reload(trackwire.sklearn, model, X, model.predict(X), client)
     assert loaded.signature is None
     assert_same(native.predict_proba(X), model.predict_proba(X))
+    # without a signature, a dict of scalars is one row and a list of dicts is rows
+    row = X.iloc[0].to_dict()
+    assert_same(loaded.predict(row), model.predict(X.head(1)))
+    assert_same(loaded.predict([row, X.iloc[1].to_dict()]), model.predict(X.head(2)))
 
 
 class ShiftedRegressor:

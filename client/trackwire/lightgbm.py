@@ -16,6 +16,7 @@ from typing import Any
 from trackwire import pyfunc
 from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
+from trackwire.models.enforcement import records_to_frame
 from trackwire.models.environment import check_environment
 from trackwire.models.flavor import import_library
 from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
@@ -141,10 +142,7 @@ class _LGBModelWrapper:
         self.model = model
 
     def predict(self, data: Any, params: dict | None = None):
-        if isinstance(data, dict):
-            import pandas as pd
-
-            data = pd.DataFrame(data)
+        data = records_to_frame(data)
         return self.model.predict(data)
 
 

@@ -24,6 +24,22 @@ class SignatureError(InvalidArgumentError):
     """The input does not match the model's signature."""
 
 
+def records_to_frame(data: Any) -> Any:
+    """A dict (of columns, or of scalars: one row) or a list of dicts as a DataFrame;
+    anything else as it is. For models without a signature."""
+    if isinstance(data, Mapping) or (
+        isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data)
+    ):
+        import pandas as pd
+
+        if isinstance(data, Mapping):
+            if all(np.ndim(v) == 0 for v in data.values()):
+                return pd.DataFrame({k: [v] for k, v in data.items()})
+            return pd.DataFrame(dict(data))
+        return pd.DataFrame(list(data))
+    return data
+
+
 def _to_frame(data: Any, schema: Schema):
     import pandas as pd
 
