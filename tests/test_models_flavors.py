@@ -164,6 +164,17 @@ class ShiftedRegressor:
         return np.full(len(X), self.mean_ + self.shift)
 
 
+def test_mlflow_3_keywords(tracking, client, iris):
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    model = DecisionTreeClassifier(random_state=0).fit(X, y)
+    with trackwire.start_run() as run:
+        info = trackwire.sklearn.log_model(sk_model=model, name="tree")
+    assert info.model_uri == f"runs:/{run.info.run_id}/tree"
+    assert_same(trackwire.pyfunc.load_model(info.model_uri).predict(X), model.predict(X))
+
+
 def test_sklearn_custom_estimator_falls_back_to_cloudpickle(tracking, client, diabetes, tmp_path):
     X, y = diabetes
     model = ShiftedRegressor(2.5).fit(X, y)

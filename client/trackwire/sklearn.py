@@ -136,10 +136,12 @@ def log_model(
     registered_model_name: str | None = None,
     extra_pip_requirements: list[str] | None = None,
     pyfunc_predict_fn: str = "predict",
+    *,
+    name: str | None = None,
 ) -> ModelInfo:
-    """Saves a fitted estimator and uploads it under `artifact_path` of the active run."""
+    """Saves a fitted estimator and uploads it under `artifact_path` (or `name`, MLflow 3's keyword) of the active run."""
     return _log_model(
-        artifact_path,
+        name or artifact_path,
         lambda path, **kw: save_model(sk_model, path, **kw),
         registered_model_name=registered_model_name,
         serialization_format=serialization_format,

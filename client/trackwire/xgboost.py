@@ -87,10 +87,12 @@ def log_model(
     code_paths: list[str] | None = None,
     registered_model_name: str | None = None,
     extra_pip_requirements: list[str] | None = None,
+    *,
+    name: str | None = None,
 ) -> ModelInfo:
-    """Saves an XGBoost model and uploads it under `artifact_path` of the active run."""
+    """Saves an XGBoost model and uploads it under `artifact_path` (or `name`, MLflow 3's keyword) of the active run."""
     return _log_model(
-        artifact_path,
+        name or artifact_path,
         lambda path, **kw: save_model(xgb_model, path, **kw),
         registered_model_name=registered_model_name,
         model_format=model_format,

@@ -208,7 +208,7 @@ def save_model(
 
 
 def log_model(
-    artifact_path: str,
+    artifact_path: str | None = None,
     python_model: PythonModel | None = None,
     artifacts: Mapping[str, str] | None = None,
     code_paths: list[str] | None = None,
@@ -216,10 +216,13 @@ def log_model(
     input_example: Any = None,
     registered_model_name: str | None = None,
     extra_pip_requirements: list[str] | None = None,
+    *,
+    name: str | None = None,
 ) -> ModelInfo:
-    """Saves a custom PythonModel and uploads it under `artifact_path` of the active run."""
+    """Saves a custom PythonModel and uploads it under `artifact_path` (or `name`, MLflow
+    3's word for it) of the active run."""
     return _log_model(
-        artifact_path,
+        name or artifact_path or "",
         save_model,
         registered_model_name=registered_model_name,
         python_model=python_model,
