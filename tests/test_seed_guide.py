@@ -7,6 +7,10 @@ real server, in an empty working directory, in a namespace holding what the
 cell assumes from earlier cells (data, a fitted model, ...). It then checks
 through `TrackwireClient` what the server stored.
 
+The only other edit is what the guide leaves to its reader: a placeholder such as the run id
+"abc123..." ("From MLflow UI") or "/path/to/artifact/...", listed in `GuideSnippet.fill_in`
+and replaced by the id or path of what the snippet's setup created.
+
 To cover another section: write a `check_*` function, add a `GuideSnippet` to
 SNIPPETS, and remove the section from PENDING_SECTIONS.
 
