@@ -99,6 +99,7 @@ def run_benchmark(megabytes: int, repeats: int, workdir: str) -> Results:
     trackwire.pytorch.save_model(module, saved, save_state_dict=False)
     results = Results(machine_info(), directory_bytes(saved), repeats)
     results.machine["revision"] = source_revision()
+    results.machine["workdir"] = workdir
 
     server = ServerProcess(workdir)
     try:
@@ -191,7 +192,7 @@ def report(r: Results) -> None:
     print(
         f"model: a PyTorch module of {r.model_bytes / MB:.1f} MB (model directory); server: "
         f"a separate process, SQLite + local artifact folder, gRPC on localhost; median of "
-        f"{r.repeats}"
+        f"{r.repeats}; files in {m['workdir']}"
     )
     print()
     print_figures(r.rows)
@@ -229,11 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         "--mb", type=int, default=100, help="model size in MB (default %(default)s)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="repeats (default %(default)s)")
+    parser.add_argument(
+        "--dir",
+        help="where the model, the server's database and artifacts and the copies go "
+        "(default: the system's temporary folder; /dev/shm keeps the disk out of it)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.mb < 1 or args.repeats < 1:
         parser.error("--mb and --repeats must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="trackwire-bench-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="trackwire-bench-", dir=args.dir) as workdir:
         results = run_benchmark(args.mb, args.repeats, workdir)
     results.rows = table_rows(results)
     return publish(results, report, to_json, args.json)
