@@ -7,6 +7,10 @@ real server, in an empty working directory, in a namespace holding what the
 cell assumes from earlier cells (data, a fitted model, ...). It then checks
 through `TrackwireClient` what the server stored.
 
+The only other edit is what the guide leaves to its reader: a placeholder such as the run id
+"abc123..." ("From MLflow UI") or "/path/to/artifact/...", listed in `GuideSnippet.fill_in`
+and replaced by the id or path of what the snippet's setup created.
+
 To cover another section: write a `check_*` function, add a `GuideSnippet` to
 SNIPPETS, and remove the section from PENDING_SECTIONS.
 
@@ -55,6 +59,7 @@ from sklearn.metrics import (  # noqa: E402
     roc_curve,
 )
 from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 import trackwire  # noqa: E402
 from trackwire import ViewType  # noqa: E402
@@ -227,6 +232,9 @@ def notebook_state() -> dict[str, Any]:
         "val_loader": [(X_test, y_test)],
         "best_val_loss": float("inf"),
         "losses": losses,
+        # What the Loading cells predict on.
+        "new_data": X_test,
+        "new_customer_data": X_test,
         # The Model Versions cell's client, which Stage Transitions uses.
         "client": trackwire.TrackwireClient(),
     }
@@ -275,8 +283,15 @@ def log_comparison_runs(state: dict[str, Any]) -> None:
         with trackwire.start_run(run_name=f"{model_type}_{len(ids):02d}") as run:
             trackwire.log_params({"model_type": model_type, **params})
             trackwire.log_metrics({"accuracy": accuracy, "f1_score": f1})
+            fitted = DecisionTreeClassifier(max_depth=2, random_state=len(ids))
+            fitted.fit(state["X_train"], state["y_train"])
+            trackwire.sklearn.log_model(fitted, "model")
         ids.append(run.info.run_id)
+        models[run.info.run_id] = fitted
         return run.info.run_id
+
+    models: dict[str, DecisionTreeClassifier] = {}
+    state["comparison_models"] = models
 
     ids: list[str] = []
     experiment = trackwire.set_experiment(COMPARISON_EXPERIMENT)
@@ -333,6 +348,9 @@ class GuideSnippet:
     # and that does not exist yet; `missing_reason` says when it comes.
     missing: str | None = None
     missing_reason: str = ""
+    # Placeholders the reader fills in by hand ("abc123..." for a run id "From MLflow UI"),
+    # each replaced by the value of a notebook-state key: (placeholder, key) pairs.
+    fill_in: tuple[tuple[str, str], ...] = ()
 
     def source(self, sections: list[Section]) -> str:
         section = find_section(sections, self.section)
@@ -382,18 +400,27 @@ def split_last_statement(
     )
 
 
+def fill_in(code: str, placeholders: tuple[tuple[str, str], ...], state: dict[str, Any]) -> str:
+    """The snippet with each placeholder the reader replaces by hand (a run id "From
+    MLflow UI", a path) replaced by the value named in `state`."""
+    for placeholder, key in placeholders:
+        assert code.count(placeholder) == 1, f"{placeholder!r} is not once in the snippet"
+        code = code.replace(placeholder, str(state[key]))
+    return code
+
+
 def run_snippet(snippet: GuideSnippet, client, workdir: pathlib.Path, capsys) -> Outcome:
-    code = snippet.source(parse_guide(guide_text()))
+    state = notebook_state()
+    if snippet.setup is not None:
+        snippet.setup(state)
+    code = fill_in(snippet.source(parse_guide(guide_text())), snippet.fill_in, state)
     filename = f"<guide: {snippet.section}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     compiled, pending = split_last_statement(code, filename, snippet.missing)
-    state = notebook_state()
     ns: dict[str, Any] = {"__name__": "__guide__", "trackwire": trackwire}
     missing = [name for name in snippet.assumes if name not in state]
     assert not missing, f"notebook_state() does not provide {missing}"
     ns |= {name: state[name] for name in snippet.assumes}
-    if snippet.setup is not None:
-        snippet.setup(state)
 
     existing = {r.info.run_id for r in all_runs(client)}
     before = trackwire.last_active_run()
@@ -703,6 +730,11 @@ def check_programmatic_comparison(o: Outcome) -> None:
         }
     )
     assert o.stdout == (f"{table}\nBest run: {best_id}\nAccuracy: 0.8740\nF1 Score: 0.7580\n")
+    best_model = o.ns["best_model"]
+    stored_model = o.state["comparison_models"][best_id]
+    assert isinstance(best_model, DecisionTreeClassifier)
+    X_test = o.state["X_test"]
+    assert np.array_equal(best_model.predict(X_test), stored_model.predict(X_test))
 
 
 def check_visualization(o: Outcome) -> None:
@@ -737,6 +769,198 @@ def check_visualization(o: Outcome) -> None:
     png = io.BytesIO()
     fig.savefig(png, format="png")
     assert png.getvalue().startswith(PNG_MAGIC)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+class ChurnScorer(trackwire.pyfunc.PythonModel):
+    """The guide's `my_custom_model`: a hand-written rule on two columns."""
+
+    def predict(self, context, model_input, params=None):
+        return (model_input["support_calls"] + model_input["late_payments"] > 0).astype(int)
+
+
+def train_flavor_models(state: dict[str, Any]) -> None:
+    """The Logging Models cell's models, each trained by an earlier cell on the churn data:
+    xgb_model, lgb_model, pytorch_model (a small MLP), tf_model (Keras) and my_custom_model;
+    state["flavor_predictions"]: each one's predictions on X_test."""
+    import keras
+    import lightgbm
+    import torch
+    import xgboost
+
+    X_train, y_train, X_test = state["X_train"], state["y_train"], state["X_test"]
+    xgb_model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X_train, y_train)
+    lgb_model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X_train, y_train)
+
+    torch.manual_seed(0)
+    pytorch_model = torch.nn.Sequential(
+        torch.nn.Linear(N_FEATURES, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)
+    )
+    optimizer = torch.optim.Adam(pytorch_model.parameters(), lr=0.01)
+    inputs = torch.tensor(X_train.to_numpy(), dtype=torch.float32)
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(pytorch_model(inputs), torch.tensor(y_train))
+        loss.backward()
+        optimizer.step()
+    pytorch_model.eval()
+
+    keras.utils.set_random_seed(0)
+    tf_model = keras.Sequential(
+        [
+            keras.Input((N_FEATURES,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    tf_model.compile(optimizer="adam", loss="mse")
+    tf_model.fit(X_train.to_numpy(np.float32), y_train, epochs=1, verbose=0)
+
+    my_custom_model = ChurnScorer()
+    with torch.no_grad():
+        torch_out = pytorch_model(torch.tensor(X_test.to_numpy(), dtype=torch.float32)).numpy()
+    state.update(
+        xgb_model=xgb_model,
+        lgb_model=lgb_model,
+        pytorch_model=pytorch_model,
+        tf_model=tf_model,
+        my_custom_model=my_custom_model,
+        flavor_predictions={
+            "sklearn_model": state["model"].predict(X_test),
+            "xgboost_model": xgb_model.predict(X_test),
+            "lightgbm_model": lgb_model.predict(X_test),
+            "pytorch_model": torch_out,
+            "tensorflow_model": tf_model.predict(X_test.to_numpy(np.float32), verbose=0),
+            "custom_model": my_custom_model.predict(None, X_test).to_numpy(),
+        },
+    )
+
+
+def assert_same_predictions(actual, expected) -> None:
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
+
+
+def model_descriptor(o: Outcome, path: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(o.artifact(f"{path}/MLmodel"))
+
+
+def check_logging_models(o: Outcome) -> None:
+    run_id = o.run.info.run_id
+    predictions = o.state["flavor_predictions"]
+    assert {f.path for f in o.client.list_artifacts(run_id)} == set(predictions)
+    flavors = {
+        "sklearn_model": ("sklearn", RandomForestClassifier),
+        "xgboost_model": ("xgboost", type(o.state["xgb_model"])),
+        "lightgbm_model": ("lightgbm", type(o.state["lgb_model"])),
+        "pytorch_model": ("pytorch", type(o.state["pytorch_model"])),
+        "tensorflow_model": ("tensorflow", None),
+        "custom_model": ("python_function", None),
+    }
+    X_test = o.state["X_test"]
+    for path, (flavor, cls) in flavors.items():
+        descriptor = model_descriptor(o, path)
+        assert descriptor["run_id"] == run_id and descriptor["artifact_path"] == path
+        assert {flavor, "python_function"} <= set(descriptor["flavors"]), path
+        uri = f"runs:/{run_id}/{path}"
+        assert_same_predictions(trackwire.pyfunc.load_model(uri).predict(X_test), predictions[path])
+        if cls is not None:
+            assert isinstance(getattr(trackwire, flavor).load_model(uri), cls), path
+    # the forest went out with no other argument: skops, not a pickle
+    assert model_descriptor(o, "sklearn_model")["flavors"]["sklearn"]["serialization_format"] == (
+        "skops"
+    )
+
+
+def check_model_signature(o: Outcome) -> None:
+    from trackwire.models import infer_signature
+
+    uri = f"runs:/{o.run.info.run_id}/model_with_signature"
+    loaded = trackwire.pyfunc.load_model(uri)
+    X_train, X_test = o.state["X_train"], o.state["X_test"]
+    assert o.ns["signature"] == infer_signature(X_train, o.state["y_pred"])
+    assert loaded.signature == o.ns["signature"]
+    assert [c.name for c in loaded.signature.inputs] == FEATURE_NAMES
+    pd.testing.assert_frame_equal(loaded.input_example, X_train.head(5).reset_index(drop=True))
+    assert np.array_equal(loaded.predict(X_test), o.state["model"].predict(X_test))
+    # "Validates input at prediction time"
+    with pytest.raises(trackwire.TrackwireException, match=r"missing input column\(s\) \['age'\]"):
+        loaded.predict(X_test.drop(columns=["age"]))
+
+
+def log_model_to_load(state: dict[str, Any]) -> None:
+    """An earlier run logged the forest as "sklearn_model" (its id is "From MLflow UI"),
+    and the reader also has its files at a local path."""
+    with trackwire.start_run() as run:
+        trackwire.sklearn.log_model(state["model"], "sklearn_model")
+    state["logged_run_id"] = run.info.run_id
+    local = trackwire.TrackwireClient().download_artifacts(
+        run.info.run_id, "sklearn_model", str(pathlib.Path("artifact").resolve())
+    )
+    state["local_model_path"] = local
+
+
+def check_loading_models(o: Outcome) -> None:
+    X_test = o.state["X_test"]
+    expected = o.state["model"].predict(X_test)
+    assert isinstance(o.ns["loaded_model"], trackwire.pyfunc.PyFuncModel)
+    assert np.array_equal(o.ns["predictions"], expected)
+    model = o.ns["model"]  # loaded from the file:// URI
+    assert isinstance(model, RandomForestClassifier) and model is not o.state["model"]
+    assert np.array_equal(model.predict(X_test), expected)
+
+
+def log_existing_model(state: dict[str, Any]) -> None:
+    """The run "abc123..." of "Or register existing model": it logged a model earlier."""
+    with trackwire.start_run() as run:
+        trackwire.sklearn.log_model(state["model"], "model")
+    state["existing_run_id"] = run.info.run_id
+
+
+def check_registering_models(o: Outcome) -> None:
+    versions = {v.version: v for v in o.client.search_model_versions(f"name='{REGISTRY_MODEL}'")}
+    assert set(versions) == {"1", "2"}
+    assert versions["1"].run_id == o.run.info.run_id
+    assert versions["2"].run_id == o.state["existing_run_id"]
+    assert o.stdout == "Version: 2\n"
+    loaded = trackwire.sklearn.load_model(f"models:/{REGISTRY_MODEL}/1")
+    X_test = o.state["X_test"]
+    assert np.array_equal(loaded.predict(X_test), o.state["model"].predict(X_test))
+
+
+def register_models_to_load(state: dict[str, Any]) -> None:
+    """Four versions of ChurnPredictor, each a forest of another seed: 1 and 2 went to
+    Production (2 is the latest there), 4 is in Staging, 3 in none."""
+    client = trackwire.TrackwireClient()
+    forests = []
+    for seed in range(4):
+        forest = RandomForestClassifier(n_estimators=10, random_state=seed)
+        forest.fit(state["X_train"], state["y_train"])
+        with trackwire.start_run():
+            trackwire.sklearn.log_model(forest, "model", registered_model_name=REGISTRY_MODEL)
+        forests.append(forest)
+    client.transition_model_version_stage(REGISTRY_MODEL, 1, "Production")
+    client.transition_model_version_stage(REGISTRY_MODEL, 2, "Production")
+    client.transition_model_version_stage(REGISTRY_MODEL, 4, "Staging")
+    state["registered_forests"] = forests
+
+
+def check_loading_from_registry(o: Outcome) -> None:
+    X_test, forests = o.state["X_test"], o.state["registered_forests"]
+    for name, version in (
+        ("production_model", 2),
+        ("staging_model", 4),
+        ("specific_model", 3),
+    ):
+        loaded = o.ns[name]
+        assert isinstance(loaded, trackwire.pyfunc.PyFuncModel)
+        assert np.array_equal(loaded.predict(X_test), forests[version - 1].predict(X_test)), name
+    assert np.array_equal(o.ns["predictions"], forests[1].predict(X_test))
 
 
 # -- the model registry ---------------------------------------------------------------------
@@ -869,8 +1093,6 @@ SNIPPETS = [
         setup=log_comparison_runs,
         runs=0,
         leaves_run_active=False,
-        missing="trackwire.sklearn",
-        missing_reason="trackwire.sklearn arrives with the models issue",
     ),
     GuideSnippet(
         "model_versions",
@@ -897,21 +1119,54 @@ SNIPPETS = [
         runs=0,
         leaves_run_active=False,
     ),
+    GuideSnippet(
+        "logging_models",
+        "Logging Models",
+        check_logging_models,
+        ("model", "xgb_model", "lgb_model", "pytorch_model", "tf_model", "my_custom_model"),
+        setup=train_flavor_models,
+    ),
+    GuideSnippet(
+        "model_signature",
+        "Model Input/Output Signature",
+        check_model_signature,
+        ("model", "X_train", "y_pred"),
+    ),
+    GuideSnippet(
+        "loading_models",
+        "Loading Models",
+        check_loading_models,
+        ("new_data",),
+        setup=log_model_to_load,
+        runs=0,
+        leaves_run_active=False,
+        fill_in=(
+            ("abc123...", "logged_run_id"),
+            ("/path/to/artifact/sklearn_model", "local_model_path"),
+        ),
+    ),
+    GuideSnippet(
+        "registering_models",
+        "Registering Models",
+        check_registering_models,
+        ("model", "X_train", "y_train"),
+        setup=log_existing_model,
+        leaves_run_active=False,
+        fill_in=(("abc123...", "existing_run_id"),),
+    ),
+    GuideSnippet(
+        "loading_from_registry",
+        "Loading from Registry",
+        check_loading_from_registry,
+        ("new_customer_data",),
+        setup=register_models_to_load,
+        runs=0,
+        leaves_run_active=False,
+    ),
 ]
 
-# Sections whose ```python blocks are not run yet (later tasks): Models, and the two
-# Registry sections that need the models issue. "Registering Models" calls
-# trackwire.sklearn.log_model in its first statement (the `missing` mechanism only
-# covers a last statement); "Loading from Registry" calls trackwire.pyfunc.load_model
-# in every statement: its models:/ URIs are resolved and downloaded by
-# test_loading_from_registry_uris_resolve until load_model exists.
-PENDING_SECTIONS = {
-    "Logging Models",
-    "Model Input/Output Signature",
-    "Loading Models",
-    "Registering Models",
-    "Loading from Registry",
-}
+# Sections whose ```python blocks are not run yet (later tasks): none left.
+PENDING_SECTIONS: set[str] = set()
 
 
 # -- tests ----------------------------------------------------------------------------------
@@ -930,6 +1185,7 @@ def _close_figures():
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=lambda s: s.id)
 def test_guide_snippet(snippet, tracking, client, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRACKWIRE_MODEL_CACHE", str(tmp_path / "model-cache"))
     outcome = run_snippet(snippet, client, tmp_path, capsys)
     snippet.check(outcome)
     if snippet.missing is not None:
@@ -983,7 +1239,8 @@ def test_only_the_last_statement_is_left_to_fail():
     sections = parse_guide(guide_text())
     snippet = next(s for s in SNIPPETS if s.id == "programmatic_comparison")
     code = snippet.source(sections)
-    head, last = split_last_statement(code, "<x>", snippet.missing)
+    # The mechanism, on a snippet that once needed trackwire.sklearn in its last statement.
+    head, last = split_last_statement(code, "<x>", "trackwire.sklearn")
     statements = ast.parse(code).body
     assert ast.unparse(statements[-1]) == (
         "best_model = trackwire.sklearn.load_model(f\"runs:/{best_run['run_id']}/model\")"

@@ -29,10 +29,14 @@ from trackwire.fluent import (
     last_active_run,
     log_artifact,
     log_artifacts,
+    log_dict,
+    log_figure,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
+    log_text,
     search_experiments,
     search_runs,
     set_experiment,
@@ -45,6 +49,19 @@ from trackwire.registration import register_model
 from trackwire.registry_entities import ModelVersion, RegisteredModel
 
 __version__ = "0.1.0"
+
+# Model flavors and packages imported on first use (`trackwire.sklearn.log_model(...)`
+# works without `import trackwire.sklearn`); each imports its library lazily too.
+_LAZY_SUBMODULES = ("lightgbm", "models", "pyfunc", "pytorch", "sklearn", "tensorflow", "xgboost")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"trackwire.{name}")
+    raise AttributeError(f"module 'trackwire' has no attribute '{name}'")
+
 
 __all__ = [
     "ActiveRun",
@@ -75,10 +92,14 @@ __all__ = [
     "last_active_run",
     "log_artifact",
     "log_artifacts",
+    "log_dict",
+    "log_figure",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
     "register_model",
     "search_experiments",
     "search_runs",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import errors
+from trackwire import artifact_helpers, errors
 from trackwire.connection import Connection, registry, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
@@ -516,6 +516,41 @@ class TrackwireClient(ModelRegistryMethods):
             artifact_file,
             [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)]
             or [b""],
+        )
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> FileInfo:
+        """Uploads `text` (UTF-8) as the file `artifact_file` of the run."""
+        return self.log_bytes(run_id, text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: dict, artifact_file: str) -> FileInfo:
+        """Uploads `dictionary` as YAML (artifact_file ending .yaml/.yml) or JSON (any other)."""
+        return self.log_text(
+            run_id, artifact_helpers.dict_text(dictionary, artifact_file), artifact_file
+        )
+
+    def log_figure(
+        self, run_id: str, figure, artifact_file: str, save_kwargs: dict | None = None
+    ) -> FileInfo:
+        """Uploads a matplotlib or plotly figure, in the format artifact_file's extension names."""
+        return self.log_bytes(
+            run_id, artifact_helpers.figure_bytes(figure, artifact_file, save_kwargs), artifact_file
+        )
+
+    def log_table(self, run_id: str, data, artifact_file: str) -> FileInfo:
+        """Uploads a table (a pandas DataFrame or a dict of columns) as JSON in pandas'
+        "split" layout; if the run already has `artifact_file`, the rows are appended."""
+        existing = None
+        parent = posixpath.dirname(artifact_file)
+        if any(f.path == artifact_file for f in self.list_artifacts(run_id, parent or None)):
+            existing = b"".join(
+                chunk.data
+                for chunk in _stream(
+                    self._artifacts.DownloadArtifact,
+                    artifact_pb.DownloadArtifactRequest(run_id=run_id, path=artifact_file),
+                )
+            )
+        return self.log_bytes(
+            run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
     def _upload(self, run_id: str, path: str, chunks: Iterable[bytes]) -> FileInfo:

@@ -401,6 +401,29 @@ def log_artifacts(
     _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
 
 
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Logs `text` as the artifact file `artifact_file` (e.g. "notes/summary.txt")."""
+    _client().log_text(_run_id(run_id), text, artifact_file)
+
+
+def log_dict(dictionary: dict, artifact_file: str, run_id: str | None = None) -> None:
+    """Logs a dict as YAML (.yaml/.yml) or JSON (any other extension)."""
+    _client().log_dict(_run_id(run_id), dictionary, artifact_file)
+
+
+def log_figure(
+    figure, artifact_file: str, *, save_kwargs: dict | None = None, run_id: str | None = None
+) -> None:
+    """Logs a matplotlib or plotly figure (e.g. "plots/roc.png")."""
+    _client().log_figure(_run_id(run_id), figure, artifact_file, save_kwargs)
+
+
+def log_table(data, artifact_file: str, run_id: str | None = None) -> None:
+    """Logs a DataFrame or dict of columns as a JSON table; logging to the same file
+    again appends rows."""
+    _client().log_table(_run_id(run_id), data, artifact_file)
+
+
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     uri = _current_run().info.artifact_uri
     return f"{uri}/{artifact_path.lstrip('/')}" if artifact_path else uri
