@@ -73,7 +73,9 @@ def w1(args: dict) -> dict:
 
 
 def find_run_file(workdir: str, run_id: str) -> str:
-    files = glob.glob(os.path.join(workdir, "wandb", f"offline-run-*-{run_id}", f"run-{run_id}.wandb"))
+    files = glob.glob(
+        os.path.join(workdir, "wandb", f"offline-run-*-{run_id}", f"run-{run_id}.wandb")
+    )
     w.check(len(files) == 1, f"W&B: run file of {run_id} not found: {files}")
     return files[0]
 

@@ -12,6 +12,7 @@ each process's peak (its VmHWM where still alive, else the sampled peak).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -62,18 +63,12 @@ class Server:
         """SIGTERM to the whole process group, then SIGKILL what is left."""
         self.memory.stop()
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait()
         self._log.close()
 

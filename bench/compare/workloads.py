@@ -12,29 +12,44 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import random
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 
+# Every count times SCALE: 1 for the figures; a smaller BENCH_COMPARE_SCALE only to try the
+# benchmark out quickly (its results are marked and never go into the README).
+SCALE = float(os.environ.get("BENCH_COMPARE_SCALE", "1"))
+
+
+def scaled(n: int, at_least: int = 1) -> int:
+    return max(at_least, int(n * SCALE))
+
+
 # W1: per-call log_metric in a plain loop, points/s until durable.
-W1_POINTS = {"trackwire": 1_000_000, "mlflow": 2_000, "aim": 100_000, "wandb": 100_000}
+W1_POINTS = {
+    "trackwire": scaled(1_000_000),
+    "mlflow": scaled(2_000),
+    "aim": scaled(100_000),
+    "wandb": scaled(100_000),
+}
 W1_KEY = "loss"
 
 # W2: one run, points logged in batches (MLflow's log_batch), points/s.
-W2_POINTS = 100_000
+W2_POINTS = scaled(100_000, 1_000)
 W2_BATCH = 1_000
 
 # W3: async / streaming logging, timed until every point is durable.
-W3_POINTS = 20_000
+W3_POINTS = scaled(20_000)
 MLFLOW_ASYNC_BUFFERING_SECONDS = "1"  # MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 
 # W4: the history of W2's metric (W1's for Aim and W&B, which have no W2), median of reads.
 W4_READS = 3
 
 # W5: runs in one experiment, one filtered top-100 search repeated, one full search.
-W5_RUNS = 5_000
+W5_RUNS = scaled(5_000, 1_000)
 W5_CREATE_RUNS_BATCH = 1_000  # Trackwire's create_runs: runs per call (its maximum)
 W5_SEARCH_REPEATS = 20
 W5_TOP = 100
@@ -45,11 +60,11 @@ W5_METRIC_KEYS = ("accuracy", "f1", "precision", "recall", "auc")
 
 # W6: concurrent writer processes, each its own run, points in batches.
 W6_PROCESSES = 8
-W6_POINTS_PER_PROCESS = 20_000
+W6_POINTS_PER_PROCESS = scaled(20_000, 1_000)
 W6_BATCH = 1_000
 
 # W7: one file up, then down.
-W7_BYTES = 100 * 2**20
+W7_BYTES = scaled(100 * 2**20)
 
 # Warm-up before the timed workloads (connection set-up, the server's first calls).
 WARMUP_POINTS = 200
