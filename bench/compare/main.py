@@ -95,8 +95,14 @@ def ensure_peer_venvs(root: str) -> dict[str, dict]:
         )
         proc = subprocess.Popen(["sh", "-c", command], stdout=log, stderr=subprocess.STDOUT)
         installing[name] = (proc, log, time.monotonic(), marker)
-    for name, (proc, log, start, marker) in installing.items():
-        status = proc.wait()
+    while installing:
+        done = [name for name, (proc, *_rest) in installing.items() if proc.poll() is not None]
+        if not done:
+            time.sleep(0.5)
+            continue
+        name = done[0]
+        proc, log, start, marker = installing.pop(name)
+        status = proc.returncode
         log.close()
         venvs[name]["install_s"] = time.monotonic() - start
         if status != 0:
