@@ -42,6 +42,7 @@ def row(
     target: float | None = None,
     also: bool = True,
     also_text: str = "",
+    short: str = "",
 ) -> dict:
     ratio = None
     if trackwire and peer:
@@ -55,6 +56,7 @@ def row(
     return {
         "workload": workload,
         "what": what,
+        "short": short or what,
         "unit": unit,
         "trackwire": trackwire,
         "peer": peer,
@@ -100,6 +102,7 @@ def table_rows(r: dict) -> list[dict]:
             w1,
             median_of(ml.get("W1"), "points_per_s"),
             target=1000,
+            short="W1 log_metric per call",
         ),
         row(
             "W1",
@@ -125,6 +128,7 @@ def table_rows(r: dict) -> list[dict]:
             fastest_peer,
             peer_name=fastest_name,
             target=12,
+            short="W1 vs faster of Aim, W&B offline",
         ),
         row(
             "W1",
@@ -141,6 +145,7 @@ def table_rows(r: dict) -> list[dict]:
             median_of(tw.get("W2"), "points_per_s"),
             median_of(ml.get("W2"), "points_per_s"),
             target=30,
+            short="W2 log_batch x 1,000",
         ),
         row(
             "W3",
@@ -150,6 +155,7 @@ def table_rows(r: dict) -> list[dict]:
             median_of(tw.get("W3"), "points_per_s"),
             median_of(ml.get("W3"), "points_per_s"),
             target=50,
+            short="W3 async / streaming",
         ),
         row(
             "W4",
@@ -158,6 +164,7 @@ def table_rows(r: dict) -> list[dict]:
             median_of(tw.get("W4"), "points_per_s"),
             median_of(ml.get("W4"), "points_per_s"),
             target=50,
+            short="W4 history read",
         ),
         row(
             "W4",
@@ -182,6 +189,7 @@ def table_rows(r: dict) -> list[dict]:
             median_of(tw.get("W5"), "create_runs_per_s"),
             median_of(ml.get("W5"), "create_runs_per_s"),
             target=50,
+            short="W5 create, 1 call per run",
         ),
         row(
             "W5",
@@ -191,6 +199,7 @@ def table_rows(r: dict) -> list[dict]:
             median_of(tw.get("W5"), "create_runs_batched_per_s"),
             median_of(ml.get("W5"), "create_runs_per_s"),
             target=50,
+            short="W5 create, create_runs x 1,000",
         ),
         row(
             "W5",
@@ -200,6 +209,7 @@ def table_rows(r: dict) -> list[dict]:
             search_ms(ml.get("W5"), statistics.median),
             lower_is_better=True,
             target=20,
+            short="W5 search top-100 p50",
         ),
         row(
             "W5",
@@ -227,6 +237,7 @@ def table_rows(r: dict) -> list[dict]:
             target=30,
             also=failed_tw == 0,
             also_text="and 0 failed calls",
+            short="W6 8 writers, aggregate",
         ),
         {
             **row("W6", "failed calls", "calls", failed_tw, failed_ml),
@@ -235,24 +246,26 @@ def table_rows(r: dict) -> list[dict]:
         },
         row(
             "W7",
-            f"upload of {w.W7_BYTES / MB:,.0f} MB (MLflow through its server, mlflow-artifacts:/)",
-            "MB/s",
+            f"upload of {w.W7_BYTES / MB:,.0f} MiB (MLflow through its server, mlflow-artifacts:/)",
+            "MiB/s",
             median_of(tw.get("W7"), "upload_mb_per_s"),
             median_of(ml.get("W7"), "upload_mb_per_s"),
             target=1,
+            short="W7 artifact upload",
         ),
         row(
             "W7",
-            f"download of {w.W7_BYTES / MB:,.0f} MB (same)",
-            "MB/s",
+            f"download of {w.W7_BYTES / MB:,.0f} MiB (same)",
+            "MiB/s",
             median_of(tw.get("W7"), "download_mb_per_s"),
             median_of(ml.get("W7"), "download_mb_per_s"),
             target=1,
+            short="W7 artifact download",
         ),
         row(
             "W7",
             "upload, MLflow client copying into --default-artifact-root itself (no server)",
-            "MB/s",
+            "MiB/s",
             median_of(tw.get("W7"), "upload_mb_per_s"),
             median_of(ml.get("W7"), "direct_upload_mb_per_s"),
             peer_name="MLflow, local folder",
@@ -260,7 +273,7 @@ def table_rows(r: dict) -> list[dict]:
         row(
             "W7",
             "download, same",
-            "MB/s",
+            "MiB/s",
             median_of(tw.get("W7"), "download_mb_per_s"),
             median_of(ml.get("W7"), "direct_download_mb_per_s"),
             peer_name="MLflow, local folder",
@@ -269,18 +282,18 @@ def table_rows(r: dict) -> list[dict]:
             **row(
                 "mem",
                 "server peak RSS during W1-W6, all its processes",
-                "MB",
+                "MiB",
                 tw_tree / MB if tw_tree else None,
                 ml_tree / MB if ml_tree else None,
                 lower_is_better=True,
             ),
-            "target": "Trackwire <= 150 MB",
-            "result": "PASS" if tw_tree and tw_tree <= 150 * MB else "FAIL",
+            "target": "Trackwire <= 150 MB (143 MiB)",
+            "result": "PASS" if tw_tree and tw_tree <= 150e6 else "FAIL",
         },
         row(
             "mem",
             "vs MLflow's request-serving process alone",
-            "MB",
+            "MiB",
             tw_tree / MB if tw_tree else None,
             ml_serving / MB if ml_serving else None,
             peer_name="MLflow serving process",
@@ -291,7 +304,7 @@ def table_rows(r: dict) -> list[dict]:
             "database after the run (Trackwire holds ~"
             f"{stored_points(r, 'trackwire') / 1e6:.1f} M points, MLflow ~"
             f"{stored_points(r, 'mlflow') / 1e6:.2f} M)",
-            "MB",
+            "MiB",
             db["trackwire"] / MB if db.get("trackwire") else None,
             db["mlflow"] / MB if db.get("mlflow") else None,
             lower_is_better=True,
@@ -318,6 +331,8 @@ def stored_points(r: dict, system: str) -> int:
 def number(value: float | None) -> str:
     if value is None:
         return "n/a"
+    if float(value).is_integer() and abs(value) < 100:
+        return f"{value:.0f}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
@@ -412,7 +427,7 @@ def chart(r: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     rows = [rw for rw in r["rows"] if rw["ratio"] and rw["target"].startswith(">=")]
-    labels = [f"{rw['workload']} {rw['what'][:48]}" for rw in rows]
+    labels = [rw["short"] for rw in rows]
     ratios = [rw["ratio"] for rw in rows]
     targets = [float(rw["target"].split()[1].rstrip("x").replace(",", "")) for rw in rows]
     colors = ["#2e7d32" if rw["result"] == "PASS" else "#c62828" for rw in rows]
@@ -420,8 +435,9 @@ def chart(r: dict, path: str) -> None:
     y = range(len(rows))
     ax.barh(y, ratios, color=colors)
     ax.scatter(targets, y, marker="|", s=400, color="black", label="target", zorder=3)
-    for i, value in enumerate(ratios):
-        ax.text(value * 1.1, i, ratio_text(value), va="center", fontsize=8)
+    for i, (value, target) in enumerate(zip(ratios, targets, strict=True)):
+        ax.text(max(value, target) * 1.15, i, ratio_text(value), va="center", fontsize=8)
+    ax.set_xlim(right=max(ratios + targets) * 4)
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")

@@ -38,7 +38,13 @@ def warmup(args: dict) -> dict:
 
 
 def check_history(client: TrackwireClient, run_id: str, n: int) -> None:
-    stored = len(client.read_metric_history(run_id, w.W1_KEY))
+    """Every step 0..n-1 stored once, read back (untimed) in windows of W4's size: one read
+    of W1's whole 1,000,000-point history would itself be the server's memory peak."""
+    stored = 0
+    for window in w.batches(n, w.W2_POINTS):
+        history = client.read_metric_history(run_id, w.W1_KEY, window.start, window.stop - 1)
+        w.check(history.steps == list(window), f"steps {window.start}.. differ")
+        stored += len(history)
     w.check(stored == n, f"the run holds {stored} points of {n}")
 
 
