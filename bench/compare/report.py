@@ -437,10 +437,10 @@ def chart(r: dict, path: str) -> None:
     ax.scatter(targets, y, marker="|", s=400, color="black", label="target", zorder=3)
     for i, (value, target) in enumerate(zip(ratios, targets, strict=True)):
         ax.text(max(value, target) * 1.15, i, ratio_text(value), va="center", fontsize=8)
-    ax.set_xlim(right=max(ratios + targets) * 4)
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(0.5, max(ratios + targets) * 4)
     ax.axvline(1, color="grey", linewidth=0.8)
     ax.set_xlabel("times better than the peer (log scale); green PASS, red FAIL")
     m, v = r["machine"], r["versions"]
