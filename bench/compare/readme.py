@@ -3,10 +3,13 @@
 `python bench/compare/readme.py` (and `make bench-compare`, at its end) replaces what lies
 between the two markers below in README.md with bench/results/compare.md and a link to
 bench/results/compare.png, both written by the last full `make bench-compare`.
+`--render` first renders compare.md and compare.png again from compare.json (the same
+figures; for a change in how the table or the chart looks, without a new run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -45,6 +48,18 @@ def update(readme_path: str, results_dir: str) -> None:
         f.write(text[:start] + new + text[end + len(END) :])
 
 
+def render(results_dir: str) -> None:
+    """compare.md and compare.png again from compare.json."""
+    with open(os.path.join(results_dir, report.JSON_NAME)) as f:
+        results = json.load(f)
+    with open(os.path.join(results_dir, report.MARKDOWN_NAME), "w") as f:
+        f.write(report.markdown(results))
+    report.chart(results, os.path.join(results_dir, report.CHART_NAME))
+
+
 if __name__ == "__main__":
-    update(os.path.join(ROOT, "README.md"), os.path.join(ROOT, "bench", "results"))
+    results_dir = os.path.join(ROOT, "bench", "results")
+    if "--render" in sys.argv[1:]:
+        render(results_dir)
+    update(os.path.join(ROOT, "README.md"), results_dir)
     sys.exit(0)
