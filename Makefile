@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROTO_FILES := $(wildcard protos/trackwire/v1/*.proto)
 STUB_DIR := client/trackwire/v1
 
-.PHONY: venv protos check-protos test lint serve bench clean
+.PHONY: venv protos check-protos test lint serve bench bench-compare clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ serve: venv
 
 bench: venv
 	$(PY) bench/ingest.py && $(PY) bench/search.py && $(PY) bench/registry.py && $(PY) bench/models.py
+
+# Trackwire against MLflow, Aim and W&B offline, side by side (bench/README.md). Creates the
+# peers' pinned venvs under bench/.venvs/, writes bench/results/compare.*, rewrites the README's
+# Performance table. BENCH_COMPARE_ARGS='--repeats 2' repeats every workload A/B/A/B.
+bench-compare: venv
+	$(PY) bench/compare/main.py $(BENCH_COMPARE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
