@@ -341,15 +341,13 @@ class TrackwireClient(ModelRegistryMethods):
             params.items() if isinstance(params, dict) else [(p.key, p.value) for p in params]
         )
         tag_pairs = tags.items() if isinstance(tags, dict) else [(t.key, t.value) for t in tags]
-        _call(
-            self._tracking.LogBatch,
-            pb.LogBatchRequest(
-                run_id=run_id,
-                metrics=[_metric_proto(m) for m in metrics],
-                params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
-                tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in tag_pairs],
-            ),
+        request = pb.LogBatchRequest(
+            run_id=run_id,
+            params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
+            tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in tag_pairs],
         )
+        _add_metric_protos(request.metrics, metrics)
+        _call(self._tracking.LogBatch, request)
 
     # -- streamed metrics --------------------------------------------------
 
@@ -612,6 +610,21 @@ class TrackwireClient(ModelRegistryMethods):
                 f.write(chunk.data)
         os.replace(tmp, local)
         return local
+
+
+def _add_metric_protos(repeated, metrics: Sequence[Metric]) -> None:
+    """Appends Metric messages to a repeated field: setting fields on added messages is
+    about 3x faster than building messages with keywords (batches hold thousands)."""
+    add = repeated.add
+    for m in metrics:
+        message = add()
+        try:
+            message.key = m.key
+            message.value = m.value
+            message.timestamp_ms = m.timestamp or 0
+            message.step = m.step or 0
+        except TypeError:  # "0.5", 3.0 as a step...: what float() and int() accept
+            message.CopyFrom(_metric_proto(m))
 
 
 def _metric_proto(m: Metric) -> run_pb2.Metric:

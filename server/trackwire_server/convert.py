@@ -117,6 +117,11 @@ def metric_record(metric: run_pb2.Metric) -> MetricRecord:
     return MetricRecord(metric.key, metric.value, metric.timestamp_ms, metric.step)
 
 
+def metric_records(metrics) -> list[MetricRecord]:
+    """Repeated Metric messages as records (inline: batches hold thousands)."""
+    return [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]
+
+
 def new_run(request) -> NewRun:
     """A CreateRunRequest as the store's NewRun."""
     return NewRun(
@@ -127,7 +132,7 @@ def new_run(request) -> NewRun:
         run_id=request.run_id,
         user_id=request.user_id,
         params=[(p.key, p.value) for p in request.params],
-        metrics=[metric_record(m) for m in request.metrics],
+        metrics=metric_records(request.metrics),
     )
 
 

@@ -124,7 +124,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def LogBatch(self, request, context):
         self.store.log_batch(
             request.run_id,
-            metrics=[convert.metric_record(m) for m in request.metrics],
+            metrics=convert.metric_records(request.metrics),
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
         )

@@ -11,7 +11,11 @@ from trackwire_server.store import metric_codec
 _FINITE, _NAN, _POS_INF, _NEG_INF, _NEG_ZERO = 0, 1, 2, 3, 4
 _DBL_MAX = 1.7976931348623157e308
 
-# Batches smaller than this are appended to the key's last chunk while that chunk is small.
+# A key's points from a batch of fewer than MERGE_BATCHES_BELOW are appended to the key's
+# last chunk while that holds fewer than MERGE_BELOW_POINTS: slow loggers don't cost a
+# row per point. Larger batches make chunks of their own (re-encoding a growing chunk
+# per batch cost more than the row saves).
+MERGE_BATCHES_BELOW = 256
 MERGE_BELOW_POINTS = 4096
 
 

@@ -39,6 +39,7 @@ from trackwire_server.store.database import (
     write_transaction,
 )
 from trackwire_server.store.metric_points import (
+    MERGE_BATCHES_BELOW,
     MERGE_BELOW_POINTS,
     chunk_fields,
     downsample,
@@ -354,8 +355,13 @@ class TrackingStore:
 
     def _run_row(self, run_id: str, field: str = "run_id", lock: bool = False):
         check_run_id(field, run_id)
-        query = self.t.Run.select().where(self.t.Run.run_id == run_id)
-        row = (self._locked(query) if lock else query).first()
+        sql = self._sql_by_shape.get(("run", lock))
+        if sql is None:  # every write reads its run first: render the statement once
+            R = self.t.Run
+            query = R.select().where(R.run_id == peewee.SQL(self.db.param))
+            sql, _ = (self._locked(query) if lock else query).sql()
+            self._sql_by_shape[("run", lock)] = sql
+        row = next(iter(self.t.Run.raw(sql, run_id)), None)
         if row is None:
             raise NotFound(f"run {run_id} does not exist")
         return row
@@ -912,16 +918,15 @@ class TrackingStore:
                     step=row["step"],
                     timestamp=row["timestamp"],
                 ).where((M.run_id == run_id) & (M.key == key)).execute()
-        for chunk in peewee.chunked(inserts, 200):
-            M.insert_many(chunk).execute()
+        bulk_insert(M, inserts)
 
     def _store_chunks(
         self, run_id: str, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     ) -> None:
-        """One chunk per key; small batches are appended to the key's last chunk while it is
-        small too, so a slow logger does not cost a row per point."""
+        """One chunk per key; a key's few points are appended to its last chunk while that
+        is small too (see MERGE_BATCHES_BELOW)."""
         C = self.t.MetricChunk
-        small = [k for k, cols in series.items() if len(cols[0]) < MERGE_BELOW_POINTS]
+        small = [k for k, cols in series.items() if len(cols[0]) < MERGE_BATCHES_BELOW]
         tails = {}
         for keys in peewee.chunked(small, 500):
             last = (
@@ -944,8 +949,7 @@ class TrackingStore:
                 C.update(**fields).where(C.chunk_id == chunk_id).execute()
             else:
                 inserts.append({"run_id": run_id, "key": key, **fields})
-        for rows in peewee.chunked(inserts, 100):
-            C.insert_many(rows).execute()
+        bulk_insert(C, inserts)
 
     def write_metric_columns(
         self, writer_id: str, sequence_number: int, batch: MetricColumns

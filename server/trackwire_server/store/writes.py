@@ -45,8 +45,11 @@ class Batch:
                 raise InvalidArgument(
                     f"{prefix}{field} has {len(items)} entries; the limit is {limit}"
                 )
-        for i, m in enumerate(metrics):
-            check_key(f"{prefix}metrics[{i}].key", m.key)
+        checked_keys = set()
+        for i, m in enumerate(metrics):  # a batch repeats a few keys: check each once
+            if m.key not in checked_keys:
+                check_key(f"{prefix}metrics[{i}].key", m.key)
+                checked_keys.add(m.key)
         unique_params: dict[str, str] = {}
         for i, (key, value) in enumerate(params):
             check_key(f"{prefix}params[{i}].key", key)
@@ -66,15 +69,19 @@ class Batch:
         ts = now_ms()
         by_key: dict[str, list[MetricRecord]] = {}
         for m in self.metrics:
-            by_key.setdefault(m.key, []).append(m)
-        return {
-            key: (
-                np.array([m.step for m in points], dtype=np.int64),
-                np.array([m.timestamp or ts for m in points], dtype=np.int64),
-                np.array([m.value for m in points], dtype=np.float64),
+            points = by_key.get(m.key)
+            if points is None:
+                points = by_key[m.key] = []
+            points.append(m)
+        series = {}
+        for key, points in by_key.items():
+            n = len(points)
+            series[key] = (
+                np.fromiter((m.step for m in points), dtype=np.int64, count=n),
+                np.fromiter((m.timestamp or ts for m in points), dtype=np.int64, count=n),
+                np.fromiter((m.value for m in points), dtype=np.float64, count=n),
             )
-            for key, points in by_key.items()
-        }
+        return series
 
 
 @dataclass
