@@ -222,3 +222,22 @@ def test_search_runs_pages_and_view_types(client, experiment_id):
     assert len(client.search_runs([experiment_id, "0"], run_view_type=ViewType.ALL)) == 5
     with pytest.raises(InvalidArgumentError, match="experiment_ids"):
         client.search_runs([])
+
+
+def test_log_batch_converts_numbers_given_as_other_types(client, experiment_id):
+    """What float() and int() accept goes through, as it did before the fast path."""
+    import numpy as np
+
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric("a", np.float32(0.5), np.int64(1_000), np.int64(1)),
+            Metric("b", "0.25", 1_000.0, 2.0),
+            Metric("c", 3, None, None),
+        ],
+    )
+    assert client.read_metric_history(run_id, "a").values == [0.5]
+    history = client.read_metric_history(run_id, "b")
+    assert (history.values, history.steps, history.timestamps) == ([0.25], [2], [1_000])
+    assert client.get_run(run_id).data.metrics["c"] == 3.0
