@@ -108,9 +108,8 @@ def test_unknown_run_is_not_found_and_empty_request_is_invalid(client, stub):
 
 
 def test_server_stop_ends_open_watches(backend, tmp_path):
-    from tests.conftest import RunningServer
-
     import trackwire
+    from tests.conftest import RunningServer
 
     running = RunningServer(backend, tmp_path / "artifacts")
     client = trackwire.TrackwireClient(running.uri)

@@ -8,6 +8,7 @@ is told it overflowed and should re-read the histories.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterable
@@ -77,10 +78,8 @@ class Subscription:
         """Unsubscribes and wakes a reader blocked in get()."""
         self.feed.unsubscribe(self)
         self.closed = True
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_CLOSED)
-        except queue.Full:
-            pass
 
 
 class MetricFeed:

@@ -14,7 +14,6 @@ from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.records import MetricColumns, SeriesKey
 
-
 # How often an idle WatchMetrics stream checks that its client is still there.
 WATCH_POLL_SECONDS = 1.0
 

@@ -464,9 +464,12 @@ class TrackingStore:
                     self.t.Run.select().where(self.t.Run.run_id == run_id)
                 ).first()
             if existing is not None:
-                result = self._resume_run(
-                    existing, experiment.experiment_id, run_name, checked[1], written
-                ), True
+                result = (
+                    self._resume_run(
+                        existing, experiment.experiment_id, run_name, checked[1], written
+                    ),
+                    True,
+                )
             else:
                 result = self._insert_new_runs(experiment, [checked], written)[0], False
         self._announce(written)
