@@ -354,3 +354,25 @@ def test_json_api_reports_grpc_errors_with_their_message(site):
         urllib.request.urlopen(url)
     assert e.value.code == 404
     assert re.search("f{32}", json.loads(e.value.read())["error"])
+
+
+def test_cli_serves_the_ui_unless_told_not_to(tmp_path):
+    from tests.test_cli_and_embedded import start_cli, stop_cli
+
+    process, _ = start_cli(tmp_path)  # with --ui-port 0
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"web UI on (http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        with urllib.request.urlopen(match.group(1)) as response:
+            assert b"uPlot.iife.min.js" in response.read()
+        with urllib.request.urlopen(match.group(1) + "api/experiments") as response:
+            assert json.loads(response.read())["experiments"][0]["name"] == "Default"
+    finally:
+        assert stop_cli(process) == 0
+    process, _ = start_cli(tmp_path, "--no-ui")
+    try:
+        assert stop_cli(process) == 0
+        assert "web UI" not in process.stdout.read()
+    finally:
+        process.kill()

@@ -94,7 +94,11 @@
     else if (parts[0] === "runs" && parts[1]) page = runPage(parts[1]);
     else if (parts[0] === "compare") page = comparePage((params.get("runs") || "").split(",").filter(Boolean));
     else page = experimentsPage(params);
-    const done = () => { if (location.hash === rendering) window.trackwireRendered = rendering; };
+    const done = () => {
+      if (location.hash !== rendering) return;
+      window.trackwireRenderedAt = performance.now();
+      window.trackwireRendered = rendering;
+    };
     const container = current;
     page.then(done, (e) => { container.append(error(e.message)); done(); });
   }
