@@ -46,7 +46,7 @@ def seed_experiment(client: TrackwireClient, name: str = "customer_churn", runs:
             experiment_id,
             run_name=f"run-{i:02d}-{model}",
             start_time=T0 + i * 60_000,
-            params={"model_type": model, "C": 0.1 * (i + 1), "max_iter": 100},
+            params={"model_type": model, "C": round(0.1 * (i + 1), 2), "max_iter": 100},
             tags={"team": "growth"},
         )
         run_id = run.info.run_id
