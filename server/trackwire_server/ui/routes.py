@@ -461,6 +461,7 @@ def create_app(grpc_target: str) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/api/experiments", json_endpoint(search_experiments)),
             Route("/api/experiments/{experiment_id}", json_endpoint(get_experiment)),
             Route("/api/runs", json_endpoint(get_runs)),

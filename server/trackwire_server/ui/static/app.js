@@ -141,6 +141,9 @@
       const next = Object.assign({ filter, order_by: orderBy }, changes);
       location.hash = "#/experiments/" + encodeURIComponent(experimentId) + "?" + qs(next);
     };
+    // The experiment and the first page of runs load together.
+    const searched = api("/api/search-runs?" + qs({ experiment_ids: experimentId, filter, order_by: orderBy, page_token: pageToken, page_size: 100 }))
+      .then((r) => ({ r }), (e) => ({ e }));
     const { experiment } = await api("/api/experiments/" + encodeURIComponent(experimentId));
     const filterInput = h("input", { type: "text", id: "run-filter", className: "filter", value: filter, placeholder: "metrics.accuracy > 0.8 AND params.model_type = 'rf'" });
     const compareButton = h("button", { type: "button", id: "compare-button", className: "primary", onclick: () => { location.hash = "#/compare?" + qs({ runs: [...selected].join(",") }); } });
@@ -154,11 +157,9 @@
       h("form", { className: "toolbar", onsubmit: (e) => { e.preventDefault(); go({ filter: filterInput.value }); } },
         filterInput, h("button", { type: "submit", id: "run-search" }, "Search"), compareButton, clearButton),
       errorBox);
-    let result;
-    try {
-      result = await api("/api/search-runs?" + qs({ experiment_ids: experimentId, filter, order_by: orderBy, page_token: pageToken, page_size: 100 }));
-    } catch (e) {
-      errorBox.append(error(e.message));
+    const { r: result, e: searchError } = await searched;
+    if (searchError) {
+      errorBox.append(error(searchError.message));
       return;
     }
     const t = result.table;
