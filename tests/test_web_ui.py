@@ -177,6 +177,9 @@ def test_run_page_previews_image_csv_json_and_mlmodel(page, site):
     run_id = site["data"]["runs"][0]
     open_page(page, site, f"#/runs/{run_id}")
     assert page.locator("#run-name").inner_text() == "run-00-rf"
+    info = page.locator("#run-info").inner_text()
+    assert run_id in info and "FINISHED" in info and "50s" in info
+    assert "[object" not in page.locator("#app").inner_text()
     assert page.locator("#run-params tbody tr").count() == 3
     page.wait_for_function("window.trackwireCharts['metric:loss'].data[0].length === 50")
     page.click('#artifact-tree a[data-path="plots"]')
@@ -316,6 +319,13 @@ def test_live_curve_grows_while_a_run_logs(page, site):
     client.set_terminated(run_id)
     steps = page.evaluate("Array.from(window.trackwireCharts['metric:loss'].data[0])")
     assert steps == sorted(steps) and steps[:5] == [0, 1, 2, 3, 4]
+    # Leaving the page closes its event stream, and with it the WatchMetrics stream.
+    open_page(page, site, "#/")
+    feed = site["server"].server.metric_feed
+    deadline = time.monotonic() + 10
+    while feed._by_run and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not feed._by_run
 
 
 def test_paging_through_many_runs(page, site):

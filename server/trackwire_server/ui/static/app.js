@@ -23,7 +23,7 @@
       else if (k === "className") e.className = v;
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -71,6 +71,7 @@
     liveSource.onmessage = (e) => {
       const event = JSON.parse(e.data);
       if (event.run_id) onPoints(event);
+      else if (event.overflowed) route(); // points were dropped: read the histories again
     };
     liveSource.addEventListener("end", () => stopLive());
   }

@@ -55,7 +55,7 @@
       scales: { x: { time: opts.mode === "wall" }, y: { distr: opts.log ? 3 : 1 } },
       axes: [{ label: opts.mode === "step" || !opts.mode ? "step" : opts.mode === "wall" ? "" : "seconds" }, {}],
       series: [{ label: opts.mode === "wall" ? "time" : opts.mode === "relative" ? "seconds" : "step" },
-        ...series.map((s, i) => ({ label: s.label, stroke: s.color || color(i), width: 1.5, spanGaps: true, points: { show: false } }))],
+        ...series.map((s, i) => ({ label: s.label, stroke: s.color || color(i), width: 1.5, spanGaps: true }))],
       legend: { live: true },
     }, data, el);
     chart._trackwire = { series, opts };
