@@ -47,7 +47,7 @@ serve: venv
 	$(VENV)/bin/trackwire server $(SERVE_ARGS)
 
 bench: venv
-	$(PY) bench/ingest.py && $(PY) bench/search.py && $(PY) bench/ui.py
+	$(PY) bench/ingest.py && $(PY) bench/search.py && $(PY) bench/registry.py && $(PY) bench/ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -28,7 +28,8 @@ def reset_database(url: str) -> None:
     db = open_database(url)
     with db.connection_context():
         tables = schema.bind_tables(db)
-        db.drop_tables([getattr(tables, t.__name__) for t in schema.TABLES], safe=True)
+        every = (*schema.TABLES, *schema.REGISTRY_TABLES)
+        db.drop_tables([getattr(tables, t.__name__) for t in every], safe=True)
     db.close()
 
 

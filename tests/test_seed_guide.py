@@ -227,6 +227,8 @@ def notebook_state() -> dict[str, Any]:
         "val_loader": [(X_test, y_test)],
         "best_val_loss": float("inf"),
         "losses": losses,
+        # The Model Versions cell's client, which Stage Transitions uses.
+        "client": trackwire.TrackwireClient(),
     }
 
 
@@ -737,6 +739,65 @@ def check_visualization(o: Outcome) -> None:
     assert png.getvalue().startswith(PNG_MAGIC)
 
 
+# -- the model registry ---------------------------------------------------------------------
+
+REGISTRY_MODEL = "ChurnPredictor"
+
+
+def log_registry_versions(count: int) -> list[str]:
+    """Earlier cells trained a model in a run and registered it `count` times as
+    REGISTRY_MODEL; returns the run id of each version, in version order."""
+    pathlib.Path("model").mkdir(exist_ok=True)
+    pathlib.Path("model/model.pkl").write_bytes(b"pickled model")
+    run_ids = []
+    for _ in range(count):
+        with trackwire.start_run() as run:
+            trackwire.log_artifacts("model", "model")
+        version = trackwire.register_model(f"runs:/{run.info.run_id}/model", REGISTRY_MODEL)
+        assert version.version == str(len(run_ids) + 1)
+        run_ids.append(run.info.run_id)
+    return run_ids
+
+
+def register_three_versions(state: dict[str, Any]) -> None:
+    state["registry_runs"] = log_registry_versions(3)
+
+
+def register_versions_for_transitions(state: dict[str, Any]) -> None:
+    """Versions 1 and 3 are in Production (the old one and a hotfix), 2 is new."""
+    state["registry_runs"] = log_registry_versions(3)
+    client = trackwire.TrackwireClient()
+    client.transition_model_version_stage(REGISTRY_MODEL, 1, "Production")
+    client.transition_model_version_stage(REGISTRY_MODEL, 3, "Production")
+
+
+def check_model_versions(o: Outcome) -> None:
+    run_ids = o.state["registry_runs"]
+    versions = o.ns["versions"]
+    assert [v.version for v in versions] == ["3", "2", "1"]
+    expected = "".join(
+        f"Version {v.version}\n  Stage: None\n  Run ID: {run_ids[int(v.version) - 1]}\n"
+        f"  Created: {v.creation_timestamp}\n"
+        for v in versions
+    )
+    assert o.stdout == expected
+    model_version = o.ns["model_version"]
+    assert (model_version.name, model_version.version) == (REGISTRY_MODEL, "2")
+    assert model_version.run_id == run_ids[1]
+    assert model_version.source == f"runs:/{run_ids[1]}/model"
+
+
+def check_stage_transitions(o: Outcome) -> None:
+    stages = {
+        v.version: v.current_stage
+        for v in o.client.search_model_versions(f"name='{REGISTRY_MODEL}'")
+    }
+    # 2 went through Staging to Production, archiving 3; then 1 was archived by hand
+    assert stages == {"1": "Archived", "2": "Production", "3": "Archived"}
+    production = o.client.get_latest_versions(REGISTRY_MODEL, ["Production"])
+    assert [v.version for v in production] == ["2"]
+
+
 # -- the snippets -------------------------------------------------------------------------
 
 DATA = ("X_train", "X_test", "y_train", "y_test")
@@ -812,6 +873,23 @@ SNIPPETS = [
         missing_reason="trackwire.sklearn arrives with the models issue",
     ),
     GuideSnippet(
+        "model_versions",
+        "Model Versions",
+        check_model_versions,
+        setup=register_three_versions,
+        runs=0,
+        leaves_run_active=False,
+    ),
+    GuideSnippet(
+        "stage_transitions",
+        "Stage Transitions",
+        check_stage_transitions,
+        ("client",),
+        setup=register_versions_for_transitions,
+        runs=0,
+        leaves_run_active=False,
+    ),
+    GuideSnippet(
         "visualization",
         "Visualization",
         check_visualization,
@@ -821,14 +899,17 @@ SNIPPETS = [
     ),
 ]
 
-# Sections whose ```python blocks are not run yet (later tasks): Models, Registry.
+# Sections whose ```python blocks are not run yet (later tasks): Models, and the two
+# Registry sections that need the models issue. "Registering Models" calls
+# trackwire.sklearn.log_model in its first statement (the `missing` mechanism only
+# covers a last statement); "Loading from Registry" calls trackwire.pyfunc.load_model
+# in every statement: its models:/ URIs are resolved and downloaded by
+# test_loading_from_registry_uris_resolve until load_model exists.
 PENDING_SECTIONS = {
     "Logging Models",
     "Model Input/Output Signature",
     "Loading Models",
     "Registering Models",
-    "Model Versions",
-    "Stage Transitions",
     "Loading from Registry",
 }
 
@@ -913,3 +994,30 @@ def test_only_the_last_statement_is_left_to_fail():
     with pytest.raises(AssertionError, match="only the last statement"):
         split_last_statement("trackwire.sklearn.log_model(m)\nx = 1\n", "<x>", "trackwire.sklearn")
     assert split_last_statement(code, "<x>", None)[1] is None
+
+
+def test_loading_from_registry_uris_resolve(tracking, client, tmp_path, monkeypatch):
+    """The models:/ URIs of "Loading from Registry" resolve to the versions' files and
+    download (trackwire.pyfunc.load_model, which loads them, comes with the models issue)."""
+    monkeypatch.chdir(tmp_path)
+    code = "\n".join(find_section(parse_guide(guide_text()), "Loading from Registry").python())
+    uris = re.findall(r'"(models:/[^"]+)"', for_trackwire(code))
+    assert uris == [
+        "models:/ChurnPredictor/Production",
+        "models:/ChurnPredictor/Staging",
+        "models:/ChurnPredictor/3",
+    ]
+    run_ids = log_registry_versions(4)
+    client.transition_model_version_stage(REGISTRY_MODEL, 1, "Production")
+    client.transition_model_version_stage(REGISTRY_MODEL, 2, "Production")  # the latest
+    client.transition_model_version_stage(REGISTRY_MODEL, 4, "Staging")
+    expected_versions = ["2", "4", "3"]
+    for i, (uri, version) in enumerate(zip(uris, expected_versions, strict=True)):
+        resolved = trackwire.artifacts.resolve(uri)
+        assert (resolved.model_version, resolved.run_id, resolved.path) == (
+            version,
+            run_ids[int(version) - 1],
+            "model",
+        ), uri
+        local = trackwire.artifacts.download_artifacts(uri, dst_path=str(tmp_path / f"d{i}"))
+        assert (pathlib.Path(local) / "model.pkl").read_bytes() == b"pickled model", uri

@@ -8,7 +8,7 @@ with trackwire.start_run(run_name="baseline"):
         trackwire.log_metric("loss", 1 / (step + 1), step=step)
 """
 
-from trackwire import tracking
+from trackwire import artifacts, tracking
 from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, FileInfo, Metric, MetricHistory, Run, RunInfo, ViewType
 from trackwire.errors import TrackwireException
@@ -41,6 +41,8 @@ from trackwire.fluent import (
     set_tracking_uri,
     start_run,
 )
+from trackwire.registration import register_model
+from trackwire.registry_entities import ModelVersion, RegisteredModel
 
 __version__ = "0.1.0"
 
@@ -50,10 +52,13 @@ __all__ = [
     "FileInfo",
     "Metric",
     "MetricHistory",
+    "ModelVersion",
+    "RegisteredModel",
     "Run",
     "RunInfo",
     "TrackwireClient",
     "TrackwireException",
+    "artifacts",
     "ViewType",
     "active_run",
     "create_experiment",
@@ -74,6 +79,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -27,6 +27,7 @@ from trackwire.entities import (
     ViewType,
 )
 from trackwire.metric_writer import MetricWriter
+from trackwire.registry_client import ModelRegistryMethods
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
@@ -85,14 +86,20 @@ def close_metric_writers(timeout: float | None = 60.0) -> None:
         writer.close(timeout)
 
 
-class TrackwireClient:
-    """A client of one Trackwire server.
+class TrackwireClient(ModelRegistryMethods):
+    """A client of one Trackwire server (registry methods: `registry_client`).
 
     `tracking_uri`: `grpc://host:port`, `host:port`, a database URL for an
-    embedded server, or None for $TRACKWIRE_TRACKING_URI / the embedded default.
+    embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
+    $TRACKWIRE_TRACKING_URI, else the embedded default.
     """
 
     def __init__(self, tracking_uri: str | None = None):
+        if tracking_uri is None:
+            # As MlflowClient(): the URI set with trackwire.set_tracking_uri, if any.
+            from trackwire.fluent import get_tracking_uri
+
+            tracking_uri = get_tracking_uri()
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self._connection: Connection = registry.connect(self.tracking_uri)
         self._tracking = self._connection.tracking

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from trackwire.v1 import artifact_service_pb2_grpc, tracking_service_pb2, tracking_service_pb2_grpc
+from trackwire.v1 import (
+    artifact_service_pb2_grpc,
+    model_registry_service_pb2_grpc,
+    tracking_service_pb2,
+    tracking_service_pb2_grpc,
+)
 
 TRACKING_URI_ENV = "TRACKWIRE_TRACKING_URI"
 ARTIFACTS_ENV = "TRACKWIRE_ARTIFACTS"
@@ -59,11 +64,13 @@ class Connection:
     channel: grpc.Channel
     tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
+    registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
     _limits: tracking_service_pb2.ServerLimits | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
         self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
 
     @property
     def limits(self) -> tracking_service_pb2.ServerLimits:

@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha import reflection
 from trackwire.v1 import (
     artifact_service_pb2,
     artifact_service_pb2_grpc,
+    model_registry_service_pb2,
+    model_registry_service_pb2_grpc,
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
@@ -21,14 +23,17 @@ from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
+from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
 from trackwire_server.store import TrackingStore, open_database
+from trackwire_server.store.registry_store import RegistryStore
 
 log = logging.getLogger("trackwire.server")
 
 SERVICE_NAMES = (
     tracking_service_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
     artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
+    model_registry_service_pb2.DESCRIPTOR.services_by_name["ModelRegistryService"].full_name,
 )
 
 
@@ -61,6 +66,10 @@ class TrackwireServer:
         )
         artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
             ArtifactServicer(self.store, repository), self.grpc_server
+        )
+        self.registry = RegistryStore(self.store.db, self.store.t)
+        model_registry_service_pb2_grpc.add_ModelRegistryServiceServicer_to_server(
+            ModelRegistryServicer(self.registry), self.grpc_server
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
-from trackwire.v1 import experiment_pb2, run_pb2, tracking_service_pb2
+from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2, tracking_service_pb2
 from trackwire_server.artifacts.repository import FileEntry
-from trackwire_server.store.records import ExperimentRecord, MetricRecord, RunRecord
+from trackwire_server.store.records import (
+    ExperimentRecord,
+    MetricRecord,
+    ModelVersionRecord,
+    RegisteredModelRecord,
+    RunRecord,
+)
 from trackwire_server.store.writes import NewRun
 
 
@@ -123,3 +129,42 @@ def new_run(request) -> NewRun:
 
 def file_info(entry: FileEntry) -> artifact_pb.FileInfo:
     return artifact_pb.FileInfo(path=entry.path, is_dir=entry.is_dir, file_size=entry.size)
+
+
+def model_version(record: ModelVersionRecord) -> registered_model_pb2.ModelVersion:
+    return registered_model_pb2.ModelVersion(
+        name=record.name,
+        version=str(record.version),
+        create_time=timestamp(record.creation_time),
+        update_time=timestamp(record.last_update_time),
+        user_id=record.user_id,
+        current_stage=record.current_stage,
+        description=record.description,
+        source=record.source,
+        run_id=record.run_id,
+        status=record.status,
+        status_message=record.status_message,
+        tags=[
+            registered_model_pb2.ModelVersionTag(key=k, value=v)
+            for k, v in sorted(record.tags.items())
+        ],
+        aliases=record.aliases,
+    )
+
+
+def registered_model(record: RegisteredModelRecord) -> registered_model_pb2.RegisteredModel:
+    return registered_model_pb2.RegisteredModel(
+        name=record.name,
+        create_time=timestamp(record.creation_time),
+        update_time=timestamp(record.last_update_time),
+        description=record.description,
+        latest_versions=[model_version(v) for v in record.latest_versions],
+        tags=[
+            registered_model_pb2.RegisteredModelTag(key=k, value=v)
+            for k, v in sorted(record.tags.items())
+        ],
+        aliases=[
+            registered_model_pb2.RegisteredModelAlias(alias=a, version=str(v))
+            for a, v in record.aliases.items()
+        ],
+    )

@@ -56,3 +56,31 @@ class MetricColumns:
     values: list[float]
     steps: list[int]
     timestamps: list[int]
+
+
+@dataclass
+class ModelVersionRecord:
+    name: str
+    version: int
+    creation_time: int
+    last_update_time: int
+    user_id: str
+    current_stage: str
+    description: str
+    source: str
+    run_id: str
+    status: int
+    status_message: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RegisteredModelRecord:
+    name: str
+    creation_time: int
+    last_update_time: int
+    description: str
+    latest_versions: list[ModelVersionRecord] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version

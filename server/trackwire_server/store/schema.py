@@ -165,6 +165,88 @@ TABLES = (
 )
 
 
+# -- model registry (migration 2) ---------------------------------------------------
+
+
+class RegisteredModel(Model):
+    """A named model. `last_version` is the highest version number ever given: the
+    next version takes last_version + 1 while this row is locked, so numbers are
+    dense and never reused."""
+
+    model_id = AutoField()
+    name = CharField(max_length=256, unique=True)
+    description = TextField()
+    creation_time = BigIntegerField()
+    last_update_time = BigIntegerField()
+    last_version = IntegerField()
+
+    class Meta:
+        table_name = "registered_models"
+
+
+class RegisteredModelTag(Model):
+    model_id = IntegerField()
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        table_name = "registered_model_tags"
+        primary_key = CompositeKey("model_id", "key")
+
+
+class ModelVersion(Model):
+    """One version of a registered model: a pointer into a run's artifacts."""
+
+    model_version_id = AutoField()
+    model_id = IntegerField()
+    version = IntegerField()
+    creation_time = BigIntegerField()
+    last_update_time = BigIntegerField()
+    user_id = CharField(max_length=250)
+    current_stage = CharField(max_length=20)
+    description = TextField()
+    source = TextField()
+    run_id = CharField(max_length=32, index=True)
+    status = SmallIntegerField()
+    status_message = TextField()
+
+    class Meta:
+        table_name = "model_versions"
+        indexes = (
+            (("model_id", "version"), True),
+            (("model_id", "current_stage", "version"), False),
+        )
+
+
+class ModelVersionTag(Model):
+    model_version_id = IntegerField()
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        table_name = "model_version_tags"
+        primary_key = CompositeKey("model_version_id", "key")
+
+
+class RegisteredModelAlias(Model):
+    model_id = IntegerField()
+    alias = CharField(max_length=255)
+    model_version_id = IntegerField(index=True)
+
+    class Meta:
+        table_name = "registered_model_aliases"
+        primary_key = CompositeKey("model_id", "alias")
+
+
+REGISTRY_TABLES = (
+    RegisteredModel,
+    RegisteredModelTag,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModelAlias,
+)
+
+
 def _mysql_collation(db: peewee.Database) -> str:
     """A binary, NO PAD collation: keys, names and values compare exactly as on SQLite
     and PostgreSQL (case and trailing spaces count)."""
@@ -181,7 +263,7 @@ def bind_tables(db: peewee.Database) -> SimpleNamespace:
     settings = {}
     if isinstance(db, peewee.MySQLDatabase):
         settings["table_settings"] = [f"DEFAULT CHARSET=utf8mb4 COLLATE={_mysql_collation(db)}"]
-    for table in TABLES:
+    for table in (*TABLES, *REGISTRY_TABLES):
         meta = type("Meta", (), {"database": db, "table_name": table._meta.table_name, **settings})
         bound[table.__name__] = type(
             table.__name__, (table,), {"Meta": meta, "__module__": __name__}
@@ -204,9 +286,14 @@ def _create_v1(db: peewee.Database, tables: SimpleNamespace) -> None:
         db.execute_sql(f"CREATE INDEX {table}_key_value ON {table} ({columns})")
 
 
+def _create_v2(db: peewee.Database, tables: SimpleNamespace) -> None:
+    """The model registry's tables."""
+    db.create_tables([getattr(tables, t.__name__) for t in REGISTRY_TABLES], safe=True)
+
+
 # version -> migration. A migration runs in one transaction (where the database
 # allows DDL in transactions) and may use playhouse.migrate.
-MIGRATIONS = {1: _create_v1}
+MIGRATIONS = {1: _create_v1, 2: _create_v2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
