@@ -386,3 +386,40 @@ def test_cli_serves_the_ui_unless_told_not_to(tmp_path):
         assert "web UI" not in process.stdout.read()
     finally:
         process.kill()
+
+
+def test_registry_pages_list_models_and_change_stages(page, site):
+    client = site["client"]
+    run_id = site["data"]["runs"][0]
+    client.create_registered_model("churn-model", description="Predicts churn " + XSS_TAG)
+    for _ in range(2):
+        client.create_model_version("churn-model", f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias("churn-model", "champion", 1)
+    open_page(page, site, "#/models")
+    row = page.locator('#models tr[data-model="churn-model"]')
+    assert "v2 None" in row.inner_text() and "@champion" in row.inner_text()
+    row.locator("a.model-link").click()
+    wait_rendered(page)
+    assert XSS_TAG in page.locator("#model-description").inner_text()
+    version = page.locator('#versions tr[data-version="1"]')
+    assert version.locator(".current-stage").inner_text() == "None"
+    assert "@champion" in version.inner_text()
+    version.locator("select.stage-select").select_option("Production")
+    version.locator("button.stage-apply").click()
+    page.wait_for_function(
+        "document.querySelector('#versions tr[data-version=\"1\"] .current-stage')"
+        "?.textContent === 'Production'"
+    )
+    assert client.get_model_version("churn-model", 1).current_stage == "Production"
+    page.locator('#versions tr[data-version="2"] select.stage-select').select_option("Production")
+    page.locator('#versions tr[data-version="2"] input.archive-existing').check()
+    page.locator('#versions tr[data-version="2"] button.stage-apply').click()
+    page.wait_for_function(
+        "document.querySelector('#versions tr[data-version=\"1\"] .current-stage')"
+        "?.textContent === 'Archived'"
+    )
+    assert client.get_model_version("churn-model", 2).current_stage == "Production"
+    shot(page, site, "model-versions")
+    page.locator('#versions tr[data-version="1"] a.source-run').click()
+    wait_rendered(page)
+    assert page.locator("#run-name").inner_text() == "run-00-rf"

@@ -185,6 +185,35 @@ def table_json(table) -> dict:
 # -- handlers ------------------------------------------------------------------
 
 
+def json_endpoint(handler):
+    """An endpoint that runs handler(request) in a thread and answers its dict as JSON."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(handler, request))
+        except ApiError as e:
+            return JSONResponse({"error": e.message}, status_code=e.status)
+
+    return endpoint
+
+
+async def same_origin_json(request: Request) -> dict | Response:
+    """The JSON object body of a write, or the error response. A cross-site page cannot
+    send JSON without a preflight, nor fake the Origin header."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
+        return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
+    if request.headers.get("content-type", "").split(";")[0] != "application/json":
+        return JSONResponse({"error": "send application/json"}, status_code=415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "the body must be an object"}, status_code=400)
+    return body
+
+
 def _query_list(request: Request, name: str) -> list[str]:
     values = []
     for raw in request.query_params.getlist(name):
@@ -206,6 +235,8 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 
 
 def create_app(grpc_target: str) -> Starlette:
+    from trackwire_server.ui.registry_routes import registry_routes
+
     backend = Backend(grpc_target)
 
     def search_experiments(request: Request) -> dict:
@@ -320,28 +351,10 @@ def create_app(grpc_target: str) -> Starlette:
         )
         return {"content": content}
 
-    def json_endpoint(handler):
-        async def endpoint(request: Request) -> Response:
-            try:
-                return JSONResponse(await run_in_threadpool(handler, request))
-            except ApiError as e:
-                return JSONResponse({"error": e.message}, status_code=e.status)
-
-        return endpoint
-
     async def note_endpoint(request: Request) -> Response:
-        # A cross-site page cannot send JSON without a preflight, nor fake the Origin.
-        origin = request.headers.get("origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
-            return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
-        if request.headers.get("content-type", "").split(";")[0] != "application/json":
-            return JSONResponse({"error": "send application/json"}, status_code=415)
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "the body must be an object"}, status_code=400)
+        body = await same_origin_json(request)
+        if isinstance(body, Response):
+            return body
         try:
             return JSONResponse(await run_in_threadpool(set_note, request, body))
         except ApiError as e:
@@ -472,6 +485,7 @@ def create_app(grpc_target: str) -> Starlette:
             Route("/api/runs/{run_id}/artifact", artifact),
             Route("/api/metric-histories", json_endpoint(metric_histories)),
             Route("/api/live", live),
+            *registry_routes(backend, json_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )

@@ -93,6 +93,8 @@
     let page;
     if (parts[0] === "experiments" && parts[1]) page = experimentPage(parts[1], params);
     else if (parts[0] === "runs" && parts[1]) page = runPage(parts[1]);
+    else if (parts[0] === "models" && parts[1]) page = modelPage(parts[1]);
+    else if (parts[0] === "models") page = modelsPage(params);
     else if (parts[0] === "compare") page = comparePage((params.get("runs") || "").split(",").filter(Boolean));
     else page = experimentsPage(params);
     const done = () => {
@@ -463,6 +465,63 @@
       preview.append(h("pre", { id: "preview-text" }, text));
     }
     await listInto(tree, "", 0);
+  }
+
+  // -- registry -----------------------------------------------------------------
+
+  const STAGES = ["None", "Staging", "Production", "Archived"];
+
+  async function modelsPage(params) {
+    const app = current;
+    const q = params.get("q") || "";
+    const input = h("input", { type: "search", id: "model-search", placeholder: "Search models by name", value: q });
+    const body = h("tbody");
+    app.append(h("h1", {}, "Registered models"),
+      h("form", { className: "toolbar", onsubmit: (e) => { e.preventDefault(); location.hash = "#/models?" + qs({ q: input.value }); } }, input, h("button", { type: "submit" }, "Search")),
+      h("div", { className: "table-wrap" }, h("table", { className: "grid", id: "models" },
+        h("thead", {}, h("tr", {}, ["Name", "Latest versions", "Aliases", "Last update", "Description"].map((x) => h("th", {}, x)))), body)));
+    const { models } = await api("/api/models?" + qs({ q }));
+    for (const m of models) {
+      body.append(h("tr", { "data-model": m.name },
+        h("td", {}, h("a", { href: "#/models/" + encodeURIComponent(m.name), className: "model-link" }, m.name)),
+        h("td", {}, m.latest_versions.map((v) => h("span", { className: "stage " + v.current_stage }, "v" + v.version + " " + v.current_stage))),
+        h("td", {}, m.aliases.map((a) => h("span", { className: "alias" }, "@" + a.alias + " → v" + a.version))),
+        h("td", {}, fmtTime(m.update_time)), h("td", {}, m.description)));
+    }
+    if (!models.length) body.append(h("tr", {}, h("td", { colspan: 5, className: "muted" }, "No registered model matches.")));
+  }
+
+  async function modelPage(name) {
+    const app = current;
+    const { model, versions } = await api("/api/models/" + encodeURIComponent(name));
+    app.append(h("div", { className: "crumbs" }, h("a", { href: "#/models" }, "Models"), " / "),
+      h("h1", { id: "model-name" }, model.name),
+      model.description ? h("p", { id: "model-description" }, model.description) : null);
+    const tags = Object.entries(model.tags);
+    if (tags.length) app.append(h("dl", { className: "kv" }, tags.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+    const stageError = h("div", { id: "stage-error" });
+    const rows = versions.map((v) => {
+      const select = h("select", { className: "stage-select" }, STAGES.map((s) => h("option", { value: s, selected: s === v.current_stage }, s)));
+      const archive = h("input", { type: "checkbox", className: "archive-existing" });
+      const apply = h("button", { className: "stage-apply", onclick: async () => {
+        try {
+          await api("/api/models/" + encodeURIComponent(name) + "/versions/" + encodeURIComponent(v.version) + "/stage",
+            { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ stage: select.value, archive_existing_versions: archive.checked }) });
+          route();
+        } catch (e) { stageError.replaceChildren(error(e.message)); }
+      } }, "Apply");
+      return h("tr", { "data-version": v.version },
+        h("td", {}, "v" + v.version),
+        h("td", { className: "current-stage" }, h("span", { className: "stage " + v.current_stage }, v.current_stage)),
+        h("td", {}, v.aliases.map((a) => h("span", { className: "alias" }, "@" + a))),
+        h("td", {}, v.run_id ? h("a", { href: "#/runs/" + encodeURIComponent(v.run_id), className: "source-run" }, v.run_id.slice(0, 12)) : ""),
+        h("td", { title: v.source }, v.source),
+        h("td", {}, fmtTime(v.create_time)), h("td", {}, v.description),
+        h("td", { className: "actions" }, select, " ", h("label", { title: "Archive the other versions in that stage" }, archive, " archive others"), " ", apply));
+    });
+    app.append(h("h2", {}, "Versions"), stageError, h("div", { className: "table-wrap" }, h("table", { className: "grid", id: "versions" },
+      h("thead", {}, h("tr", {}, ["Version", "Stage", "Aliases", "Source run", "Source", "Created", "Description", "Change stage"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows))));
   }
 
   // RFC 4180 CSV, enough for previews: quoted fields, doubled quotes, CRLF.
