@@ -124,3 +124,14 @@ def test_server_stop_ends_open_watches(backend, tmp_path):
     watch.thread.join(5)
     assert not watch.thread.is_alive()
     channel.close()
+
+
+def test_resuming_a_run_with_metrics_announces_them(server, client, stub):
+    experiment_id = client.create_experiment("watch-resume")
+    run_id = client.create_run(experiment_id).info.run_id
+    watch = Watch(stub, [run_id])
+    wait_until_watching(server)
+    client.create_run(experiment_id, run_id=run_id, metrics=[Metric("acc", 0.9, 1, 7)])
+    message = watch.next()
+    assert (message.key, list(message.values), list(message.steps)) == ("acc", [0.9], [7])
+    watch.cancel()

@@ -423,3 +423,24 @@ def test_registry_pages_list_models_and_change_stages(page, site):
     page.locator('#versions tr[data-version="1"] a.source-run').click()
     wait_rendered(page)
     assert page.locator("#run-name").inner_text() == "run-00-rf"
+
+
+def test_cli_says_when_the_ui_port_is_taken(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "trackwire_server", "--port", "0", "--ui-port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot serve the web UI on 127.0.0.1:{port}" in result.stderr
+    assert "--no-ui" in result.stderr

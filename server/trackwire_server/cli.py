@@ -112,7 +112,14 @@ def serve(args: argparse.Namespace) -> None:
     server.start()
     ui = None
     if not args.no_ui:
-        ui = UiServer(config.host, port, host=args.ui_host, port=args.ui_port).start()
+        try:
+            ui = UiServer(config.host, port, host=args.ui_host, port=args.ui_port).start()
+        except OSError as e:
+            server.stop(0)
+            raise SystemExit(
+                f"trackwire: cannot serve the web UI on {args.ui_host}:{args.ui_port}: {e}; "
+                "choose another --ui-port, or --no-ui"
+            ) from None
     stopping = threading.Event()
 
     def on_signal(signum, frame):
