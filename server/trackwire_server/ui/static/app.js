@@ -74,6 +74,10 @@
       else if (event.overflowed) route(); // points were dropped: read the histories again
     };
     liveSource.addEventListener("end", () => stopLive());
+    // EventSource reconnects by itself after a network error; points sent in between
+    // were missed, so the page reads the histories again.
+    let opened = 0;
+    liveSource.onopen = () => { if (++opened > 1) route(); };
   }
 
   function route() {
