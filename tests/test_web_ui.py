@@ -116,6 +116,15 @@ def test_experiment_table_filters_sorts_and_shows_errors_inline(page, site):
     assert names and all(n.endswith("-rf") for n in names)
     assert len(names) == len([i for i in range(24) if i % 3 == 0 and 0.70 + 0.01 * i > 0.75])
 
+    # The distribution covers every run the filter matches.
+    page.select_option("#distribution-metric", "metrics.accuracy")
+    page.wait_for_selector("#distribution svg.histogram")
+    counts = page.locator("#distribution rect.bar").evaluate_all(
+        "bars => bars.map(b => +b.dataset.count)"
+    )
+    assert sum(counts) == len(names) and len(counts) == 20
+    assert f"({len(names)} runs)" in page.locator("#distribution").inner_text()
+
     page.click('#runs th[data-column="metrics.`accuracy`"]')  # DESC first
     wait_rendered(page)
     values = [float(v) for v in page.locator("#runs tbody tr td:nth-child(6)").all_inner_texts()]

@@ -236,6 +236,22 @@
       wrap.replaceChildren(h("table", { className: "grid", id: "runs" }, h("thead", {}, head), h("tbody", {}, rows)));
     }
     drawTable();
+    // The distribution of a metric over every run the filter matches (one projected search).
+    const metricColumns = all.filter((c) => c.startsWith("metrics."));
+    if (metricColumns.length) {
+      const distSelect = h("select", { id: "distribution-metric" }, metricColumns.map((c) => h("option", { value: c }, c.slice(8))));
+      const distBox = h("div", { id: "distribution", className: "card" });
+      const drawDistribution = async () => {
+        const column = distSelect.value;
+        try {
+          const r = await api("/api/search-runs?" + qs({ experiment_ids: experimentId, filter, select: column, page_size: 50000 }));
+          if (distSelect.value === column) C.histogram(distBox, r.table.columns[column] || [], column, 20);
+        } catch (e) { distBox.replaceChildren(error(e.message)); }
+      };
+      distSelect.onchange = drawDistribution;
+      app.append(h("h2", {}, "Distribution"), h("div", { className: "chart-controls" }, h("label", {}, "Metric ", distSelect)), distBox);
+      drawDistribution();
+    }
   }
 
   // -- compare ----------------------------------------------------------------

@@ -144,5 +144,31 @@
     if (!numericColor) el.append(legend(groups, colorTitle));
   }
 
-  window.TrackwireCharts = { lineChart, join, smooth, xs, scatter, parallel, color };
+  // A histogram of numbers in `bins` equal-width bins (SVG bars).
+  function histogram(el, values, label, bins) {
+    el.replaceChildren();
+    const nums = values.filter((v) => typeof v === "number" && isFinite(v));
+    const W = Math.max(360, el.clientWidth || 600), H = 220, L = 44, R = 12, T = 12, B = 36;
+    const svg = svgEl("svg", { width: W, height: H, class: "histogram" });
+    if (!nums.length) { el.textContent = "No values."; return; }
+    let min = Math.min(...nums), max = Math.max(...nums);
+    if (min === max) { min -= 0.5; max += 0.5; }
+    bins = bins || 20;
+    const counts = new Array(bins).fill(0);
+    for (const v of nums) counts[Math.min(bins - 1, Math.floor(((v - min) / (max - min)) * bins))]++;
+    const top = Math.max(...counts), bw = (W - L - R) / bins;
+    counts.forEach((c, i) => {
+      const hgt = ((H - T - B) * c) / top;
+      const bar = svgEl("rect", { x: L + i * bw + 1, y: H - B - hgt, width: Math.max(1, bw - 2), height: hgt, fill: color(0), class: "bar", "data-count": c });
+      const title = svgEl("title"); title.textContent = fmt(min + (i * (max - min)) / bins) + " – " + fmt(min + ((i + 1) * (max - min)) / bins) + ": " + c;
+      bar.append(title); svg.append(bar);
+    });
+    svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }));
+    svg.append(text(L, H - B + 14, fmt(min), { "text-anchor": "start" }), text(W - R, H - B + 14, fmt(max), { "text-anchor": "end" }));
+    svg.append(text(L - 4, T + 8, String(top), { "text-anchor": "end" }), text(L - 4, H - B, "0", { "text-anchor": "end" }));
+    svg.append(text((L + W - R) / 2, H - 6, label + " (" + nums.length + " runs)", { "text-anchor": "middle" }));
+    el.append(svg);
+  }
+
+  window.TrackwireCharts = { lineChart, join, smooth, xs, scatter, parallel, histogram, color };
 })();
