@@ -8,12 +8,15 @@ import threading
 import time
 
 import grpc
+import numpy as np
 import pytest
 
 from trackwire import Metric
 from trackwire.client import close_metric_writers
+from trackwire.errors import NotFoundError
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc as stubs
+from trackwire_server.metric_feed import MAX_PENDING, MetricFeed
 
 
 @pytest.fixture
@@ -135,3 +138,42 @@ def test_resuming_a_run_with_metrics_announces_them(server, client, stub):
     message = watch.next()
     assert (message.key, list(message.values), list(message.steps)) == ("acc", [0.9], [7])
     watch.cancel()
+
+
+def test_client_watch_metrics_yields_histories_until_cancelled(server, client):
+    experiment_id = client.create_experiment("watch-client")
+    run_id = client.create_run(experiment_id).info.run_id
+    received = []
+    with client.watch_metrics([run_id]) as watch:
+        reader = threading.Thread(target=lambda: received.extend(watch), daemon=True)
+        reader.start()
+        wait_until_watching(server)
+        client.log_metric(run_id, "loss", 0.25, timestamp=5, step=2)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.01)
+    reader.join(5)
+    assert not reader.is_alive()  # cancel ends the iteration quietly
+    (got_run, key, history), *_ = received
+    assert (got_run, key) == (run_id, "loss")
+    assert (history.steps, history.values, history.timestamps) == ([2], [0.25], [5])
+
+
+def test_client_watch_of_an_unknown_run_raises_not_found(client):
+    with pytest.raises(NotFoundError):
+        list(client.watch_metrics(["e" * 32]))
+
+
+def test_a_watcher_that_falls_behind_is_told_once_and_not_held_up():
+    feed = MetricFeed()
+    subscription = feed.subscribe(["r"])
+    point = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1))
+    for _ in range(MAX_PENDING + 50):
+        feed.publish({"r": {"loss": point}})  # never blocks
+    first = subscription.get(0.1)
+    assert first.overflowed
+    assert subscription.get(0.01) is None  # the backlog was dropped
+    feed.publish({"r": {"loss": point}})
+    assert subscription.get(0.1).key == "loss"  # and it goes on
+    subscription.close()
+    assert feed._by_run == {}
