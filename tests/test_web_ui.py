@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 import trackwire
 from tests.conftest import RunningServer
 from tests.support.browser import chromium_path, launch
-from tests.support.ui_data import XSS_NAME, XSS_TAG, seed_experiment
+from tests.support.ui_data import T0, XSS_NAME, XSS_TAG, seed_experiment
 from trackwire_server.ui import UiServer
 
 if chromium_path() is None:
@@ -170,9 +171,21 @@ def test_compare_highlights_differences_and_overlays_three_curves(page, site):
     )
     assert lengths == [50, 50, 50]
     assert page.locator("#compare-chart canvas").count() == 1
+    raw = page.evaluate("Array.from(window.trackwireCharts.compare.data[1])")
+    page.fill("#chart-smoothing", "0.9")
+    page.wait_for_function("window.trackwireCharts.compare.data[1][10] > %r" % (raw[10] * 1.05))
+    smoothed = page.evaluate("Array.from(window.trackwireCharts.compare.data[1])")
+    assert smoothed[0] == pytest.approx(raw[0])  # debiased: starts at the first point
+    assert smoothed[-1] > raw[-1]  # a decreasing curve, smoothed, lags above it
+    page.select_option("#chart-x", "wall")
+    page.wait_for_function("window.trackwireCharts.compare.scales.x.time === true")
+    assert page.evaluate("window.trackwireCharts.compare.data[0][0]") == T0 / 1000
     page.check("#chart-log")
     page.select_option("#chart-x", "relative")
-    page.wait_for_function("window.trackwireCharts.compare.scales.y.distr === 3")
+    page.wait_for_function(
+        "window.trackwireCharts.compare.scales.y.distr === 3"
+        " && window.trackwireCharts.compare.data[0][0] === 0"
+    )
     assert page.locator("#scatter circle.point").count() == 3
     page.select_option("#scatter-x", "metrics.accuracy")
     page.select_option("#scatter-y", "metrics.f1")
@@ -453,3 +466,11 @@ def test_cli_says_when_the_ui_port_is_taken(tmp_path):
     assert result.returncode == 1
     assert f"cannot serve the web UI on 127.0.0.1:{port}" in result.stderr
     assert "--no-ui" in result.stderr
+
+
+def test_experiment_search_takes_quotes(site):
+    site["client"].create_experiment("o'brien churn")
+    query = urllib.parse.quote("O'Brien")  # case-insensitive, quotes escaped for the filter
+    with urllib.request.urlopen(f"{site['ui'].url}api/experiments?q={query}") as response:
+        names = [e["name"] for e in json.loads(response.read())["experiments"]]
+    assert names == ["o'brien churn"]
