@@ -474,3 +474,28 @@ def test_experiment_search_takes_quotes(site):
     with urllib.request.urlopen(f"{site['ui'].url}api/experiments?q={query}") as response:
         names = [e["name"] for e in json.loads(response.read())["experiments"]]
     assert names == ["o'brien churn"]
+
+
+def strict_json(data: bytes):
+    """JSON as browsers parse it: NaN and Infinity tokens are errors."""
+
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def test_non_finite_metrics_are_valid_json(site):
+    client = site["client"]
+    run_id = client.create_run(site["data"]["experiment_id"], run_name="nan-run").info.run_id
+    client.log_metric(run_id, "loss", float("nan"), step=0)
+    client.log_metric(run_id, "loss", float("inf"), step=1)
+    client.log_metric(run_id, "gain", float("-inf"), step=0)
+    with urllib.request.urlopen(f"{site['ui'].url}api/runs/{run_id}") as response:
+        metrics = strict_json(response.read())["run"]["metrics"]
+    assert (metrics["loss"]["value"], metrics["gain"]["value"]) == ("Infinity", "-Infinity")
+    url = f"{site['ui'].url}api/metric-histories?run_ids={run_id}&key=loss"
+    with urllib.request.urlopen(url) as response:
+        (history,) = strict_json(response.read())["histories"]
+    assert history["values"] == [None, None] and history["steps"] == [0, 1]
+    client.delete_run(run_id)

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from trackwire.v1 import model_registry_service_pb2 as rpb
 from trackwire.v1 import model_registry_service_pb2_grpc, registered_model_pb2
-from trackwire_server.ui.routes import ApiError, millis, same_origin_json
+from trackwire_server.ui.backend import ApiError, json_endpoint, millis, same_origin_json
 
 STATUS_NAMES = {v: k for k, v in registered_model_pb2.ModelVersionStatus.items()}
 
@@ -48,7 +48,7 @@ def model_json(m) -> dict:
     }
 
 
-def registry_routes(backend, json_endpoint) -> list[Route]:
+def registry_routes(backend) -> list[Route]:
     stub = model_registry_service_pb2_grpc.ModelRegistryServiceStub(backend.channel)
 
     def search_models(request: Request) -> dict:

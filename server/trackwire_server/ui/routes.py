@@ -21,12 +21,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from trackwire.v1 import artifact_service_pb2 as apb
-from trackwire.v1 import artifact_service_pb2_grpc, run_pb2, tracking_service_pb2_grpc
+from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_server.ui.backend import (
+    ApiError,
+    Backend,
+    json_endpoint,
+    millis,
+    same_origin_json,
+)
+from trackwire_server.ui.registry_routes import registry_routes
 
 STATIC = pathlib.Path(__file__).parent / "static"
 NOTE_TAG = "trackwire.note.content"
-PARENT_TAG = "trackwire.parentRunId"
 # Points per run and metric a chart asks the server for (downsampled above it).
 DEFAULT_CHART_POINTS = 2000
 MAX_CHART_POINTS = 20_000
@@ -46,25 +53,12 @@ PAGE_CSP = (
 )
 ARTIFACT_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 
-HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-    grpc.StatusCode.UNAVAILABLE: 503,
-}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def number(value: float) -> float | str:
     """A metric value for JSON: NaN and infinities as strings (JSON has none)."""
-    return value if math.isfinite(value) else str(value).replace("inf", "Infinity").title()
+    return value if math.isfinite(value) else NON_FINITE[str(value)]
 
 
 def chart_numbers(values) -> list[float | None]:
@@ -72,58 +66,11 @@ def chart_numbers(values) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-def millis(ts) -> int | None:
-    return ts.seconds * 1000 + ts.nanos // 1_000_000 if ts.seconds or ts.nanos else None
-
-
 STATUS_NAMES = {v: k for k, v in run_pb2.RunStatus.items()}
 
 
 def status_name(status: int) -> str:
     return STATUS_NAMES.get(status, "UNKNOWN").removeprefix("RUN_STATUS_")
-
-
-class Backend:
-    """The gRPC stubs the UI calls, on one channel to the server."""
-
-    def __init__(self, target: str):
-        self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        )
-        self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
-        self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
-        self._watches: set = set()
-        self._lock = threading.Lock()
-
-    def call(self, method, request):
-        try:
-            return method(request, timeout=60)
-        except grpc.RpcError as e:
-            raise ApiError(HTTP_STATUS.get(e.code(), 502), e.details() or str(e.code())) from None
-
-    def stream(self, method, request):
-        try:
-            yield from method(request, timeout=300)
-        except grpc.RpcError as e:
-            raise ApiError(HTTP_STATUS.get(e.code(), 502), e.details() or str(e.code())) from None
-
-    def watch(self, request):
-        call = self.tracking.WatchMetrics(request)
-        with self._lock:
-            self._watches.add(call)
-        return call
-
-    def forget(self, call) -> None:
-        call.cancel()
-        with self._lock:
-            self._watches.discard(call)
-
-    def close(self) -> None:
-        with self._lock:
-            watches = list(self._watches)
-        for call in watches:
-            call.cancel()
-        self.channel.close()
 
 
 # -- JSON shapes ---------------------------------------------------------------
@@ -185,35 +132,6 @@ def table_json(table) -> dict:
 # -- handlers ------------------------------------------------------------------
 
 
-def json_endpoint(handler):
-    """An endpoint that runs handler(request) in a thread and answers its dict as JSON."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            return JSONResponse(await run_in_threadpool(handler, request))
-        except ApiError as e:
-            return JSONResponse({"error": e.message}, status_code=e.status)
-
-    return endpoint
-
-
-async def same_origin_json(request: Request) -> dict | Response:
-    """The JSON object body of a write, or the error response. A cross-site page cannot
-    send JSON without a preflight, nor fake the Origin header."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
-        return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
-    if request.headers.get("content-type", "").split(";")[0] != "application/json":
-        return JSONResponse({"error": "send application/json"}, status_code=415)
-    try:
-        body = await request.json()
-    except ValueError:
-        return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-    if not isinstance(body, dict):
-        return JSONResponse({"error": "the body must be an object"}, status_code=400)
-    return body
-
-
 def _query_list(request: Request, name: str) -> list[str]:
     values = []
     for raw in request.query_params.getlist(name):
@@ -235,8 +153,6 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 
 
 def create_app(grpc_target: str) -> Starlette:
-    from trackwire_server.ui.registry_routes import registry_routes
-
     backend = Backend(grpc_target)
 
     def search_experiments(request: Request) -> dict:
@@ -486,7 +402,7 @@ def create_app(grpc_target: str) -> Starlette:
             Route("/api/runs/{run_id}/artifact", artifact),
             Route("/api/metric-histories", json_endpoint(metric_histories)),
             Route("/api/live", live),
-            *registry_routes(backend, json_endpoint),
+            *registry_routes(backend),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
