@@ -274,8 +274,17 @@ def test_user_strings_render_as_text(page, site):
     assert page.locator("#note-view h3").inner_text() == "Note"
     assert page.locator("#note-view img, #note-view script").count() == 0
     first = site["data"]["runs"][0]
-    open_page(page, site, f"#/compare?runs={xss},{first}")
+    client = site["client"]
+    img_named = client.create_run(site["data"]["experiment_id"], run_name=XSS_TAG).info.run_id
+    client.log_metric(img_named, "accuracy", 0.6)
+    open_page(page, site, f"#/compare?runs={xss},{first},{img_named}")
     assert XSS_TAG in page.locator("#compare-params").inner_text()
+    # Names reach the chart legend, the scatter and the parallel coordinates as text too.
+    labels = page.evaluate("window.trackwireCharts.compare.series.slice(1).map(s => s.label)")
+    assert labels == [XSS_NAME, "run-00-rf", XSS_TAG]
+    assert XSS_TAG in page.locator("#compare-chart .u-legend").inner_text()
+    page.wait_for_timeout(200)  # an injected <img> would have fired onerror by now
+    client.delete_run(img_named)
     assert page.evaluate("window.__xss") is None
     assert page.dialogs == []
     assert page.console_errors == []
