@@ -508,3 +508,20 @@ def test_non_finite_metrics_are_valid_json(site):
         (history,) = strict_json(response.read())["histories"]
     assert history["values"] == [None, None] and history["steps"] == [0, 1]
     client.delete_run(run_id)
+
+
+def test_compare_view_curves_of_running_runs_grow(page, site):
+    client = site["client"]
+    finished = site["data"]["runs"][3]
+    running = client.create_run(site["data"]["experiment_id"], run_name="live-cmp").info.run_id
+    client.log_metric(running, "accuracy", 0.1, step=0)
+    open_page(page, site, f"#/compare?runs={finished},{running}")
+    page.wait_for_function("window.trackwireCharts.compare.series.length === 3")
+    for step in range(1, 30):
+        client.log_metric(running, "accuracy", 0.1 + step / 100, step=step)
+    page.wait_for_function(
+        "window.trackwireCharts.compare.data[2].filter(v => v !== null).length === 30",
+        timeout=20_000,
+    )
+    client.set_terminated(running)
+    client.delete_run(running)

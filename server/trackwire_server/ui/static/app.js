@@ -80,6 +80,26 @@
     liveSource.onopen = () => { if (++opened > 1) route(); };
   }
 
+  // A live chart holds at most this many points; past it, it reads the downsampled history again.
+  const LIVE_POINTS_CAP = 20000;
+
+  // Appends live points to a history, keeping it sorted by step (points arrive in write order).
+  function appendPoints(hh, event) {
+    for (let i = 0; i < event.steps.length; i++) {
+      const step = event.steps[i];
+      let j = hh.steps.length;
+      while (j > 0 && hh.steps[j - 1] > step) j--;
+      if (j === hh.steps.length) { hh.steps.push(step); hh.values.push(event.values[i]); hh.timestamps.push(event.timestamps[i]); }
+      else { hh.steps.splice(j, 0, step); hh.values.splice(j, 0, event.values[i]); hh.timestamps.splice(j, 0, event.timestamps[i]); }
+    }
+  }
+
+  // fn at most every `ms` milliseconds, the last call always honoured.
+  function throttled(fn, ms) {
+    let timer = null;
+    return () => { if (timer === null) timer = setTimeout(() => { timer = null; fn(); }, ms || 100); };
+  }
+
   function route() {
     stopLive();
     pageGeneration++;
@@ -317,12 +337,14 @@
     metricSelect.onchange = loadCurves; xSelect.onchange = drawCurves; logBox.onchange = drawCurves; smoothRange.oninput = drawCurves;
     await loadCurves();
     const running = runs.filter((r) => r.status === "RUNNING").map((r) => r.run_id);
+    const redrawCurves = throttled(drawCurves);
     startLive(running, (event) => {
       if (!histories || event.key !== metricSelect.value) return;
       const hh = histories.find((x) => x.run_id === event.run_id);
       if (!hh) return;
-      hh.steps.push(...event.steps); hh.timestamps.push(...event.timestamps); hh.values.push(...event.values);
-      drawCurves();
+      appendPoints(hh, event);
+      if (hh.steps.length > LIVE_POINTS_CAP) loadCurves(); // downsampled again by the server
+      else redrawCurves();
     });
 
     // Scatter of two metrics or params, coloured by a param.
@@ -417,15 +439,16 @@
     }));
     for (const [key] of metrics.slice(0, 24)) if (histories[key]) drawMetric(key);
     if (live) {
+      const redraws = {};
+      const reload = async (key) => {
+        const r = await api("/api/metric-histories?" + qs({ run_ids: runId, key, max_points: 1000 }));
+        if (generation === pageGeneration) { histories[key] = r.histories[0]; drawMetric(key); }
+      };
       startLive([runId], (event) => {
         const hh = histories[event.key] || (histories[event.key] = { steps: [], timestamps: [], values: [] });
-        for (let i = 0; i < event.steps.length; i++) {
-          // Points arrive in write order; keep the chart's x sorted.
-          let j = hh.steps.length;
-          while (j > 0 && hh.steps[j - 1] > event.steps[i]) j--;
-          hh.steps.splice(j, 0, event.steps[i]); hh.values.splice(j, 0, event.values[i]); hh.timestamps.splice(j, 0, event.timestamps[i]);
-        }
-        drawMetric(event.key);
+        appendPoints(hh, event);
+        if (hh.steps.length > LIVE_POINTS_CAP) { histories[event.key] = { steps: [], timestamps: [], values: [] }; reload(event.key); return; }
+        (redraws[event.key] || (redraws[event.key] = throttled(() => drawMetric(event.key))))();
       });
     }
 
