@@ -343,6 +343,9 @@ def test_live_curve_grows_while_a_run_logs(page, site):
         )
         # A metric the run did not have when the page opened gets a chart of its own.
         page.wait_for_function("window.trackwireCharts['metric:accuracy'] !== undefined")
+        page.wait_for_function(
+            "+document.querySelector('#run-metrics tr[data-key=\"loss\"] .step').textContent >= 40"
+        )
         shot(page, site, "live-run")
     finally:
         stop.set()

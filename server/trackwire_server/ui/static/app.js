@@ -414,7 +414,23 @@
     const params = Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b));
     app.append(h("h2", {}, "Parameters"), table("run-params", params.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v))), ["Key", "Value"]));
     const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
-    app.append(h("h2", {}, "Metrics"), table("run-metrics", metrics.map(([k, m]) => h("tr", {}, h("td", {}, k), h("td", { className: "num" }, fmtValue(m.value)), h("td", { className: "num" }, m.step))), ["Key", "Latest", "Step"]));
+    const latestRow = (k, m) => h("tr", { "data-key": k }, h("td", {}, k), h("td", { className: "num latest" }, fmtValue(m.value)), h("td", { className: "num step" }, m.step));
+    const metricsTable = table("run-metrics", metrics.map(([k, m]) => latestRow(k, m)), ["Key", "Latest", "Step"]);
+    app.append(h("h2", {}, "Metrics"), metricsTable);
+    // Live points move the latest values (the latest is the point with the highest step).
+    const latest = Object.fromEntries(metrics);
+    const updateLatest = (event) => {
+      const n = event.steps.length - 1;
+      let best = 0;
+      for (let i = 1; i <= n; i++) if (event.steps[i] >= event.steps[best]) best = i;
+      const point = { value: event.values[best] === null ? "NaN" : event.values[best], step: event.steps[best] };
+      const known = latest[event.key];
+      if (known && known.step > point.step) return;
+      latest[event.key] = point;
+      const row = metricsTable.querySelector('tr[data-key="' + CSS.escape(event.key) + '"]');
+      if (row) row.replaceWith(latestRow(event.key, point));
+      else metricsTable.querySelector("tbody").append(latestRow(event.key, point));
+    };
 
     // Curves, one card per metric, downsampled by the server.
     const live = run.status === "RUNNING";
@@ -445,6 +461,7 @@
         if (generation === pageGeneration) { histories[key] = r.histories[0]; drawMetric(key); }
       };
       startLive([runId], (event) => {
+        updateLatest(event);
         const hh = histories[event.key] || (histories[event.key] = { steps: [], timestamps: [], values: [] });
         appendPoints(hh, event);
         if (hh.steps.length > LIVE_POINTS_CAP) { histories[event.key] = { steps: [], timestamps: [], values: [] }; reload(event.key); return; }
