@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import trackwire
+from tests.conftest import RunningServer
+from trackwire_server.store import open_database
 
 MODEL = "Concurrent"
 
@@ -103,3 +109,43 @@ def test_racing_promotions_leave_one_production_version(tracking, client):
         assert len(production) == 1, production
         assert {v.current_stage for v in versions} == {"Production", "Archived"}
         assert [v.version for v in client.get_latest_versions(MODEL, ["Production"])] == production
+
+
+def _with_query(url: str, **params: str) -> str:
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+
+
+def test_lock_timeouts_are_retried_inside_the_server(backend, tmp_path):
+    """While another session holds the model's row lock longer than the database's lock
+    timeout, registrations time out waiting: the server retries them, and the caller only
+    sees its version, late."""
+    if backend.startswith("sqlite"):
+        pytest.skip("SQLite waits for its lock (busy_timeout) instead of timing out")
+    if backend.startswith("postgres"):
+        url, hold = _with_query(backend, options="-c lock_timeout=200"), 1.5
+    else:
+        url, hold = _with_query(backend, init_command="SET innodb_lock_wait_timeout=1"), 3.0
+    server = RunningServer(url, tmp_path / "artifacts")
+    try:
+        client = trackwire.TrackwireClient(server.uri)
+        run_id = _model_run(client)
+        client.create_registered_model(MODEL)
+        client.create_model_version(MODEL, f"runs:/{run_id}/model")
+        holder = open_database(backend)
+        with ThreadPoolExecutor(2) as pool:
+            with holder.connection_context(), holder.atomic():
+                holder.execute_sql(
+                    "SELECT * FROM registered_models WHERE name = %s FOR UPDATE", (MODEL,)
+                )
+                futures = [
+                    pool.submit(client.create_model_version, MODEL, f"runs:/{run_id}/model")
+                    for _ in range(2)
+                ]
+                time.sleep(hold)
+                assert not any(f.done() for f in futures)  # still waiting, retried
+            versions = sorted(int(f.result(timeout=60).version) for f in futures)
+        holder.close()
+        assert versions == [2, 3]
+        assert _versions(client) == [1, 2, 3]
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 """Persistence: the only code that knows SQL.
 
-`TrackingStore` (tracking_store) is the interface the servicers call. Beside it:
+`TrackingStore` (tracking_store) is the interface the servicers call, and
+`RegistryStore` (registry_store) the model registry's, over the same database. Beside them:
 `schema` the tables and their migrations, `database` connections and write
 transactions, `writes` what a write carries (checked against the limits),
 `metric_points` and `metric_codec` how metric points are kept (chunks, latest

@@ -21,7 +21,13 @@ from typing import TypeVar
 import peewee
 
 from trackwire_server.artifacts.repository import check_relative_path
-from trackwire_server.errors import AlreadyExists, InvalidArgument, NotFound
+from trackwire_server.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    TrackwireError,
+    Unavailable,
+)
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Grammar
 from trackwire_server.store.database import is_sqlite, write_transaction
@@ -176,12 +182,17 @@ class RegistryStore:
             try:
                 with write_transaction(self.db):
                     return work()
-            except peewee.DatabaseError as e:
-                if attempt == WRITE_ATTEMPTS - 1 or not is_transient(e):
+            except TrackwireError:
+                raise
+            except Exception as e:  # Peewee's errors, and drivers' own that it does not wrap
+                if not is_transient(e):
                     raise
-            except Exception as e:  # drivers' own exceptions that Peewee does not wrap
-                if attempt == WRITE_ATTEMPTS - 1 or not is_transient(e):
-                    raise
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise Unavailable(
+                        f"the registry's database stayed locked through {WRITE_ATTEMPTS} "
+                        f"attempts ({type(e).__name__}: {str(e).strip()[:200]}); try again",
+                        reason="DATABASE_BUSY",
+                    ) from None
             time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
         raise AssertionError("unreachable")
 
