@@ -78,7 +78,7 @@ def source_revision() -> str:
 class ServerProcess:
     """`python -m trackwire_server` over a SQLite file in `workdir`, on a free port."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, ui: bool = False):
         self.db_path = os.path.join(workdir, "trackwire.db")
         self.log_path = os.path.join(workdir, "server.log")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
@@ -93,11 +93,13 @@ class ServerProcess:
                 os.path.join(workdir, "artifacts"),
                 "--port",
                 "0",
+                *(["--ui-port", "0"] if ui else ["--no-ui"]),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         self.host, self.port = self._wait_until_listening()
+        self.ui_url = self._wait_for_ui() if ui else None
         self.peak_rss_bytes: int | None = None
 
     @property
@@ -121,6 +123,16 @@ class ServerProcess:
         self.stop()
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             raise RuntimeError(f"the server did not start:\n{f.read()[-4000:]}")
+
+    def _wait_for_ui(self) -> str:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                match = re.search(r"web UI on (http://\S+)", f.read())
+            if match:
+                return match.group(1)
+            time.sleep(0.05)
+        raise RuntimeError("the server printed no web UI address")
 
     def read_peak_rss(self) -> int | None:
         """VmHWM of the server process, in bytes (None where /proc is missing)."""

@@ -22,7 +22,7 @@ LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 def start_cli(cwd, *args: str) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "trackwire_server", "--port", "0", *args],
+        [sys.executable, "-m", "trackwire_server", "--port", "0", "--ui-port", "0", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -250,6 +250,7 @@ def test_cli_server_with_s3_artifacts(s3, tmp_path, configured_by):
         "127.0.0.1",
         "--port",
         "0",
+        "--no-ui",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FSSPEC_", "AWS_"))}
     env["TRACKWIRE_ARTIFACTS"] = "/nonexistent-should-be-overridden"

@@ -64,6 +64,45 @@ def _stream(method, request) -> Iterator:
         raise errors.from_rpc_error(e) from None
 
 
+class MetricWatch:
+    """New metric points of some runs, as the server commits them (`watch_metrics`).
+
+    Iterating yields `(run_id, key, MetricHistory)` for each committed write, until
+    `cancel()` (from any thread) or the server stops. If the watcher fell too far
+    behind, points were dropped: iteration raises `ResourceExhaustedError`; read the
+    histories again and watch anew.
+    """
+
+    def __init__(self, call):
+        self._call = call
+
+    def __iter__(self) -> Iterator[tuple[str, str, MetricHistory]]:
+        try:
+            for m in self._call:
+                if m.overflowed:
+                    raise errors.ResourceExhaustedError(
+                        "the watcher fell behind and points were dropped; re-read the histories"
+                    )
+                yield (
+                    m.run_id,
+                    m.key,
+                    MetricHistory(list(m.steps), list(m.values), list(m.timestamps_ms)),
+                )
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise errors.from_rpc_error(e) from None
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    def __enter__(self) -> MetricWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()
+
+
 def metric_writer_for(uri: str) -> MetricWriter:
     """The process's metric writer for a tracking URI (one stream per server)."""
     writer = _writers.get(uri)
@@ -455,6 +494,15 @@ class TrackwireClient(ModelRegistryMethods):
                 include_total_count=include_total_count,
                 as_table=as_table,
             ),
+        )
+
+    def watch_metrics(self, run_ids: Sequence[str], keys: Sequence[str] = ()) -> MetricWatch:
+        """Watches runs for new metric points (of `keys`, or all): a `MetricWatch` to
+        iterate, then cancel. Only points committed after the call are seen."""
+        return MetricWatch(
+            self._tracking.WatchMetrics(
+                pb.WatchMetricsRequest(run_ids=list(run_ids), metric_keys=list(keys))
+            )
         )
 
     def get_metric_histories(

@@ -21,6 +21,7 @@ from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.config import ServerConfig, resolve_artifact_root
 from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
+from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
 from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
@@ -44,6 +45,8 @@ class TrackwireServer:
         self.artifact_root = resolve_artifact_root(config.artifacts)
         self.store = TrackingStore(open_database(config.db_url), self.artifact_root)
         self.store.initialize()
+        self.metric_feed = MetricFeed()
+        self.store.metric_listeners.append(self.metric_feed.publish)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
             interceptors=[ErrorMappingInterceptor(), *config.interceptors],
@@ -59,7 +62,7 @@ class TrackwireServer:
         )
         repository = ArtifactRepository(config.storage_options)
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store), self.grpc_server
+            TrackingServicer(self.store, self.metric_feed), self.grpc_server
         )
         artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
             ArtifactServicer(self.store, repository), self.grpc_server
@@ -91,6 +94,7 @@ class TrackwireServer:
     def stop(self, grace: float | None = 5.0) -> None:
         """Stops taking calls, lets in-flight ones finish for `grace` seconds, closes the store."""
         self.health.enter_graceful_shutdown()
+        self.metric_feed.close()  # ends WatchMetrics streams, which would otherwise last
         self.grpc_server.stop(grace).wait()
         self.store.close()
 

@@ -17,6 +17,7 @@ from trackwire_server.config import (
     DEFAULT_PORT,
     ServerConfig,
 )
+from trackwire_server.ui.server import DEFAULT_UI_HOST, DEFAULT_UI_PORT, UiServer
 
 
 def storage_option(text: str) -> tuple[str, str | bool]:
@@ -79,6 +80,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=10.0,
         help="seconds in-flight calls get to finish on SIGTERM (default %(default)s)",
     )
+    parser.add_argument(
+        "--ui-host",
+        default=DEFAULT_UI_HOST,
+        help="address the web UI listens on (default %(default)s: this machine only)",
+    )
+    parser.add_argument(
+        "--ui-port",
+        type=int,
+        default=DEFAULT_UI_PORT,
+        help="port of the web UI over HTTP; 0 picks a free one (default %(default)s)",
+    )
+    parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
     parser.add_argument("--version", action="version", version=f"trackwire {__version__}")
     return parser
 
@@ -97,6 +110,16 @@ def serve(args: argparse.Namespace) -> None:
     )
     server, port = create_server(config)
     server.start()
+    ui = None
+    if not args.no_ui:
+        try:
+            ui = UiServer(config.host, port, host=args.ui_host, port=args.ui_port).start()
+        except OSError as e:
+            server.stop(0)
+            raise SystemExit(
+                f"trackwire: cannot serve the web UI on {args.ui_host}:{args.ui_port}: {e}; "
+                "choose another --ui-port, or --no-ui"
+            ) from None
     stopping = threading.Event()
 
     def on_signal(signum, frame):
@@ -110,8 +133,13 @@ def serve(args: argparse.Namespace) -> None:
         f"(db {config.db_url}, artifacts {server.artifact_root})",
         flush=True,
     )
+    if ui is not None:
+        print(f"trackwire web UI on {ui.url}", flush=True)
     stopping.wait()
     logging.getLogger("trackwire.server").info("shutting down; grace %.1fs", args.grace)
+    if ui is not None:
+        server.metric_feed.close()  # ends the UI's live streams first
+        ui.stop()
     server.stop(args.grace)
 
 

@@ -343,6 +343,30 @@ class BatchReadMetricHistoryResponse(_message.Message):
     total_points: int
     def __init__(self, run_id: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., total_points: _Optional[int] = ...) -> None: ...
 
+class WatchMetricsRequest(_message.Message):
+    __slots__ = ("run_ids", "metric_keys")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    metric_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WatchMetricsResponse(_message.Message):
+    __slots__ = ("run_id", "key", "values", "steps", "timestamps_ms", "overflowed")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOWED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    key: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    overflowed: bool
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., overflowed: _Optional[bool] = ...) -> None: ...
+
 class SearchRunsRequest(_message.Message):
     __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count", "as_table")
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]

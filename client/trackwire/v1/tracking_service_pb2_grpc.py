@@ -140,6 +140,11 @@ class TrackingServiceStub:
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.FromString,
                 _registered_method=True)
+        self.WatchMetrics = channel.unary_stream(
+                '/trackwire.v1.TrackingService/WatchMetrics',
+                request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsResponse.FromString,
+                _registered_method=True)
         self.SearchRuns = channel.unary_unary(
                 '/trackwire.v1.TrackingService/SearchRuns',
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.SearchRunsRequest.SerializeToString,
@@ -310,6 +315,18 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchMetrics(self, request, context):
+        """Watches runs for new metric points: once they are committed (by
+        WriteMetrics, LogBatch or CreateRun), the server sends them, one message per
+        run and key of each committed write. The stream stays open until the
+        client cancels it; it carries only points written after it opened (read
+        the history first with BatchReadMetricHistory). A watcher that falls far
+        behind is sent a message with `overflowed` set and should re-read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SearchRuns(self, request, context):
         """Searches runs across experiments.
         """
@@ -426,6 +443,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.BatchReadMetricHistory,
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.SerializeToString,
+            ),
+            'WatchMetrics': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMetrics,
+                    request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsResponse.SerializeToString,
             ),
             'SearchRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchRuns,
@@ -984,6 +1006,33 @@ class TrackingService:
             '/trackwire.v1.TrackingService/BatchReadMetricHistory',
             trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryRequest.SerializeToString,
             trackwire_dot_v1_dot_tracking__service__pb2.BatchReadMetricHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trackwire.v1.TrackingService/WatchMetrics',
+            trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsRequest.SerializeToString,
+            trackwire_dot_v1_dot_tracking__service__pb2.WatchMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,13 +10,18 @@ from trackwire_server import __version__, convert
 from trackwire_server.errors import InvalidArgument, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
+from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.records import MetricColumns, SeriesKey
 
+# How often an idle WatchMetrics stream checks that its client is still there.
+WATCH_POLL_SECONDS = 1.0
+
 
 class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
-    def __init__(self, store: TrackingStore):
+    def __init__(self, store: TrackingStore, feed: MetricFeed | None = None):
         self.store = store
+        self.feed = feed
 
     # -- experiments -------------------------------------------------------
 
@@ -196,6 +201,36 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 response.steps.extend(steps[lo : lo + chunk_size].tolist())
                 response.timestamps_ms.extend(timestamps[lo : lo + chunk_size].tolist())
                 yield response
+
+    def WatchMetrics(self, request, context):
+        run_ids = list(dict.fromkeys(request.run_ids))
+        if not run_ids:
+            raise InvalidArgument("run_ids must name at least one run")
+        if len(run_ids) > LIMITS.max_batch_history_runs:
+            raise InvalidArgument(
+                f"run_ids has {len(run_ids)} runs; the limit is {LIMITS.max_batch_history_runs}"
+            )
+        for run_id in run_ids:
+            self.store.get_run(run_id, with_data=False)  # NOT_FOUND for an unknown run
+        if self.feed is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no live metric feed")
+        subscription = self.feed.subscribe(run_ids, request.metric_keys)
+        context.add_callback(subscription.close)
+        try:
+            while context.is_active() and not subscription.closed:
+                update = subscription.get(WATCH_POLL_SECONDS)
+                if update is None:
+                    continue
+                if update.overflowed:
+                    yield pb.WatchMetricsResponse(overflowed=True)
+                    continue
+                response = pb.WatchMetricsResponse(run_id=update.run_id, key=update.key)
+                response.values.extend(update.values.tolist())
+                response.steps.extend(update.steps.tolist())
+                response.timestamps_ms.extend(update.timestamps.tolist())
+                yield response
+        finally:
+            subscription.close()
 
     # -- search ------------------------------------------------------------
 

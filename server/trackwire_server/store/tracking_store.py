@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import peewee
@@ -143,6 +143,15 @@ class TrackingStore:
         self.t = schema.bind_tables(db)
         self._sql_by_shape: dict[tuple, str] = {}
         self._checkpoints = None
+        # Called after each commit that stored metric points, with
+        # {run_id: {key: (steps, timestamps, values)}}; the server's live feed.
+        self.metric_listeners: list[Callable[[dict[str, dict[str, tuple]]], None]] = []
+
+    def _announce(self, written: dict[str, dict[str, tuple]]) -> None:
+        """Tells the listeners about points that were just committed."""
+        if written:
+            for listener in self.metric_listeners:
+                listener(written)
 
     def _locked(self, query):
         """The query with FOR UPDATE where the database has row locks (SQLite locks it all)."""
@@ -486,17 +495,25 @@ class TrackingStore:
         `run_id` if it exists. Returns (run, resumed)."""
         new = NewRun(run_name, start_time, tags, parent_run_id, run_id, user_id, params, metrics)
         checked = new.checked()
+        written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
             experiment = self._writable_experiment(experiment_id)
+            existing = None
             if run_id:
                 existing = self._locked(
                     self.t.Run.select().where(self.t.Run.run_id == run_id)
                 ).first()
-                if existing is not None:
-                    return self._resume_run(
-                        existing, experiment.experiment_id, run_name, checked[1]
-                    ), True
-            return self._insert_new_runs(experiment, [checked])[0], False
+            if existing is not None:
+                result = (
+                    self._resume_run(
+                        existing, experiment.experiment_id, run_name, checked[1], written
+                    ),
+                    True,
+                )
+            else:
+                result = self._insert_new_runs(experiment, [checked], written)[0], False
+        self._announce(written)
+        return result
 
     def create_runs(self, experiment_id: str, runs: list[NewRun]) -> list[RunRecord]:
         """Creates several new runs of one experiment in one transaction."""
@@ -510,6 +527,7 @@ class TrackingStore:
         chosen = [run.run_id for run in runs if run.run_id]
         if len(set(chosen)) != len(chosen):
             raise InvalidArgument("requests: a run_id appears twice")
+        written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
             experiment = self._writable_experiment(experiment_id)
             R = self.t.Run
@@ -517,7 +535,9 @@ class TrackingStore:
                 taken = R.select(R.run_id).where(R.run_id.in_(chunk)).first()
                 if taken is not None:
                     raise AlreadyExists(f"run_id {taken.run_id} exists already")
-            return self._insert_new_runs(experiment, checked)
+            records = self._insert_new_runs(experiment, checked, written)
+        self._announce(written)
+        return records
 
     def _writable_experiment(self, experiment_id: str):
         experiment = self._experiment_row(experiment_id)
@@ -525,9 +545,12 @@ class TrackingStore:
             raise FailedPrecondition(f"experiment {experiment_id} is deleted")
         return experiment
 
-    def _insert_new_runs(self, experiment, checked: list[tuple[NewRun, Batch]]) -> list[RunRecord]:
+    def _insert_new_runs(
+        self, experiment, checked: list[tuple[NewRun, Batch]], written: dict
+    ) -> list[RunRecord]:
         """Inserts new runs with their data in a few multi-row statements; the records
-        returned are built from what was written, not read back."""
+        returned are built from what was written, not read back. The metric points
+        go into `written` as {run_id: series}."""
         R = self.t.Run
         parents = {new.parent_run_id for new, _ in checked if new.parent_run_id}
         found = {}
@@ -585,7 +608,10 @@ class TrackingStore:
             rows["tags"] += [
                 {"run_id": run_id, "key": k, "value": v} for k, v in record.tags.items()
             ]
-            for key, columns in batch.series().items():
+            series = batch.series()
+            if series:
+                written[run_id] = series
+            for key, columns in series.items():
                 rows["chunks"].append({"run_id": run_id, "key": key, **chunk_fields(*columns)})
                 point = latest_point(*columns)
                 rows["latest"].append(latest_row(experiment.experiment_id, run_id, key, point))
@@ -601,7 +627,9 @@ class TrackingStore:
             bulk_insert(table, rows[name])
         return records
 
-    def _resume_run(self, row, experiment_id: int, run_name: str, batch: Batch) -> RunRecord:
+    def _resume_run(
+        self, row, experiment_id: int, run_name: str, batch: Batch, written: dict
+    ) -> RunRecord:
         if row.experiment_id != experiment_id:
             raise AlreadyExists(
                 f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
@@ -613,7 +641,7 @@ class TrackingStore:
             row.name = run_name
             batch.tags["trackwire.runName"] = run_name
         row.save()
-        self._write_batch(row, batch)
+        self._write_batch(row, batch, written)
         return self._run_record(row)
 
     def get_run(self, run_id: str, with_data: bool = True) -> RunRecord:
@@ -861,18 +889,22 @@ class TrackingStore:
         tags: dict[str, str] | list[tuple[str, str]],
     ) -> None:
         batch = Batch.checked(metrics, params, tags)
+        written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
-            self._write_batch(self._active_run_row(run_id), batch)
+            self._write_batch(self._active_run_row(run_id), batch, written)
+        self._announce(written)
 
-    def _write_batch(self, run, batch: Batch) -> None:
-        """Writes a checked batch to `run` (its row, locked)."""
+    def _write_batch(self, run, batch: Batch, written: dict) -> None:
+        """Writes a checked batch to `run` (its row, locked); its points go into `written`."""
         run_id = run.run_id
         if batch.params:
             self._insert_params(run_id, batch.params)
         if batch.tags:
             self._upsert_tags(run_id, batch.tags)
         if batch.metrics:
-            self._append_points(run, batch.series())
+            series = batch.series()
+            self._append_points(run, series)
+            written[run_id] = series
 
     def _insert_params(self, run_id: str, params: dict[str, str]) -> None:
         P = self.t.Param
@@ -981,7 +1013,8 @@ class TrackingStore:
                 W.update(sequence_number=sequence_number, update_time=ts).where(
                     W.writer_id == writer_id
                 ).execute()
-            return False
+        self._announce(groups)
+        return False
 
     @staticmethod
     def _group_columns(batch: MetricColumns) -> dict[str, dict[str, tuple]]:

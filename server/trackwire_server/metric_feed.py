@@ -1,0 +1,131 @@
+"""The live metric feed: committed metric points, fanned out to WatchMetrics streams.
+
+The store calls `MetricFeed.publish` after each commit that stored points (it is
+one of `TrackingStore.metric_listeners`); each watcher has a bounded queue of
+its own, so a slow watcher never holds up a writer: when its queue is full it
+is told it overflowed and should re-read the histories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+# Messages a watcher may have waiting before it is told it overflowed.
+MAX_PENDING = 10_000
+
+
+@dataclass(frozen=True)
+class MetricUpdate:
+    """New points of one metric of one run; or, with `overflowed`, a gap."""
+
+    run_id: str
+    key: str
+    steps: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    values: np.ndarray | None = None
+    overflowed: bool = False
+
+
+_CLOSED = object()
+
+
+class Subscription:
+    """One watcher's queue of updates for some runs (and optionally some keys)."""
+
+    def __init__(self, feed: MetricFeed, run_ids: frozenset[str], keys: frozenset[str]):
+        self.feed = feed
+        self.run_ids = run_ids
+        self.keys = keys
+        self._queue: queue.Queue = queue.Queue(MAX_PENDING)
+        self._overflowed = False
+        self.closed = False
+
+    def offer(self, update: MetricUpdate) -> None:
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(update)
+        except queue.Full:
+            self._overflowed = True
+            # Make room for the notice: the watcher re-reads anyway.
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._queue.put_nowait(MetricUpdate(run_id="", key="", overflowed=True))
+
+    def get(self, timeout: float) -> MetricUpdate | None:
+        """The next update; None after `timeout` seconds without one or once closed."""
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _CLOSED:
+            self.closed = True
+            return None
+        if item.overflowed:
+            self._overflowed = False
+        return item
+
+    def close(self) -> None:
+        """Unsubscribes and wakes a reader blocked in get()."""
+        self.feed.unsubscribe(self)
+        self.closed = True
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_CLOSED)
+
+
+class MetricFeed:
+    """Subscriptions by run id; thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_run: dict[str, set[Subscription]] = {}
+        self._closed = False
+
+    def subscribe(self, run_ids: Iterable[str], keys: Iterable[str] = ()) -> Subscription:
+        subscription = Subscription(self, frozenset(run_ids), frozenset(keys))
+        with self._lock:
+            if self._closed:
+                subscription.closed = True
+                return subscription
+            for run_id in subscription.run_ids:
+                self._by_run.setdefault(run_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            for run_id in subscription.run_ids:
+                watchers = self._by_run.get(run_id)
+                if watchers is not None:
+                    watchers.discard(subscription)
+                    if not watchers:
+                        del self._by_run[run_id]
+
+    def publish(self, written: dict[str, dict[str, tuple]]) -> None:
+        """Hands each watcher of a run the points just committed for it."""
+        with self._lock:
+            targets = [(run_id, list(self._by_run.get(run_id, ()))) for run_id in written]
+        for run_id, watchers in targets:
+            if not watchers:
+                continue
+            for key, (steps, timestamps, values) in written[run_id].items():
+                update = MetricUpdate(run_id, key, steps, timestamps, values)
+                for watcher in watchers:
+                    if not watcher.keys or key in watcher.keys:
+                        watcher.offer(update)
+
+    def close(self) -> None:
+        """Ends every subscription (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            watchers = {w for ws in self._by_run.values() for w in ws}
+        for watcher in watchers:
+            watcher.close()
