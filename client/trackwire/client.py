@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import posixpath
@@ -33,6 +34,9 @@ from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
+# Files of a folder go up or down this many at a time: one stream leaves the other core
+# (and the server) idle while it reads or writes.
+TRANSFER_THREADS = 4
 
 _writers: dict[str, MetricWriter] = {}
 _writers_lock = threading.Lock()
@@ -547,13 +551,16 @@ class TrackwireClient(ModelRegistryMethods):
             return self._upload(run_id, path, iter(lambda: f.read(UPLOAD_CHUNK_BYTES), b""))
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        """Uploads every file under `local_dir`, keeping the folder structure."""
+        """Uploads every file under `local_dir`, keeping the folder structure; several
+        files at once (TRANSFER_THREADS streams)."""
+        uploads = []
         for root, _dirs, files in os.walk(local_dir):
             rel = os.path.relpath(root, local_dir)
             folder = "" if rel == "." else rel.replace(os.sep, "/")
             target = posixpath.join(artifact_path or "", folder).strip("/")
             for name in sorted(files):
-                self.log_artifact(run_id, os.path.join(root, name), target or None)
+                uploads.append((os.path.join(root, name), target or None))
+        _in_parallel([functools.partial(self.log_artifact, run_id, *u) for u in uploads])
 
     def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> FileInfo:
         """Uploads `data` as the file `artifact_file` of the run."""
@@ -636,6 +643,7 @@ class TrackwireClient(ModelRegistryMethods):
         local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
         os.makedirs(local_root, exist_ok=True)
         stack = list(entries)
+        downloads = []
         while stack:
             entry = stack.pop()
             rel = entry.path[len(path) :].lstrip("/") if path else entry.path
@@ -644,7 +652,8 @@ class TrackwireClient(ModelRegistryMethods):
                 os.makedirs(local, exist_ok=True)
                 stack.extend(self.list_artifacts(run_id, entry.path))
             else:
-                self._download_file(run_id, entry.path, local)
+                downloads.append(functools.partial(self._download_file, run_id, entry.path, local))
+        _in_parallel(downloads)
         return local_root
 
     def _download_file(self, run_id: str, path: str, local: str) -> str:
@@ -658,6 +667,19 @@ class TrackwireClient(ModelRegistryMethods):
                 f.write(chunk.data)
         os.replace(tmp, local)
         return local
+
+
+def _in_parallel(calls: list) -> None:
+    """Runs the calls (file transfers) on up to TRANSFER_THREADS threads; raises the first
+    error after every call has ended."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    with concurrent.futures.ThreadPoolExecutor(min(TRANSFER_THREADS, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    for future in futures:
+        future.result()
 
 
 def _add_metric_protos(repeated, metrics: Sequence[Metric]) -> None:
