@@ -34,8 +34,17 @@ check-protos: venv
 
 # The whole suite. Set TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL to
 # also run the store and server tests on PostgreSQL and MariaDB (CI does).
-test: venv check-protos
+test: venv check-protos browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The web UI tests drive Debian's Chromium (Playwright never downloads a browser here). It is
+# installed with the system's package manager when missing and allowed (root with apt-get);
+# otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq chromium; } || \
+	echo "chromium is missing and cannot be installed here: the web UI tests will be skipped"
 
 lint: venv
 	$(VENV)/bin/ruff check client server tests bench
