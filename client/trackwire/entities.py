@@ -29,7 +29,12 @@ class ViewType:
 
 
 def _ms(message, name: str) -> int | None:
-    return getattr(message, name).ToMilliseconds() if message.HasField(name) else None
+    """A Timestamp field in milliseconds, None when unset (Timestamp.ToMilliseconds is
+    Python code that checks the range; the server sends valid times)."""
+    if not message.HasField(name):
+        return None
+    ts = getattr(message, name)
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
 @dataclass
