@@ -33,8 +33,9 @@ def storage_option(text: str) -> tuple[str, str | bool]:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="trackwire server")
     parser.description = (
-        "Serve Trackwire's gRPC tracking and artifact services. With no options: "
-        "SQLite in ./trackwire.db and artifacts in ./trackwire-artifacts, on 127.0.0.1:50051."
+        "Serve Trackwire's gRPC tracking, artifact and model registry services, and the web "
+        "UI. With no options: SQLite in ./trackwire.db and artifacts in ./trackwire-artifacts, "
+        "gRPC on 127.0.0.1:50051, the UI on http://127.0.0.1:5000/."
     )
     parser.add_argument(
         "--db",
