@@ -297,7 +297,7 @@ class TrackwireClient(ModelRegistryMethods):
         params=None,
         metrics=(),
     ) -> pb.CreateRunRequest:
-        return pb.CreateRunRequest(
+        request = pb.CreateRunRequest(
             experiment_id=str(experiment_id),
             run_name=run_name or "",
             start_time=_timestamp(start_time),
@@ -306,8 +306,9 @@ class TrackwireClient(ModelRegistryMethods):
             run_id=run_id or "",
             user_id=user_id if user_id is not None else _default_user(),
             params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()],
-            metrics=[_metric_proto(m) for m in metrics],
         )
+        _add_metric_protos(request.metrics, metrics)
+        return request
 
     def _create_run(self, request: pb.CreateRunRequest) -> tuple[Run, bool]:
         """(the run, whether an existing run was resumed)."""

@@ -113,10 +113,6 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
     return table
 
 
-def metric_record(metric: run_pb2.Metric) -> MetricRecord:
-    return MetricRecord(metric.key, metric.value, metric.timestamp_ms, metric.step)
-
-
 def metric_records(metrics) -> list[MetricRecord]:
     """Repeated Metric messages as records (inline: batches hold thousands)."""
     return [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]

@@ -111,6 +111,8 @@ class MetricFeed:
 
     def publish(self, written: dict[str, dict[str, tuple]]) -> None:
         """Hands each watcher of a run the points just committed for it."""
+        if not self._by_run:  # nobody watches: every metric commit passes here
+            return
         with self._lock:
             targets = [(run_id, list(self._by_run.get(run_id, ()))) for run_id in written]
         for run_id, watchers in targets:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import peewee
 from playhouse import db_url
+
+from trackwire_server.errors import TrackwireError, Unavailable
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -128,6 +133,62 @@ def write_transaction(db: peewee.Database) -> Iterator[None]:
     else:
         with db.atomic():
             yield
+
+
+def for_update(db: peewee.Database, query):
+    """The query with FOR UPDATE where the database has row locks (SQLite's write
+    transaction locks it all already)."""
+    return query if is_sqlite(db) else query.for_update()
+
+
+# Transient errors: PostgreSQL SQLSTATEs and MySQL error numbers.
+_PG_TRANSIENT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_MYSQL_TRANSIENT = {1205, 1213}  # lock wait timeout, deadlock
+WRITE_ATTEMPTS = 20
+T = TypeVar("T")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is a lost race worth retrying the transaction for."""
+    seen: set[int] = set()
+    stack: list[object] = [error]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if getattr(e, "pgcode", None) in _PG_TRANSIENT:
+            return True
+        args = getattr(e, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_TRANSIENT:
+            return True
+        if "database is locked" in str(e) or "database table is locked" in str(e):
+            return True
+        stack.extend(a for a in args if isinstance(a, BaseException))
+        stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+    return False
+
+
+def retrying_write(db: peewee.Database, work: Callable[[], T], what: str) -> T:
+    """Runs `work` in one write transaction, again from the start if it lost a race for a
+    lock (see is_transient); UNAVAILABLE (DATABASE_BUSY) naming `what` if it always did."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with write_transaction(db):
+                return work()
+        except TrackwireError:
+            raise
+        except Exception as e:  # Peewee's errors, and drivers' own that it does not wrap
+            if not is_transient(e):
+                raise
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise Unavailable(
+                    f"{what} stayed locked through {WRITE_ATTEMPTS} "
+                    f"attempts ({type(e).__name__}: {str(e).strip()[:200]}); try again",
+                    reason="DATABASE_BUSY",
+                ) from None
+        time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
+    raise AssertionError("unreachable")
 
 
 def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:

@@ -1,7 +1,7 @@
 """The model registry store: registered models, their versions, stages, tags and aliases.
 
 Every public method is one transaction. Writes that lose a race for a lock
-(deadlock, serialization failure, lock timeout) are retried here, whole: callers
+(deadlock, serialization failure, lock timeout) are retried whole (database.retrying_write): callers
 never see a transient database error.
 
 Version numbers are dense per model: the model's row is locked (SQLite: BEGIN
@@ -11,9 +11,7 @@ IMMEDIATE; PostgreSQL/MySQL: SELECT ... FOR UPDATE) and the next number is its
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TypeVar
@@ -25,12 +23,10 @@ from trackwire_server.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
-    TrackwireError,
-    Unavailable,
 )
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Grammar
-from trackwire_server.store.database import is_sqlite, write_transaction
+from trackwire_server.store.database import for_update, retrying_write
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import ModelVersionRecord, RegisteredModelRecord
 from trackwire_server.store.search_queries import Attribute, QueryBuilder
@@ -54,10 +50,6 @@ RUNS_SCHEME = "runs:/"
 _ALIAS = re.compile(r"^[A-Za-z0-9_\-]+$")
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
-# Transient errors: PostgreSQL SQLSTATEs and MySQL error numbers.
-_PG_TRANSIENT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
-_MYSQL_TRANSIENT = {1205, 1213}  # lock wait timeout, deadlock
-WRITE_ATTEMPTS = 20
 
 REGISTERED_MODEL_GRAMMAR = Grammar(
     kinds={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
@@ -146,27 +138,6 @@ def _check_tags(field: str, tags: dict[str, str]) -> None:
         check_length(f"{field}['{key}'].value", value, LIMITS.max_tag_value_length)
 
 
-def is_transient(error: BaseException) -> bool:
-    """Whether a database error is a lost race worth retrying the transaction for."""
-    seen: set[int] = set()
-    stack: list[object] = [error]
-    while stack:
-        e = stack.pop()
-        if not isinstance(e, BaseException) or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if getattr(e, "pgcode", None) in _PG_TRANSIENT:
-            return True
-        args = getattr(e, "args", ())
-        if args and isinstance(args[0], int) and args[0] in _MYSQL_TRANSIENT:
-            return True
-        if "database is locked" in str(e) or "database table is locked" in str(e):
-            return True
-        stack.extend(a for a in args if isinstance(a, BaseException))
-        stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
-    return False
-
-
 class RegistryStore:
     """Registered models and model versions in the tracking store's database."""
 
@@ -177,38 +148,18 @@ class RegistryStore:
     # -- transactions ---------------------------------------------------------
 
     def _write(self, work: Callable[[], T]) -> T:
-        """Runs `work` in one write transaction, again from the start if it lost a race."""
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with write_transaction(self.db):
-                    return work()
-            except TrackwireError:
-                raise
-            except Exception as e:  # Peewee's errors, and drivers' own that it does not wrap
-                if not is_transient(e):
-                    raise
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise Unavailable(
-                        f"the registry's database stayed locked through {WRITE_ATTEMPTS} "
-                        f"attempts ({type(e).__name__}: {str(e).strip()[:200]}); try again",
-                        reason="DATABASE_BUSY",
-                    ) from None
-            time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
-        raise AssertionError("unreachable")
+        return retrying_write(self.db, work, "the registry's database")
 
     def _read(self, work: Callable[[], T]) -> T:
         with self.db.atomic():
             return work()
-
-    def _locked(self, query):
-        return query if is_sqlite(self.db) else query.for_update()
 
     # -- rows ---------------------------------------------------------------------
 
     def _model_row(self, name: str, field: str = "name", lock: bool = False):
         check_model_name(field, name)
         query = self.t.RegisteredModel.select().where(self.t.RegisteredModel.name == name)
-        row = (self._locked(query) if lock else query).first()
+        row = (for_update(self.db, query) if lock else query).first()
         if row is None:
             raise NotFound(f"registered model '{name}' does not exist")
         return row

@@ -34,6 +34,7 @@ from trackwire_server.store.constants import (
 )
 from trackwire_server.store.database import (
     bulk_insert,
+    for_update,
     is_mysql,
     is_sqlite,
     start_wal_checkpoints,
@@ -154,10 +155,6 @@ class TrackingStore:
             for listener in self.metric_listeners:
                 listener(written)
 
-    def _locked(self, query):
-        """The query with FOR UPDATE where the database has row locks (SQLite locks it all)."""
-        return query if is_sqlite(self.db) else query.for_update()
-
     # -- lifecycle ---------------------------------------------------------
 
     def initialize(self) -> None:
@@ -194,7 +191,7 @@ class TrackingStore:
     def _experiment_row(self, experiment_id: str, field: str = "experiment_id", lock=False):
         eid = parse_experiment_id(field, experiment_id)
         query = self.t.Experiment.select().where(self.t.Experiment.experiment_id == eid)
-        row = (self._locked(query) if lock else query).first()
+        row = (for_update(self.db, query) if lock else query).first()
         if row is None:
             raise NotFound(f"experiment {experiment_id} does not exist")
         return row
@@ -369,7 +366,7 @@ class TrackingStore:
         if sql is None:  # every write reads its run first: render the statement once
             R = self.t.Run
             query = R.select().where(R.run_id == peewee.SQL(self.db.param))
-            sql, _ = (self._locked(query) if lock else query).sql()
+            sql, _ = (for_update(self.db, query) if lock else query).sql()
             self._sql_by_shape[("run", lock)] = sql
         row = next(iter(self.t.Run.raw(sql, run_id)), None)
         if row is None:
@@ -383,11 +380,6 @@ class TrackingStore:
             raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
         return row
 
-    def _values(self, values: list) -> peewee.SQL:
-        """A parenthesised list of bound values for IN, without Peewee rendering each one
-        (which costs more than the query for thousands of ids)."""
-        return peewee.SQL(f"({', '.join([self.db.param] * len(values))})", list(values))
-
     def _select_by_run_ids(self, table, columns: tuple, run_ids: list, keys) -> list[tuple]:
         """Rows of `table` for these runs (and keys, if given). The statement is rendered
         once per shape and kept: rendering a few hundred bound values through Peewee
@@ -399,8 +391,10 @@ class TrackingStore:
         shape = (table.__name__, columns, -1 if as_json else len(run_ids), len(keys))
         sql = self._sql_by_shape.get(shape)
         if sql is None:
-            ids = "(SELECT value FROM json_each(?))" if as_json else None
-            ids = ids or self._placeholders(len(run_ids))
+            if as_json:
+                ids = "(SELECT value FROM json_each(?))"
+            else:
+                ids = self._placeholders(len(run_ids))
             condition = table.run_id.in_(peewee.SQL(ids))
             if keys:
                 condition &= table.key.in_(peewee.SQL(self._placeholders(len(keys))))
@@ -408,9 +402,8 @@ class TrackingStore:
             if len(self._sql_by_shape) > 4096:
                 self._sql_by_shape.clear()
             self._sql_by_shape[shape] = sql
-        if as_json:
-            return self.db.execute_sql(sql, [json.dumps(run_ids), *keys]).fetchall()
-        return self.db.execute_sql(sql, [*run_ids, *keys]).fetchall()
+        ids = [json.dumps(run_ids)] if as_json else run_ids
+        return self.db.execute_sql(sql, [*ids, *keys]).fetchall()
 
     def _placeholders(self, n: int) -> str:
         return f"({', '.join([self.db.param] * n)})"
@@ -508,8 +501,8 @@ class TrackingStore:
             experiment = self._writable_experiment(experiment_id)
             existing = None
             if run_id:
-                existing = self._locked(
-                    self.t.Run.select().where(self.t.Run.run_id == run_id)
+                existing = for_update(
+                    self.db, self.t.Run.select().where(self.t.Run.run_id == run_id)
                 ).first()
             if existing is not None:
                 result = (
@@ -1007,7 +1000,7 @@ class TrackingStore:
         groups = self._group_columns(batch)
         with write_transaction(self.db):
             W = self.t.WriterProgress
-            progress = self._locked(W.select().where(W.writer_id == writer_id)).first()
+            progress = for_update(self.db, W.select().where(W.writer_id == writer_id)).first()
             if progress is not None and sequence_number <= progress.sequence_number:
                 return True
             for run_id, series in groups.items():
