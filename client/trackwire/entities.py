@@ -60,7 +60,7 @@ class Experiment:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Metric:
     key: str
     value: float
@@ -99,17 +99,18 @@ class RunInfo:
 
     @classmethod
     def from_proto(cls, p: run_pb2.RunInfo) -> RunInfo:
+        # Positional, in field order: a page of search results makes thousands.
         return cls(
-            run_id=p.run_id,
-            experiment_id=p.experiment_id,
-            run_name=p.run_name,
-            status=_STATUS_NAMES.get(p.status, "UNKNOWN"),
-            start_time=_ms(p, "start_time"),
-            end_time=_ms(p, "end_time"),
-            artifact_uri=p.artifact_uri,
-            lifecycle_stage=_STAGES.get(p.lifecycle_stage, "unknown"),
-            user_id=p.user_id,
-            parent_run_id=p.parent_run_id,
+            p.run_id,
+            p.experiment_id,
+            p.run_name,
+            _STATUS_NAMES.get(p.status, "UNKNOWN"),
+            _ms(p, "start_time"),
+            _ms(p, "end_time"),
+            p.artifact_uri,
+            _STAGES.get(p.lifecycle_stage, "unknown"),
+            p.user_id,
+            p.parent_run_id,
         )
 
 
@@ -124,12 +125,13 @@ class RunData:
 
     @classmethod
     def from_proto(cls, p: run_pb2.RunData) -> RunData:
-        latest = {m.key: Metric(m.key, m.value, m.timestamp_ms, m.step) for m in p.metrics}
+        latest, values = {}, {}
+        for m in p.metrics:
+            key, value = m.key, m.value
+            latest[key] = Metric(key, value, m.timestamp_ms, m.step)
+            values[key] = value
         return cls(
-            metrics={k: m.value for k, m in latest.items()},
-            params={x.key: x.value for x in p.params},
-            tags={t.key: t.value for t in p.tags},
-            latest_metrics=latest,
+            values, {x.key: x.value for x in p.params}, {t.key: t.value for t in p.tags}, latest
         )
 
 

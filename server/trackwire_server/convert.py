@@ -42,31 +42,59 @@ def experiment(record: ExperimentRecord) -> experiment_pb2.Experiment:
     )
 
 
+def _set_time(ts: Timestamp, ms: int | None) -> None:
+    if ms is not None:
+        ts.seconds, rest = divmod(ms, 1000)
+        ts.nanos = rest * 1_000_000
+
+
+def fill_run_info(info: run_pb2.RunInfo, record: RunRecord) -> None:
+    """Sets the fields of an empty RunInfo in place (cheaper than building one and
+    copying it in: a page of search results holds thousands of values)."""
+    info.run_id = record.run_id
+    info.experiment_id = str(record.experiment_id)
+    info.run_name = record.name
+    info.status = record.status
+    _set_time(info.start_time, record.start_time)
+    _set_time(info.end_time, record.end_time)
+    info.artifact_uri = record.artifact_uri
+    info.lifecycle_stage = record.lifecycle_stage
+    info.parent_run_id = record.parent_run_id or ""
+    info.user_id = record.user_id
+
+
 def run_info(record: RunRecord) -> run_pb2.RunInfo:
-    return run_pb2.RunInfo(
-        run_id=record.run_id,
-        experiment_id=str(record.experiment_id),
-        run_name=record.name,
-        status=record.status,
-        start_time=timestamp(record.start_time),
-        end_time=timestamp(record.end_time),
-        artifact_uri=record.artifact_uri,
-        lifecycle_stage=record.lifecycle_stage,
-        parent_run_id=record.parent_run_id or "",
-        user_id=record.user_id,
-    )
+    info = run_pb2.RunInfo()
+    fill_run_info(info, record)
+    return info
+
+
+def fill_run(message: run_pb2.Run, record: RunRecord) -> None:
+    """Sets the fields of an empty Run in place (e.g. one added to a response)."""
+    fill_run_info(message.info, record)
+    data = message.data
+    add = data.metrics.add
+    for m in record.metrics:
+        add(key=m.key, value=m.value, timestamp_ms=m.timestamp, step=m.step)
+    add = data.params.add
+    for key, value in record.params.items():
+        add(key=key, value=value)
+    add = data.tags.add
+    for key, value in record.tags.items():
+        add(key=key, value=value)
 
 
 def run(record: RunRecord) -> run_pb2.Run:
-    message = run_pb2.Run(info=run_info(record))
-    data = message.data
-    for m in record.metrics:
-        data.metrics.add(key=m.key, value=m.value, timestamp_ms=m.timestamp, step=m.step)
-    for key, value in record.params.items():
-        data.params.add(key=key, value=value)
-    for key, value in record.tags.items():
-        data.tags.add(key=key, value=value)
+    message = run_pb2.Run()
+    fill_run(message, record)
     return message
+
+
+def runs_into(repeated, records: list[RunRecord]) -> None:
+    """Appends the records to a repeated Run field."""
+    add = repeated.add
+    for record in records:
+        fill_run(add(), record)
 
 
 def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:

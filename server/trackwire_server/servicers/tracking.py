@@ -96,7 +96,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         records = self.store.create_runs(
             request.experiment_id, [convert.new_run(r) for r in request.requests]
         )
-        return pb.BatchCreateRunsResponse(runs=[convert.run(r) for r in records])
+        response = pb.BatchCreateRunsResponse()
+        convert.runs_into(response.runs, records)
+        return response
 
     def GetRun(self, request, context):
         return pb.GetRunResponse(run=convert.run(self.store.get_run(request.run_id)))
@@ -250,9 +252,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             return pb.SearchRunsResponse(
                 table=convert.run_table(records), next_page_token=token, total_count=total
             )
-        return pb.SearchRunsResponse(
-            runs=[convert.run(r) for r in records], next_page_token=token, total_count=total
-        )
+        response = pb.SearchRunsResponse(next_page_token=token, total_count=total)
+        convert.runs_into(response.runs, records)
+        return response
 
     # -- server ------------------------------------------------------------
 

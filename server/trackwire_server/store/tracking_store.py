@@ -6,6 +6,7 @@ Every public method is one transaction. Errors are the domain errors of
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -22,7 +23,7 @@ from trackwire_server.errors import (
     ResourceExhausted,
 )
 from trackwire_server.limits import LIMITS
-from trackwire_server.search.grammar import And, Comparison
+from trackwire_server.search.grammar import And, Comparison, Node, OrderKey
 from trackwire_server.store import metric_codec, schema
 from trackwire_server.store.constants import (
     ACTIVE,
@@ -33,6 +34,7 @@ from trackwire_server.store.constants import (
     RUNNING,
 )
 from trackwire_server.store.database import (
+    RenderedQueries,
     bulk_insert,
     for_update,
     is_mysql,
@@ -136,6 +138,43 @@ _NOUNS = [
 ]
 
 
+_UNCHECKED = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _run_order(order_by: tuple[str, ...]) -> tuple[OrderKey, ...]:
+    return tuple(RUN_GRAMMAR.parse_order_by(list(order_by)))
+
+
+class _RunSearch:
+    """One search of runs: its parsed filter and order, and the conditions built from
+    them, on demand (only when one of its statements is rendered the first time)."""
+
+    def __init__(self, tables, tree: Node | None, order_by, view_type: int):
+        self.run = tables.Run
+        self.tree = tree
+        self.order_keys = _run_order(tuple(order_by))
+        self.view_type = view_type
+        self.builder = QueryBuilder(
+            tables.Run,
+            "run_id",
+            {"metric": tables.LatestMetric, "param": tables.Param, "tag": tables.RunTag},
+            RUN_ATTRIBUTES,
+        )
+        self.key: tuple = ()  # what determines its statements (set once ids are known)
+
+    def base(self, ids: list[int]):
+        """The conditions on the run's own columns: experiments and lifecycle stage."""
+        return self.run.experiment_id.in_(ids) & view_condition(
+            self.run.lifecycle_stage, self.view_type
+        )
+
+    def where(self, ids: list[int]):
+        """The whole condition: base and filter."""
+        base = self.base(ids)
+        return base & self.builder.condition(self.tree) if self.tree is not None else base
+
+
 class TrackingStore:
     """Experiments, runs and their data in one Peewee database."""
 
@@ -143,7 +182,8 @@ class TrackingStore:
         self.db = db
         self.artifact_root = artifact_root.rstrip("/")
         self.t = schema.bind_tables(db)
-        self._sql_by_shape: dict[tuple, str] = {}
+        self._queries = RenderedQueries(db)
+        self._checked_filters: dict[str, Node | None] = {}
         self._checkpoints = None
         # Called after each commit that stored metric points, with
         # {run_id: {key: (steps, timestamps, values)}}; the server's live feed.
@@ -362,12 +402,13 @@ class TrackingStore:
 
     def _run_row(self, run_id: str, field: str = "run_id", lock: bool = False):
         check_run_id(field, run_id)
-        sql = self._sql_by_shape.get(("run", lock))
-        if sql is None:  # every write reads its run first: render the statement once
-            R = self.t.Run
+        R = self.t.Run
+
+        def build():  # every write reads its run first: rendered once
             query = R.select().where(R.run_id == peewee.SQL(self.db.param))
-            sql, _ = (for_update(self.db, query) if lock else query).sql()
-            self._sql_by_shape[("run", lock)] = sql
+            return for_update(self.db, query) if lock else query
+
+        sql, _ = self._queries.render(("run", lock), build)
         row = next(iter(self.t.Run.raw(sql, run_id)), None)
         if row is None:
             raise NotFound(f"run {run_id} does not exist")
@@ -389,8 +430,8 @@ class TrackingStore:
         # values, and one statement serves every count.
         as_json = is_sqlite(self.db)
         shape = (table.__name__, columns, -1 if as_json else len(run_ids), len(keys))
-        sql = self._sql_by_shape.get(shape)
-        if sql is None:
+
+        def build():
             if as_json:
                 ids = "(SELECT value FROM json_each(?))"
             else:
@@ -398,10 +439,9 @@ class TrackingStore:
             condition = table.run_id.in_(peewee.SQL(ids))
             if keys:
                 condition &= table.key.in_(peewee.SQL(self._placeholders(len(keys))))
-            sql, _ = table.select(*columns).where(condition).sql()
-            if len(self._sql_by_shape) > 4096:
-                self._sql_by_shape.clear()
-            self._sql_by_shape[shape] = sql
+            return table.select(*columns).where(condition)
+
+        sql, _ = self._queries.render(shape, build)
         ids = [json.dumps(run_ids)] if as_json else run_ids
         return self.db.execute_sql(sql, [*ids, *keys]).fetchall()
 
@@ -731,42 +771,50 @@ class TrackingStore:
         select: list[str] = (),
         include_total_count: bool = False,
     ) -> tuple[list[RunRecord], str, int]:
-        """Runs matching `filter` in the experiments, one page: (runs, next token, total or 0)."""
-        tree = RUN_GRAMMAR.parse_filter(filter)
-        order_keys = RUN_GRAMMAR.parse_order_by(list(order_by))
+        """Runs matching `filter` in the experiments, one page: (runs, next token, total or 0).
+
+        The statements of a search are rendered once per (filter, order, experiments,
+        view) and kept (see RenderedQueries): a repeated search only runs its SQL.
+        """
+        search = _RunSearch(self.t, self._checked_run_filter(filter), order_by, view_type)
         projection = parse_select(list(select))
         size = checked_page_size(page_size)
         R = self.t.Run
-        builder = QueryBuilder(
-            R,
-            "run_id",
-            {"metric": self.t.LatestMetric, "param": self.t.Param, "tag": self.t.RunTag},
-            RUN_ATTRIBUTES,
-        )
-        base = view_condition(R.lifecycle_stage, view_type)
-        # Built once here too so that a bad filter fails before any query runs.
-        where = base & builder.condition(tree) if tree is not None else base
         with self.db.atomic():
             ids = self._experiment_ids(experiment_ids, experiment_names)
             fingerprint = PageToken.fingerprint(
                 "runs", sorted(ids), view_type, filter, list(order_by)
             )
             offset = PageToken.decode(page_token, fingerprint)
-            base = R.experiment_id.in_(ids) & base
-            where = R.experiment_id.in_(ids) & where
-            total = R.select().where(where).count() if include_total_count else 0
-            scope = {"metric": lambda table: table.experiment_id.in_(ids)}
-            rows = self._ordered_page(
-                builder, tree, ids, base, where, order_keys, offset, size + 1, scope
-            )
+            search.key = ("search", filter, tuple(order_by), tuple(ids), view_type)
+            total = 0
+            if include_total_count:
+                (total,) = self._queries.fetch(
+                    (*search.key, "count"),
+                    lambda: R.select(peewee.fn.COUNT(R.run_id)).where(search.where(ids)),
+                )[0]
+            rows = self._ordered_page(search, ids, offset, size + 1)
             records = [RunRecord(*row) for row in rows[:size]]
             self._load_run_data(records, projection)
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token, total
 
-    def _candidates(self, tree, ids: list[int]):
-        """Splits the filter into (subqueries, rest) when a few runs can drive the search,
-        else returns None.
+    def _checked_run_filter(self, filter: str) -> Node | None:
+        """The parsed filter, checked once per distinct text: a bad filter fails here,
+        before any query runs."""
+        tree = self._checked_filters.get(filter, _UNCHECKED)
+        if tree is _UNCHECKED:
+            tree = RUN_GRAMMAR.parse_filter(filter)
+            if tree is not None:
+                _RunSearch(self.t, None, (), 0).builder.condition(tree)
+            if len(self._checked_filters) >= 1024:
+                self._checked_filters.clear()
+            self._checked_filters[filter] = tree
+        return tree
+
+    def _candidates(self, search: _RunSearch, ids: list[int]) -> tuple[list, Node | None] | None:
+        """Splits the filter into (driving terms, rest) when a few runs can drive the
+        search, else returns None.
 
         A top-level AND term that an index answers (a metric compared with a number, a
         param or tag equal to a string) is probed with a bounded count. If one term
@@ -777,87 +825,120 @@ class TrackingStore:
         key's index is walked: with a filter that keeps a fair share of the runs that
         reads about a page's worth of them.
         """
+        tree = search.tree
         terms = tree.terms if isinstance(tree, And) else (tree,) if tree is not None else ()
         cap = SELECTIVE_RUNS * PAIRED_FACTOR
         probed = []
-        for term in terms:
-            matching = self._term_runs(term, ids)
-            if matching is None or cap <= 0:
+        for i, term in enumerate(terms):
+            if cap <= 0 or not self._indexed_term(term):
                 continue
-            probe = matching.limit(cap).select_from(peewee.fn.COUNT(peewee.SQL("*")))
-            (count,) = self._fetch(probe)[0]
-            if count < cap:
-                probed.append((count, term, matching))
-        if not probed or (min(c for c, _, _ in probed) >= SELECTIVE_RUNS and len(probed) < 2):
-            return None
-        probed.sort(key=lambda found: found[0])
-        used = {id(term) for _, term, _ in probed}
-        rest = [term for term in terms if id(term) not in used]
-        rest_tree = And(tuple(rest)) if len(rest) > 1 else rest[0] if rest else None
-        return [matching for _, _, matching in probed], rest_tree
 
-    def _term_runs(self, term, ids: list[int]):
-        """The ids of the runs matching `term` read from one index range, or None when
-        no index answers it."""
-        if not isinstance(term, Comparison) or term.negated:
+            def probe(term=term):
+                matching = self._term_runs(term, ids).limit(cap)
+                return matching.select_from(peewee.fn.COUNT(peewee.SQL("*")))
+
+            (count,) = self._queries.fetch((*search.key, "probe", i, cap), probe)[0]
+            if count < cap:
+                probed.append((count, i))
+        if not probed or (min(c for c, _ in probed) >= SELECTIVE_RUNS and len(probed) < 2):
             return None
+        probed.sort()
+        used = {i for _, i in probed}
+        rest = [term for i, term in enumerate(terms) if i not in used]
+        rest_tree = And(tuple(rest)) if len(rest) > 1 else rest[0] if rest else None
+        return [terms[i] for _, i in probed], rest_tree
+
+    @staticmethod
+    def _indexed_term(term) -> bool:
+        """Whether one index range answers `term` (see _term_runs)."""
+        if not isinstance(term, Comparison) or term.negated:
+            return False
+        kind = term.identifier.kind
+        if kind == "metric":
+            return term.op in NUMBER_OPS and isinstance(term.value, float)
+        return kind in ("param", "tag") and term.op == "=" and isinstance(term.value, str)
+
+    def _term_runs(self, term: Comparison, ids: list[int]):
+        """The ids of the runs matching an indexed `term`, read from one index range."""
         kind, key = term.identifier.kind, term.identifier.key
-        if kind == "metric" and term.op in NUMBER_OPS and isinstance(term.value, float):
+        if kind == "metric":
             M = self.t.LatestMetric
             return M.select(M.run_id).where(
                 M.experiment_id.in_(ids) & (M.key == key) & compare(M.value, term.op, term.value)
             )
-        if kind in ("param", "tag") and term.op == "=" and isinstance(term.value, str):
-            table = self.t.Param if kind == "param" else self.t.RunTag
-            return table.select(table.run_id).where(
-                (table.key == key) & (table.value == term.value)
-            )
-        return None
+        table = self.t.Param if kind == "param" else self.t.RunTag
+        return table.select(table.run_id).where((table.key == key) & (table.value == term.value))
 
-    def _ordered_page(
-        self,
-        builder: QueryBuilder,
-        tree,
-        ids: list[int],
-        base,
-        where,
-        order_keys,
-        offset: int,
-        limit: int,
-        scope=None,
-    ):
-        """Rows [offset, offset + limit) of the runs matching `where`, in `order_keys` order.
+    def _ordered_page(self, search: _RunSearch, ids: list[int], offset: int, limit: int):
+        """Rows [offset, offset + limit) of the runs matching the search, in its order.
 
         Sorting on a metric, param or tag runs as two queries: the runs that have the
         key, walked in the key's index order (a top-100 over 100,000 runs reads a few
         hundred rows), then, if the page is not full, the runs without it.
         """
         R = self.t.Run
+        builder, order_keys, sqlite = search.builder, search.order_keys, is_sqlite(self.db)
         columns = self._run_columns()
         tie_breakers = [R.start_time.desc(), R.run_id]
-        candidates = self._candidates(tree, ids)
+        candidates = self._candidates(search, ids)
+        page = (offset, limit)
         if candidates is not None:
             # Selective conditions: sort their few runs rather than walk an index.
-            (driver, *others), rest = candidates
-            if rest is not None:
-                base = base & builder.condition(rest)
-            query = builder.driven_by(
-                columns, driver, others, base, order_keys, tie_breakers, is_sqlite(self.db)
-            )
-            return self._fetch(query.offset(offset).limit(limit))
+            driving, rest = candidates
+
+            def driven():
+                driver, *others = [self._term_runs(term, ids) for term in driving]
+                base = search.base(ids)
+                if rest is not None:
+                    base = base & builder.condition(rest)
+                query = builder.driven_by(
+                    columns, driver, others, base, order_keys, tie_breakers, sqlite
+                )
+                return query.offset(offset).limit(limit)
+
+            plan = tuple(map(repr, driving))
+            return self._queries.fetch((*search.key, "driven", plan, *page), driven)
         if not builder.keyed_first(order_keys):
-            query = builder.order(R.select(*columns).where(where), order_keys, tie_breakers)
-            return self._fetch(query.offset(offset).limit(limit))
-        having = builder.with_first_key(
-            columns, base, tree, order_keys, tie_breakers, is_sqlite(self.db), scope
+            return self._queries.fetch(
+                (*search.key, "ordered", *page),
+                lambda: (
+                    builder.order(
+                        R.select(*columns).where(search.where(ids)), order_keys, tie_breakers
+                    )
+                    .offset(offset)
+                    .limit(limit)
+                ),
+            )
+
+        def having():
+            scope = {"metric": lambda table: table.experiment_id.in_(ids)}
+            return builder.with_first_key(
+                columns, search.base(ids), search.tree, order_keys, tie_breakers, sqlite, scope
+            )
+
+        rows = self._queries.fetch(
+            (*search.key, "having", *page), lambda: having().offset(offset).limit(limit)
         )
-        rows = self._fetch(having.offset(offset).limit(limit))
         if len(rows) == limit:
             return rows
         # Past the runs with the key: skip as many of the others as the offset has left.
-        skip = 0 if rows else max(0, offset - having.order_by().count())
-        lacking = builder.without_first_key(columns, where, order_keys, tie_breakers)
-        return rows + self._fetch(lacking.offset(skip).limit(limit - len(rows)))
+        skip = 0
+        if not rows and offset:
+            (having_count,) = self._queries.fetch(
+                (*search.key, "having-count"),
+                lambda: R.select(peewee.fn.COUNT(peewee.SQL("*"))).from_(
+                    having().order_by().alias("having")
+                ),
+            )[0]
+            skip = max(0, offset - having_count)
+        return rows + self._queries.fetch(
+            (*search.key, "lacking", skip, limit - len(rows)),
+            lambda: (
+                builder.without_first_key(columns, search.where(ids), order_keys, tie_breakers)
+                .offset(skip)
+                .limit(limit - len(rows))
+            ),
+        )
 
     def _experiment_ids(self, experiment_ids: list[str], experiment_names: list[str]) -> list[int]:
         ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
