@@ -1174,3 +1174,46 @@ def test_any_filter_is_answered_or_invalid_argument(data, filter_string, order_b
         assert e.message
     else:
         assert {r.info.run_id for r in runs} <= set(data.ids.values())
+
+
+def test_a_repeated_search_follows_the_data(client, monkeypatch):
+    """The server keeps each search's rendered statements, never its answers: the same
+    search, repeated while runs are added, changed and deleted, and while the store's
+    plan flips from driving by the filter's few runs to walking the sort index."""
+    monkeypatch.setattr(tracking_store, "SELECTIVE_RUNS", 2)  # 8 runs cap the probes
+    experiment = client.create_experiment("search-repeated")
+    search = {
+        "filter_string": "metrics.accuracy > 0.5 and params.model = 'rf'",
+        "order_by": ["metrics.accuracy DESC"],
+        "include_total_count": True,
+    }
+
+    def add(name: str, accuracy: float, model: str = "rf") -> str:
+        run = client.create_run(
+            experiment,
+            run_name=name,
+            params={"model": model},
+            metrics=[Metric("accuracy", accuracy, T0, 0)],
+        )
+        return run.info.run_id
+
+    def names() -> list[str]:
+        found = client.search_runs([experiment], **search)
+        assert found.total_count == len(found)
+        return [r.info.run_name for r in found]
+
+    first = add("a", 0.6)
+    add("b", 0.9)
+    add("c", 0.4)
+    add("d", 0.95, model="lr")
+    assert names() == ["b", "a"]  # few runs: the filter drives
+    client.log_metric(first, "accuracy", 0.99, step=1)
+    assert names() == ["a", "b"]
+    for i in range(12):
+        add(f"e{i:02}", 0.7 + i / 100)
+    # Past the probes' cap: the same search now walks the accuracy index.
+    assert names() == ["a", "b", *[f"e{i:02}" for i in reversed(range(12))]]
+    client.delete_run(first)
+    assert names() == ["b", *[f"e{i:02}" for i in reversed(range(12))]]
+    client.restore_run(first)
+    assert names()[:2] == ["a", "b"]
