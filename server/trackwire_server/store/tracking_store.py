@@ -482,10 +482,11 @@ class TrackingStore:
         self, records: list[RunRecord], projection: dict[str, set[str] | None] | None = None
     ) -> None:
         """Fills params, tags and latest metrics; `projection` limits kinds and keys."""
-        by_id = {r.run_id: r for r in records}
-        if not by_id:
+        if not records:
             return
-        ids = list(by_id)
+        ids = [r.run_id for r in records]
+        # SQLite takes any number of ids as one JSON array; elsewhere they are bound values.
+        step = 5_000 if is_sqlite(self.db) else 500
         kinds = {"param": self.t.Param, "tag": self.t.RunTag, "metric": self.t.LatestMetric}
         for kind, table in kinds.items():
             if projection is not None and kind not in projection:
@@ -502,20 +503,24 @@ class TrackingStore:
                 )
             else:
                 columns = (table.run_id, table.key, table.value)
-            for chunk in peewee.chunked(ids, 500):
-                rows = self._select_by_run_ids(table, columns, chunk, keys)
-                # One loop per kind: this runs once per row of a whole experiment's data.
-                if kind == "param":
+            # One loop per kind, straight into each record's dict or list: this runs
+            # once per value of a whole experiment's runs (85,000 for 5,000 runs).
+            if kind == "param":
+                into = {r.run_id: r.params for r in records}
+            elif kind == "tag":
+                into = {r.run_id: r.tags for r in records}
+            else:
+                into = {r.run_id: r.metrics for r in records}
+            for start in range(0, len(ids), step):
+                rows = self._select_by_run_ids(table, columns, ids[start : start + step], keys)
+                if kind != "metric":
                     for run_id, key, value in rows:
-                        by_id[run_id].params[key] = value
-                elif kind == "tag":
-                    for run_id, key, value in rows:
-                        by_id[run_id].tags[key] = value
-                else:
-                    for run_id, key, value, special, ts, step in rows:
-                        if special:
-                            value = loaded_value(value, special)
-                        by_id[run_id].metrics.append(MetricRecord(key, value, ts, step))
+                        into[run_id][key] = value
+                    continue
+                for run_id, key, value, special, ts, step in rows:
+                    if special:
+                        value = loaded_value(value, special)
+                    into[run_id].append(MetricRecord(key, value, ts, step))
 
     def _random_run_name(self) -> str:
         return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
