@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from trackwire import Metric, TrackwireClient, ViewType
 from trackwire.errors import InvalidArgumentError, NotFoundError
-from trackwire_server.store import tracking_store
+from trackwire_server.store import run_search
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
@@ -155,9 +155,7 @@ class Dataset:
 def data(client, request, monkeypatch) -> Dataset:
     """The dataset, searched once with each of the store's plans: walking the sort key's
     index, and driving from a selective metric condition's few runs."""
-    monkeypatch.setattr(
-        tracking_store, "SELECTIVE_RUNS", 0 if request.param == "index walk" else 10**9
-    )
+    monkeypatch.setattr(run_search, "SELECTIVE_RUNS", 0 if request.param == "index walk" else 10**9)
     main = client.create_experiment("search-main")
     other = client.create_experiment("search-other")
     ids = {}
@@ -1180,7 +1178,7 @@ def test_a_repeated_search_follows_the_data(client, monkeypatch):
     """The server keeps each search's rendered statements, never its answers: the same
     search, repeated while runs are added, changed and deleted, and while the store's
     plan flips from driving by the filter's few runs to walking the sort index."""
-    monkeypatch.setattr(tracking_store, "SELECTIVE_RUNS", 2)  # 8 runs cap the probes
+    monkeypatch.setattr(run_search, "SELECTIVE_RUNS", 2)  # 8 runs cap the probes
     experiment = client.create_experiment("search-repeated")
     search = {
         "filter_string": "metrics.accuracy > 0.5 and params.model = 'rf'",
