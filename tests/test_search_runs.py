@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trackwire import Metric, TrackwireClient, ViewType
+from trackwire.entities import Run, runs_from_table
 from trackwire.errors import InvalidArgumentError, NotFoundError
+from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_server.store import run_search
 
 T0 = 1_700_000_000_000
@@ -1215,3 +1217,48 @@ def test_a_repeated_search_follows_the_data(client, monkeypatch):
     assert names() == ["b", *[f"e{i:02}" for i in reversed(range(12))]]
     client.restore_run(first)
     assert names()[:2] == ["a", "b"]
+
+
+def _comparable(run: Run) -> tuple:
+    """A run with NaN replaced by a marker (NaN != NaN)."""
+
+    def number(v: float):
+        return "NaN" if v != v else v
+
+    data = run.data
+    return (
+        run.info,
+        {k: number(v) for k, v in data.metrics.items()},
+        data.params,
+        data.tags,
+        {k: (number(m.value), m.timestamp, m.step) for k, m in data.latest_metrics.items()},
+    )
+
+
+def test_runs_as_table_equal_runs_as_messages(data):
+    """TrackwireClient.search_runs asks for the page as columns (`as_table`) and builds
+    its Run objects from them; every field must equal what the `runs` messages carry:
+    NaN and missing metrics, the latest value's time and step, deleted runs, a child run
+    with its parent, a run still running (no end time), and `select`."""
+    client = data.client
+    parent = data.ids["r01"]
+    child = client.create_run(data.main, run_name="child", parent_run_id=parent)
+    client.log_metric(child.info.run_id, "loss", 0.25, timestamp=T0 + 5, step=7)
+    stub = client._tracking
+    for query in (
+        {},
+        {"filter": "metrics.accuracy > 0.1 OR params.model = 'rf'"},
+        {"order_by": ["metrics.accuracy DESC"], "view_type": ViewType.ALL},
+        {"select": ["metrics.loss", "params.*"]},
+        {"view_type": ViewType.DELETED_ONLY},
+    ):
+        request = pb.SearchRunsRequest(experiment_ids=[data.main], page_size=1000, **query)
+        as_messages = [Run.from_proto(r) for r in stub.SearchRuns(request).runs]
+        request.as_table = True
+        as_table = runs_from_table(stub.SearchRuns(request).table)
+        assert len(as_table) == len(as_messages) > 0, query
+        assert [_comparable(r) for r in as_table] == [_comparable(r) for r in as_messages], query
+    found = {r.info.run_name: r for r in client.search_runs([data.main])}
+    assert found["child"].info.parent_run_id == parent
+    assert found["child"].data.latest_metrics["loss"] == Metric("loss", 0.25, T0 + 5, 7)
+    assert found["child"].info.end_time is None

@@ -26,6 +26,7 @@ from trackwire.entities import (
     RunInfo,
     ServerInfo,
     ViewType,
+    runs_from_table,
 )
 from trackwire.metric_writer import MetricWriter
 from trackwire.registry_client import ModelRegistryMethods
@@ -465,9 +466,10 @@ class TrackwireClient(ModelRegistryMethods):
             experiment_names,
             select,
             include_total_count,
+            as_table=True,  # the same runs, cheaper to send and to read as columns
         )
         return PagedList(
-            [Run.from_proto(r) for r in response.runs],
+            runs_from_table(response.table),
             response.next_page_token,
             response.total_count if include_total_count else None,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trackwire.v1 import artifact_service_pb2, experiment_pb2, run_pb2
+from trackwire.v1 import artifact_service_pb2, experiment_pb2, run_pb2, tracking_service_pb2
 
 _STAGES = {
     experiment_pb2.LIFECYCLE_STAGE_ACTIVE: "active",
@@ -143,6 +143,52 @@ class Run:
     @classmethod
     def from_proto(cls, p: run_pb2.Run) -> Run:
         return cls(info=RunInfo.from_proto(p.info), data=RunData.from_proto(p.data))
+
+
+def runs_from_table(table: tracking_service_pb2.RunTable) -> list[Run]:
+    """The runs of a SearchRuns page sent as columns (`as_table`): the same Run objects
+    as `Run.from_proto` makes from `runs`, built column by column, which is cheaper."""
+    datas = [RunData({}, {}, {}, {}) for _ in table.run_ids]
+    for column in table.columns:
+        kind, key = column.name.split(".", 1)
+        if kind == "metrics":
+            cells = zip(column.numbers, column.timestamps_ms, column.steps, strict=True)
+            for data, (value, ts, step), present in zip(datas, cells, column.present, strict=True):
+                if present:
+                    data.metrics[key] = value
+                    data.latest_metrics[key] = Metric(key, value, ts, step)
+            continue
+        for data, value, present in zip(datas, column.strings, column.present, strict=True):
+            if present:
+                (data.params if kind == "params" else data.tags)[key] = value
+    infos = [
+        RunInfo(
+            run_id,
+            experiment_id,
+            name,
+            _STATUS_NAMES.get(status, "UNKNOWN"),
+            start,
+            end or None,
+            artifact_uri,
+            _STAGES.get(stage, "unknown"),
+            user_id,
+            parent_run_id,
+        )
+        for run_id, experiment_id, name, status, start, end, artifact_uri, stage, user_id, parent_run_id in zip(
+            table.run_ids,
+            table.experiment_ids,
+            table.run_names,
+            table.statuses,
+            table.start_times_ms,
+            table.end_times_ms,
+            table.artifact_uris,
+            table.lifecycle_stages,
+            table.user_ids,
+            table.parent_run_ids,
+            strict=True,
+        )
+    ]
+    return [Run(info, data) for info, data in zip(infos, datas, strict=True)]
 
 
 @dataclass

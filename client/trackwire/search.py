@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from trackwire import errors
 from trackwire.client import TrackwireClient
-from trackwire.entities import Experiment, Run, ViewType
+from trackwire.entities import Experiment, ViewType, runs_from_table
 from trackwire.v1 import run_pb2, tracking_service_pb2
 
 # Pages as large as the server allows: fewer round trips for big result sets.
@@ -38,7 +38,6 @@ def search_runs(
     pages = []
     count = 0
     token = None
-    as_table = output_format == "pandas"
     while count < max_results:
         page = client._search_runs_page(
             experiment_ids or (),
@@ -49,15 +48,15 @@ def search_runs(
             token,
             experiment_names or (),
             select,
-            as_table=as_table,
+            as_table=True,
         )
         pages.append(page)
-        count += len(page.table.run_ids) if as_table else len(page.runs)
+        count += len(page.table.run_ids)
         token = page.next_page_token
         if not token:
             break
-    if not as_table:
-        return [Run.from_proto(r) for page in pages for r in page.runs]
+    if output_format == "list":
+        return [run for page in pages for run in runs_from_table(page.table)]
     return _data_frame([page.table for page in pages])
 
 

@@ -108,35 +108,43 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
         start_times_ms=[r.start_time for r in records],
         end_times_ms=[r.end_time or 0 for r in records],
         run_names=[r.name for r in records],
+        lifecycle_stages=[r.lifecycle_stage for r in records],
+        user_ids=[r.user_id for r in records],
+        parent_run_ids=[r.parent_run_id or "" for r in records],
     )
-    kinds: dict[str, dict[str, dict[int, object]]] = {"metrics": {}, "params": {}, "tags": {}}
-    metrics, params, tags = kinds.values()
+    # {name: {row: MetricRecord or string}}
+    metrics: dict[str, dict[int, MetricRecord]] = {}
+    texts: dict[str, dict[int, str]] = {}
     for i, r in enumerate(records):
         for m in r.metrics:
             cells = metrics.get(m.key)
             if cells is None:
                 cells = metrics[m.key] = {}
-            cells[i] = m.value
-        for kind, values in ((params, r.params), (tags, r.tags)):
+            cells[i] = m
+        for prefix, values in (("params.", r.params), ("tags.", r.tags)):
             for key, value in values.items():
-                cells = kind.get(key)
+                name = prefix + key
+                cells = texts.get(name)
                 if cells is None:
-                    cells = kind[key] = {}
+                    cells = texts[name] = {}
                 cells[i] = value
-    named = {
-        f"{prefix}.{key}": (prefix, cells)
-        for prefix, keyed in kinds.items()
-        for key, cells in keyed.items()
-    }
+    named = {f"metrics.{key}": cells for key, cells in metrics.items()} | texts
     rows = range(n)
     for name in sorted(named):
-        prefix, cells = named[name]
-        present = [i in cells for i in rows] if len(cells) < n else [True] * n
-        if prefix == "metrics":
-            numbers = list(cells.values()) if len(cells) == n else [cells.get(i, 0.0) for i in rows]
-            table.columns.add(name=name, numbers=numbers, present=present)
+        cells = named[name]
+        full = len(cells) == n
+        present = [True] * n if full else [i in cells for i in rows]
+        if name.startswith("metrics."):
+            points = list(cells.values()) if full else [cells.get(i) for i in rows]
+            table.columns.add(
+                name=name,
+                present=present,
+                numbers=[m.value if m is not None else 0.0 for m in points],
+                timestamps_ms=[m.timestamp if m is not None else 0 for m in points],
+                steps=[m.step if m is not None else 0 for m in points],
+            )
         else:
-            strings = list(cells.values()) if len(cells) == n else [cells.get(i, "") for i in rows]
+            strings = list(cells.values()) if full else [cells.get(i, "") for i in rows]
             table.columns.add(name=name, strings=strings, present=present)
     return table
 

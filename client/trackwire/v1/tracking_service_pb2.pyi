@@ -392,7 +392,7 @@ class SearchRunsRequest(_message.Message):
     def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ..., as_table: _Optional[bool] = ...) -> None: ...
 
 class RunTable(_message.Message):
-    __slots__ = ("run_ids", "experiment_ids", "statuses", "artifact_uris", "start_times_ms", "end_times_ms", "columns", "run_names")
+    __slots__ = ("run_ids", "experiment_ids", "statuses", "artifact_uris", "start_times_ms", "end_times_ms", "columns", "run_names", "lifecycle_stages", "user_ids", "parent_run_ids")
     RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
@@ -401,6 +401,9 @@ class RunTable(_message.Message):
     END_TIMES_MS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     RUN_NAMES_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_STAGES_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     experiment_ids: _containers.RepeatedScalarFieldContainer[str]
     statuses: _containers.RepeatedScalarFieldContainer[_run_pb2.RunStatus]
@@ -409,19 +412,26 @@ class RunTable(_message.Message):
     end_times_ms: _containers.RepeatedScalarFieldContainer[int]
     columns: _containers.RepeatedCompositeFieldContainer[RunTableColumn]
     run_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., experiment_ids: _Optional[_Iterable[str]] = ..., statuses: _Optional[_Iterable[_Union[_run_pb2.RunStatus, str]]] = ..., artifact_uris: _Optional[_Iterable[str]] = ..., start_times_ms: _Optional[_Iterable[int]] = ..., end_times_ms: _Optional[_Iterable[int]] = ..., columns: _Optional[_Iterable[_Union[RunTableColumn, _Mapping]]] = ..., run_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    lifecycle_stages: _containers.RepeatedScalarFieldContainer[_experiment_pb2.LifecycleStage]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    parent_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., experiment_ids: _Optional[_Iterable[str]] = ..., statuses: _Optional[_Iterable[_Union[_run_pb2.RunStatus, str]]] = ..., artifact_uris: _Optional[_Iterable[str]] = ..., start_times_ms: _Optional[_Iterable[int]] = ..., end_times_ms: _Optional[_Iterable[int]] = ..., columns: _Optional[_Iterable[_Union[RunTableColumn, _Mapping]]] = ..., run_names: _Optional[_Iterable[str]] = ..., lifecycle_stages: _Optional[_Iterable[_Union[_experiment_pb2.LifecycleStage, str]]] = ..., user_ids: _Optional[_Iterable[str]] = ..., parent_run_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunTableColumn(_message.Message):
-    __slots__ = ("name", "numbers", "strings", "present")
+    __slots__ = ("name", "numbers", "strings", "present", "timestamps_ms", "steps")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUMBERS_FIELD_NUMBER: _ClassVar[int]
     STRINGS_FIELD_NUMBER: _ClassVar[int]
     PRESENT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     numbers: _containers.RepeatedScalarFieldContainer[float]
     strings: _containers.RepeatedScalarFieldContainer[str]
     present: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, name: _Optional[str] = ..., numbers: _Optional[_Iterable[float]] = ..., strings: _Optional[_Iterable[str]] = ..., present: _Optional[_Iterable[bool]] = ...) -> None: ...
+    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., numbers: _Optional[_Iterable[float]] = ..., strings: _Optional[_Iterable[str]] = ..., present: _Optional[_Iterable[bool]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., steps: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SearchRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token", "total_count", "table")
