@@ -53,6 +53,7 @@ from trackwire_server.store.paging import PageToken, checked_page_size, view_con
 from trackwire_server.store.records import (
     ExperimentRecord,
     MetricColumns,
+    MetricPointColumns,
     MetricRecord,
     RunRecord,
 )
@@ -888,8 +889,11 @@ class TrackingStore:
         metrics: list[MetricRecord],
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
+        metric_columns: MetricPointColumns | None = None,
     ) -> None:
-        batch = Batch.checked(metrics, params, tags)
+        """Writes params, tags and points (`metrics`, then `metric_columns`) to an active
+        run, all or nothing."""
+        batch = Batch.checked(metrics, params, tags, columns=metric_columns)
         written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
             self._write_batch(self._active_run_row(run_id), batch, written)
@@ -902,7 +906,7 @@ class TrackingStore:
             self._insert_params(run_id, batch.params)
         if batch.tags:
             self._upsert_tags(run_id, batch.tags)
-        if batch.metrics:
+        if batch.has_metrics:
             series = batch.series()
             self._append_points(run, series)
             written[run_id] = series
