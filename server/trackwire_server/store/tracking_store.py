@@ -75,7 +75,7 @@ from trackwire_server.store.validation import (
     check_text,
     parse_experiment_id,
 )
-from trackwire_server.store.writes import Batch, NewRun, now_ms
+from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
 # A filter term matching fewer runs than this drives the search, and so do two or more
@@ -145,6 +145,7 @@ class TrackingStore:
         self.artifact_root = artifact_root.rstrip("/")
         self.t = schema.bind_tables(db)
         self._sql_by_shape: dict[tuple, str] = {}
+        self._write_sql: dict[tuple, str] = {}
         self._checkpoints = None
         # Called after each commit that stored metric points, with
         # {run_id: {key: (steps, timestamps, values)}}; the server's live feed.
@@ -883,6 +884,39 @@ class TrackingStore:
 
     # -- params, tags, metrics ---------------------------------------------
 
+    def _write_statement(self, shape: tuple, render: Callable[..., peewee.Query], *args) -> str:
+        """The SQL of a write-path statement, rendered by Peewee once per shape and kept:
+        rendering costs more than SQLite takes to run a small statement. Values are
+        bound as `self.db.param` placeholders (peewee.SQL) in the query `render(*args)`."""
+        sql = self._write_sql.get(shape)
+        if sql is None:
+            sql, _ = render(*args).sql()
+            if len(self._write_sql) > 1024:
+                self._write_sql.clear()
+            self._write_sql[shape] = sql
+        return sql
+
+    def _writable_run(self, run_id: str, field: str = "run_id") -> WritableRun:
+        """(run_id, experiment_id) of an active run, locked for the transaction; NOT_FOUND,
+        or FAILED_PRECONDITION if it is deleted. A plain tuple: LogBatch's every call
+        reads its run first."""
+        check_run_id(field, run_id)
+        R = self.t.Run
+
+        def render():
+            query = R.select(R.run_id, R.experiment_id, R.lifecycle_stage).where(
+                R.run_id == peewee.SQL(self.db.param)
+            )
+            return for_update(self.db, query)
+
+        sql = self._write_statement(("writable_run",), render)
+        row = self.db.execute_sql(sql, (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if row[2] == DELETED:
+            raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
+        return WritableRun(row[0], row[1])
+
     def log_batch(
         self,
         run_id: str,
@@ -896,7 +930,7 @@ class TrackingStore:
         batch = Batch.checked(metrics, params, tags, columns=metric_columns)
         written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
-            self._write_batch(self._active_run_row(run_id), batch, written)
+            self._write_batch(self._writable_run(run_id), batch, written)
         self._announce(written)
 
     def _write_batch(self, run, batch: Batch, written: dict) -> None:
@@ -937,24 +971,36 @@ class TrackingStore:
         candidates = {key: latest_point(*columns) for key, columns in series.items()}
         self._store_chunks(run_id, series)
         M = self.t.LatestMetric
+        param = peewee.SQL(self.db.param)
         current = {}
         for chunk in peewee.chunked(list(candidates), 500):
-            query = M.select(M.key, M.step, M.timestamp).where(
-                (M.run_id == run_id) & M.key.in_(chunk)
+            sql = self._write_statement(
+                ("latest", len(chunk)),
+                lambda n: M.select(M.key, M.step, M.timestamp).where(
+                    (M.run_id == param) & M.key.in_(peewee.SQL(self._placeholders(n)))
+                ),
+                len(chunk),
             )
-            current.update((k, (s, t)) for k, s, t in query.tuples())
-        inserts = []
+            rows = self.db.execute_sql(sql, (run_id, *chunk)).fetchall()
+            current.update((k, (s, t)) for k, s, t in rows)
+        inserts, updates = [], []
         for key, point in candidates.items():
             if key not in current:
                 inserts.append(latest_row(run.experiment_id, run_id, key, point))
             elif point[:2] >= current[key]:
                 row = latest_row(run.experiment_id, run_id, key, point)
-                M.update(
-                    value=row["value"],
-                    special=row["special"],
-                    step=row["step"],
-                    timestamp=row["timestamp"],
-                ).where((M.run_id == run_id) & (M.key == key)).execute()
+                updates.append(
+                    (row["value"], row["special"], row["step"], row["timestamp"], run_id, key)
+                )
+        if updates:
+            sql = self._write_statement(
+                ("latest_update",),
+                lambda: M.update(
+                    {M.value: param, M.special: param, M.step: param, M.timestamp: param}
+                ).where((M.run_id == param) & (M.key == param)),
+            )
+            for values in updates:
+                self.db.execute_sql(sql, values)
         bulk_insert(M, inserts)
 
     def _store_chunks(
@@ -963,18 +1009,24 @@ class TrackingStore:
         """One chunk per key; a key's few points are appended to its last chunk while that
         is small too (see MERGE_BATCHES_BELOW)."""
         C = self.t.MetricChunk
+        param = peewee.SQL(self.db.param)
         small = [k for k, cols in series.items() if len(cols[0]) < MERGE_BATCHES_BELOW]
         tails = {}
-        for keys in peewee.chunked(small, 500):
+
+        def tails_query(n):
             last = (
                 C.select(peewee.fn.MAX(C.chunk_id))
-                .where((C.run_id == run_id) & C.key.in_(keys))
+                .where((C.run_id == param) & C.key.in_(peewee.SQL(self._placeholders(n))))
                 .group_by(C.key)
             )
-            query = C.select(C.chunk_id, C.key, C.data).where(
-                C.chunk_id.in_(last) & (C.point_count < MERGE_BELOW_POINTS)
+            return C.select(C.chunk_id, C.key, C.data).where(
+                C.chunk_id.in_(last) & (C.point_count < param)
             )
-            tails.update((key, (chunk_id, data)) for chunk_id, key, data in query.tuples())
+
+        for keys in peewee.chunked(small, 500):
+            sql = self._write_statement(("chunk_tails", len(keys)), tails_query, len(keys))
+            rows = self.db.execute_sql(sql, (run_id, *keys, MERGE_BELOW_POINTS)).fetchall()
+            tails.update((key, (chunk_id, data)) for chunk_id, key, data in rows)
         inserts = []
         for key, columns in series.items():
             if key in tails:
@@ -983,7 +1035,22 @@ class TrackingStore:
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
             fields = chunk_fields(*columns)
             if key in tails:
-                C.update(**fields).where(C.chunk_id == chunk_id).execute()
+                sql = self._write_statement(
+                    ("chunk_update",),
+                    lambda: C.update(
+                        {C.min_step: param, C.max_step: param, C.point_count: param, C.data: param}
+                    ).where(C.chunk_id == param),
+                )
+                self.db.execute_sql(
+                    sql,
+                    (
+                        fields["min_step"],
+                        fields["max_step"],
+                        fields["point_count"],
+                        fields["data"],
+                        chunk_id,
+                    ),
+                )
             else:
                 inserts.append({"run_id": run_id, "key": key, **fields})
         bulk_insert(C, inserts)
@@ -1008,7 +1075,7 @@ class TrackingStore:
             if progress is not None and sequence_number <= progress.sequence_number:
                 return True
             for run_id, series in groups.items():
-                self._append_points(self._active_run_row(run_id, "series.run_id"), series)
+                self._append_points(self._writable_run(run_id, "series.run_id"), series)
             ts = now_ms()
             if progress is None:
                 W.insert(

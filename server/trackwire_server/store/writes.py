@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,6 +16,13 @@ from trackwire_server.store.validation import RUN_ID_PATTERN, check_key, check_l
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class WritableRun(NamedTuple):
+    """What a write needs of the run it writes to (the run is locked and active)."""
+
+    run_id: str
+    experiment_id: int
 
 
 @dataclass
