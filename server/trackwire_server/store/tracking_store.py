@@ -75,7 +75,7 @@ from trackwire_server.store.validation import (
     check_text,
     parse_experiment_id,
 )
-from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms
+from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms, slices
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
 # A filter term matching fewer runs than this drives the search, and so do two or more
@@ -973,7 +973,7 @@ class TrackingStore:
         M = self.t.LatestMetric
         param = peewee.SQL(self.db.param)
         current = {}
-        for chunk in peewee.chunked(list(candidates), 500):
+        for chunk in slices(list(candidates), 500):
             sql = self._write_statement(
                 ("latest", len(chunk)),
                 lambda n: M.select(M.key, M.step, M.timestamp).where(
@@ -1023,7 +1023,7 @@ class TrackingStore:
                 C.chunk_id.in_(last) & (C.point_count < param)
             )
 
-        for keys in peewee.chunked(small, 500):
+        for keys in slices(small, 500):
             sql = self._write_statement(("chunk_tails", len(keys)), tails_query, len(keys))
             rows = self.db.execute_sql(sql, (run_id, *keys, MERGE_BELOW_POINTS)).fetchall()
             tails.update((key, (chunk_id, data)) for chunk_id, key, data in rows)

@@ -18,6 +18,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def slices(items: list, size: int) -> list[list]:
+    """`items` in lists of at most `size` (peewee.chunked pads each group to `size` and pops
+    the padding back off: 500 steps for a batch's one key)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 class WritableRun(NamedTuple):
     """What a write needs of the run it writes to (the run is locked and active)."""
 
