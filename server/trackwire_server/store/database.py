@@ -9,6 +9,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -119,7 +120,9 @@ def is_mysql(db: peewee.Database) -> bool:
     return isinstance(db, peewee.MySQLDatabase)
 
 
-_WRITE_LOCKS: dict[int, threading.RLock] = {}
+_WRITE_LOCKS: weakref.WeakKeyDictionary[peewee.Database, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
@@ -133,10 +136,10 @@ def sqlite_write_lock(db: peewee.Database) -> threading.RLock:
     second. Waiting on a lock in the process instead hands the database over at
     once. Other processes on the same file still meet the busy timeout.
     """
-    lock = _WRITE_LOCKS.get(id(db))
+    lock = _WRITE_LOCKS.get(db)
     if lock is None:
         with _WRITE_LOCKS_GUARD:
-            lock = _WRITE_LOCKS.setdefault(id(db), threading.RLock())
+            lock = _WRITE_LOCKS.setdefault(db, threading.RLock())
     return lock
 
 
