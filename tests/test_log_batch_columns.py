@@ -130,7 +130,7 @@ def test_messages_and_columns_count_together_against_the_limit(stub, client, run
             )
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "metric_columns.values 501" in caught.value.details()
+    assert "metrics has 500 entries and metric_columns.values has 501" in caught.value.details()
     assert client.read_metric_history(run_id, "a").values == []
 
 

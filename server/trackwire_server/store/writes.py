@@ -69,9 +69,10 @@ class Batch:
         if columns is not None:
             n = len(columns.values)
             if len(metrics) + n > LIMITS.max_batch_metrics:
+                both = f"{prefix}metrics has {len(metrics)} entries and " if metrics else ""
                 raise InvalidArgument(
-                    f"{prefix}metrics has {len(metrics)} entries and {prefix}metric_columns."
-                    f"values {n}; the limit is {LIMITS.max_batch_metrics} points in all"
+                    f"{both}{prefix}metric_columns.values has {n}; the limit is "
+                    f"{LIMITS.max_batch_metrics} points in all"
                 )
             column_series = columns_series(columns, f"{prefix}metric_columns.") or None
         checked_keys = set()
