@@ -17,6 +17,9 @@ defined once in workloads.py. This driver:
    bench/results/compare.{json,md,png}, then rewrites the README's Performance section from
    them (readme.py).
 
+`--workloads W2,W6` and `--systems trackwire,mlflow` run a part of it (a partial run: its
+results go to compare-partial.*, the README is left alone).
+
 Progress goes to stderr, the table to stdout. A workload that breaks on one system is
 reported as such and the others go on; the exit status is 1 only if something broke.
 """
@@ -45,6 +48,10 @@ from common import checkpoint, database_bytes, machine_info, source_revision  # 
 from ingest import measure_raw_sqlite  # noqa: E402
 
 PEERS = {"mlflow": "mlflow==3.17.2", "aim": "aim==3.29.1", "wandb": "wandb==0.31.0"}
+SYSTEMS = ("trackwire", "mlflow", "aim", "wandb")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
+# What each system runs: Aim and W&B only W1 and W4.
+RUNS_ON = {"trackwire": WORKLOADS, "mlflow": WORKLOADS, "aim": ("W1", "W4"), "wandb": ("W1", "W4")}
 INSTALLED_MARKER = ".bench-compare-installed"
 RUNNER_TIMEOUT = 1200
 RAW_SQLITE_ROWS = 1_000_000
@@ -72,12 +79,14 @@ def venv_bin(venv: str) -> str:
     return os.path.join(venv, "bin")
 
 
-def ensure_peer_venvs(root: str) -> dict[str, dict]:
-    """One venv per peer, `<root>/<name>`, created (in parallel) unless its marker names the
-    same pin; returns {name: {"python", "bin", "pin", "install_s"}}."""
+def ensure_peer_venvs(root: str, names=tuple(PEERS)) -> dict[str, dict]:
+    """One venv per peer in `names`, `<root>/<name>`, created (in parallel) unless its marker
+    names the same pin; returns {name: {"python", "bin", "pin", "install_s"}}."""
     os.makedirs(root, exist_ok=True)
     venvs, installing = {}, {}
     for name, pin in PEERS.items():
+        if name not in names:
+            continue
         path = os.path.join(root, name)
         venvs[name] = {"bin": venv_bin(path), "python": os.path.join(venv_bin(path), "python")}
         venvs[name]["pin"] = pin
@@ -179,43 +188,63 @@ def summary(result: dict) -> str:
 # -- the run --------------------------------------------------------------------------------
 
 
-def run_all(repeats: int, venvs: dict, workdir: str) -> dict:
+def run_all(
+    repeats: int,
+    venvs: dict,
+    workdir: str,
+    workloads: tuple[str, ...] = WORKLOADS,
+    systems: tuple[str, ...] = SYSTEMS,
+) -> dict:
+    """Runs `workloads` on those of `systems` that run them (RUNS_ON), in the usual order."""
     runners = Runners(venvs, workdir)
-    runs: dict[str, dict[str, list]] = {s: {} for s in ("trackwire", "mlflow", "aim", "wandb")}
+    runs: dict[str, dict[str, list]] = {s: {} for s in SYSTEMS}
 
     def record(system, workload, result):
         runs[system].setdefault(workload, []).append(result)
         return result
 
-    progress(f"raw SQLite ceiling: {w.scaled(RAW_SQLITE_ROWS):,} rows")
-    raw_sqlite_rows_s = measure_raw_sqlite(
-        os.path.join(workdir, "raw.db"), w.loss_values(w.scaled(RAW_SQLITE_ROWS))
-    )
-    os.remove(os.path.join(workdir, "raw.db"))
+    def selected(system, workload):
+        return system in systems and workload in workloads and workload in RUNS_ON[system]
+
+    raw_sqlite_rows_s = None
+    if "W1" in workloads:  # W1's row compares with it
+        progress(f"raw SQLite ceiling: {w.scaled(RAW_SQLITE_ROWS):,} rows")
+        raw_sqlite_rows_s = measure_raw_sqlite(
+            os.path.join(workdir, "raw.db"), w.loss_values(w.scaled(RAW_SQLITE_ROWS))
+        )
+        os.remove(os.path.join(workdir, "raw.db"))
 
     artifact = os.path.join(workdir, "w7.bin")
-    w.write_artifact(artifact)
+    if "W7" in workloads:
+        w.write_artifact(artifact)
     download_dir = os.path.join(workdir, "downloads")
     os.makedirs(download_dir)
 
-    progress("starting trackwire server and mlflow server")
     tw_dir, ml_dir, peer_dir = (os.path.join(workdir, d) for d in ("tw", "mlflow", "peers"))
     for d in (tw_dir, ml_dir, peer_dir):
         os.makedirs(d)
-    tw = servers.TrackwireServer(os.path.dirname(sys.executable), tw_dir)
-    ml = None
+    tw = ml = None
+    memory_w1_w6 = {}
     try:
-        ml = servers.MlflowServer(venvs["mlflow"]["bin"], ml_dir, runners.env)
-        uri = {"trackwire": tw.uri, "mlflow": ml.uri}
+        uri = {}
+        if "trackwire" in systems:
+            tw = servers.TrackwireServer(os.path.dirname(sys.executable), tw_dir)
+            uri["trackwire"] = tw.uri
+            progress(f"trackwire server {tw.uri} (pid {tw.proc.pid})")
+        if "mlflow" in systems:
+            ml = servers.MlflowServer(venvs["mlflow"]["bin"], ml_dir, runners.env)
+            uri["mlflow"] = ml.uri
+            progress(f"mlflow server {ml.uri} (pid {ml.proc.pid})")
         common = {"workdir": peer_dir, "download_dir": download_dir, "artifact": artifact}
-        progress(f"trackwire {tw.uri} (pid {tw.proc.pid}), mlflow {ml.uri} (pid {ml.proc.pid})")
 
-        for system in ("trackwire", "mlflow", "aim", "wandb"):
+        for system in systems:
             runners.run(system, "warmup", dict(common, uri=uri.get(system)))
 
         for workload in ("W1", "W2", "W3", "W4", "W5", "W6"):
             for rep in range(repeats):
                 for system in ("trackwire", "mlflow"):
+                    if not selected(system, workload):
+                        continue
                     args = dict(common, uri=uri[system])
                     if workload == "W4":
                         args["run_id"] = (runs[system]["W2"][rep] or {}).get("run_id")
@@ -223,37 +252,54 @@ def run_all(repeats: int, venvs: dict, workdir: str) -> dict:
                             continue
                     record(system, workload, runners.run(system, workload, args))
                 for system in ("aim", "wandb"):
+                    if not selected(system, workload):
+                        continue
                     if workload == "W1":
                         record(system, "W1", runners.run(system, "W1", common))
                     elif workload == "W4" and runs[system]["W1"][rep] is not None:
                         args = dict(common, **runs[system]["W1"][rep])
                         record(system, "W4", runners.run(system, "W4", args))
-        memory_w1_w6 = {
-            "trackwire": tw.memory.snapshot(),
-            "mlflow": ml.memory.snapshot(),
-            "mlflow_serving_pid": ml.serving_pid(),
-        }
+        if tw is not None:
+            memory_w1_w6["trackwire"] = tw.memory.snapshot()
+        if ml is not None:
+            memory_w1_w6["mlflow"] = ml.memory.snapshot()
+            memory_w1_w6["mlflow_serving_pid"] = ml.serving_pid()
         for _rep in range(repeats):
             for system in ("trackwire", "mlflow"):
-                record(system, "W7", runners.run(system, "W7", dict(common, uri=uri[system])))
+                if selected(system, "W7"):
+                    args = dict(common, uri=uri[system])
+                    record(system, "W7", runners.run(system, "W7", args))
     finally:
-        tw.stop()
-        if ml is not None:
-            ml.stop()
+        for server in (tw, ml):
+            if server is not None:
+                server.stop()
 
-    tw_db_at_stop = database_bytes(tw.db_path)
-    checkpoint(tw.db_path)
+    database = {}
+    if tw is not None:
+        database["trackwire_at_stop"] = database_bytes(tw.db_path)
+        checkpoint(tw.db_path)
+        database["trackwire"] = database_bytes(tw.db_path)
+    if ml is not None:
+        database["mlflow"] = database_bytes(ml.db_path)
     return {
         "runs": runs,
         "raw_sqlite_rows_s": raw_sqlite_rows_s,
         "memory_w1_w6": memory_w1_w6,
-        "database_bytes": {
-            "trackwire": database_bytes(tw.db_path),
-            "trackwire_at_stop": tw_db_at_stop,
-            "mlflow": database_bytes(ml.db_path),
-        },
+        "database_bytes": database,
         "errors": runners.errors,
     }
+
+
+def selection(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """A comma-separated subset of `allowed`, in `allowed`'s order."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = [n.upper() if allowed is WORKLOADS else n.lower() for n in names]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{what} must be a comma-separated list of {', '.join(allowed)}; got {text!r}"
+        )
+    return tuple(n for n in allowed if n in names)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,6 +311,21 @@ def main(argv: list[str] | None = None) -> int:
         help="run each workload N times per system, A/B/A/B; figures are medians (default 1)",
     )
     parser.add_argument(
+        "--workloads",
+        type=lambda t: selection(t, WORKLOADS, "--workloads"),
+        default=WORKLOADS,
+        help="only these workloads, e.g. W2,W6 (W4 reads W2's run, and W1's on Aim and "
+        "W&B: select those too); a partial run writes compare-partial.* and leaves the "
+        "README alone (default: all)",
+    )
+    parser.add_argument(
+        "--systems",
+        type=lambda t: selection(t, SYSTEMS, "--systems"),
+        default=SYSTEMS,
+        help="only these systems, e.g. trackwire or trackwire,mlflow; only their venvs and "
+        "servers are made (default: all)",
+    )
+    parser.add_argument(
         "--venvs", default=os.path.join(BENCH, ".venvs"), help="where the peers' venvs live"
     )
     parser.add_argument(
@@ -274,22 +335,33 @@ def main(argv: list[str] | None = None) -> int:
         "--no-readme", action="store_true", help="do not rewrite the README's Performance section"
     )
     args = parser.parse_args(argv)
+    if "W4" in args.workloads and not {"W1", "W2"} & set(args.workloads):
+        parser.error("W4 reads the history that W2 (W1 on Aim and W&B) wrote: add W2 or W1")
+    partial = args.workloads != WORKLOADS or args.systems != SYSTEMS
     started = time.monotonic()
 
-    venvs = ensure_peer_venvs(args.venvs)
-    versions = {name: installed_version(v["python"], name) for name, v in venvs.items()}
+    peers = tuple(name for name in PEERS if name in args.systems)
+    venvs = ensure_peer_venvs(args.venvs, peers)
+    versions = {name: "not run" for name in PEERS}
+    versions.update({name: installed_version(v["python"], name) for name, v in venvs.items()})
     machine = machine_info()
     versions["trackwire"] = machine.pop("trackwire")
     with tempfile.TemporaryDirectory(prefix="trackwire-bench-compare-") as workdir:
-        measured = run_all(args.repeats, venvs, workdir)
+        measured = run_all(args.repeats, venvs, workdir, args.workloads, args.systems)
 
+    options = [f"--repeats {args.repeats}"] if args.repeats != 1 else []
+    if args.workloads != WORKLOADS:
+        options.append(f"--workloads {','.join(args.workloads)}")
+    if args.systems != SYSTEMS:
+        options.append(f"--systems {','.join(args.systems)}")
     command = "make bench-compare" + (
-        f" BENCH_COMPARE_ARGS='--repeats {args.repeats}'" if args.repeats != 1 else ""
+        f" BENCH_COMPARE_ARGS='{' '.join(options)}'" if options else ""
     )
     results = {
         "command": command,
         "scale": w.SCALE,
         "repeats": args.repeats,
+        "partial": partial,
         "machine": machine,
         "revision": source_revision(),
         "versions": versions,
@@ -298,10 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         **measured,
     }
     results["rows"] = report.table_rows(results)
+    if partial:
+        results["rows"] = [r for r in results["rows"] if r["workload"] in args.workloads]
     report.print_report(results)
     paths = report.write(results, args.results)
     progress("written: " + ", ".join(paths))
-    if not args.no_readme and w.SCALE == 1:
+    if not args.no_readme and w.SCALE == 1 and not partial:
         readme.update(os.path.join(ROOT, "README.md"), args.results)
         progress("README.md: Performance section rewritten from the results")
     return 1 if measured["errors"] else 0

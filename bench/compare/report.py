@@ -376,6 +376,8 @@ def heading(r: dict) -> list[str]:
     ]
     if r["scale"] != 1:
         lines.append(f"SCALED RUN (BENCH_COMPARE_SCALE={r['scale']}): not the figures")
+    if r.get("partial"):
+        lines.append("PARTIAL RUN (some workloads or systems only): not the published figures")
     return lines
 
 
@@ -421,13 +423,17 @@ def markdown(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def chart(r: dict, path: str) -> None:
+def chart(r: dict, path: str) -> bool:
+    """Draws the ratios that have a target; False (no file) if there are none (a partial
+    run of Trackwire alone)."""
+    rows = [rw for rw in r["rows"] if rw["ratio"] and rw["target"].startswith(">=")]
+    if not rows:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [rw for rw in r["rows"] if rw["ratio"] and rw["target"].startswith(">=")]
     labels = [rw["short"] for rw in rows]
     ratios = [rw["ratio"] for rw in rows]
     targets = [float(rw["target"].split()[1].rstrip("x").replace(",", "")) for rw in rows]
@@ -454,13 +460,15 @@ def chart(r: dict, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def write(r: dict, directory: str) -> list[str]:
     """compare.json, compare.md and compare.png in `directory` (a scaled run: with a
-    `-scaled` suffix, so the published files are never replaced by a trial run)."""
+    `-scaled` suffix, a run of some workloads or systems with `-partial`, so the published
+    files are never replaced by a trial run)."""
     os.makedirs(directory, exist_ok=True)
-    suffix = "" if r["scale"] == 1 else "-scaled"
+    suffix = "-scaled" if r["scale"] != 1 else "-partial" if r.get("partial") else ""
     paths = [
         os.path.join(directory, name.replace(".", f"{suffix}.", 1))
         for name in (JSON_NAME, MARKDOWN_NAME, CHART_NAME)
@@ -469,5 +477,6 @@ def write(r: dict, directory: str) -> list[str]:
         json.dump(r, f, indent=1)
     with open(paths[1], "w") as f:
         f.write(markdown(r))
-    chart(r, paths[2])
+    if not chart(r, paths[2]):
+        paths.pop()
     return paths

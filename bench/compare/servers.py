@@ -90,6 +90,10 @@ class TrackwireServer(Server):
                 "127.0.0.1",
                 "--port",
                 "0",
+                # The web UI stays on, as by default, on a free port: two benchmark
+                # servers on one machine must not both want port 5000.
+                "--ui-port",
+                "0",
             ],
             workdir,
         )

@@ -65,7 +65,7 @@ class Connection:
     tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
     registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
-    _limits: tracking_service_pb2.ServerLimits | None = field(default=None, init=False)
+    _info: tracking_service_pb2.GetServerInfoResponse | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
@@ -73,12 +73,21 @@ class Connection:
         self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
 
     @property
+    def info(self) -> tracking_service_pb2.GetServerInfoResponse:
+        """The server's version, limits and features, asked once per connection."""
+        if self._info is None:
+            self._info = self.tracking.GetServerInfo(tracking_service_pb2.GetServerInfoRequest())
+        return self._info
+
+    @property
     def limits(self) -> tracking_service_pb2.ServerLimits:
         """The server's limits, asked once per connection."""
-        if self._limits is None:
-            info = self.tracking.GetServerInfo(tracking_service_pb2.GetServerInfoRequest())
-            self._limits = info.limits
-        return self._limits
+        return self.info.limits
+
+    def supports(self, feature: str) -> bool:
+        """Whether the server lists `feature` (GetServerInfoResponse.features), e.g.
+        "log_batch.metric_columns"; a server older than the feature does not."""
+        return feature in self.info.features
 
 
 class _Registry:

@@ -9,6 +9,7 @@ from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2, tracking
 from trackwire_server.artifacts.repository import FileEntry
 from trackwire_server.store.records import (
     ExperimentRecord,
+    MetricPointColumns,
     MetricRecord,
     ModelVersionRecord,
     RegisteredModelRecord,
@@ -152,6 +153,18 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
 def metric_records(metrics) -> list[MetricRecord]:
     """Repeated Metric messages as records (inline: batches hold thousands)."""
     return [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]
+
+
+def metric_point_columns(columns) -> MetricPointColumns:
+    """A MetricPointColumns message as the store's record (the repeated fields as they are:
+    numpy reads them in one go)."""
+    return MetricPointColumns(
+        keys=list(columns.keys),
+        key_index=columns.key_index,
+        values=columns.values,
+        steps=columns.steps,
+        timestamps=columns.timestamps_ms,
+    )
 
 
 def new_run(request) -> NewRun:

@@ -9,7 +9,7 @@ from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
 from trackwire_server.errors import InvalidArgument, TrackwireError
 from trackwire_server.interceptors import status_code_for
-from trackwire_server.limits import LIMITS
+from trackwire_server.limits import FEATURES, LIMITS
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.records import MetricColumns, SeriesKey
@@ -134,6 +134,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             metrics=convert.metric_records(request.metrics),
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
+            metric_columns=convert.metric_point_columns(request.metric_columns)
+            if request.HasField("metric_columns")
+            else None,
         )
         return pb.LogBatchResponse()
 
@@ -277,4 +280,5 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_batch_history_runs=LIMITS.max_batch_history_runs,
                 max_batch_create_runs=LIMITS.max_batch_create_runs,
             ),
+            features=FEATURES,
         )

@@ -25,6 +25,20 @@ class MetricRecord:
 
 
 @dataclass
+class MetricPointColumns:
+    """Metric points of one run in columns (LogBatch): point i has the key
+    keys[key_index[i]] (key_index may be empty with one key), value values[i], step
+    steps[i] (empty: 0) and timestamp timestamps[i] (empty or 0: now). The columns are any
+    sequences numpy takes (protobuf's repeated fields as they are)."""
+
+    keys: list[str]
+    key_index: object
+    values: object
+    steps: object
+    timestamps: object
+
+
+@dataclass
 class RunRecord:
     run_id: str
     experiment_id: int

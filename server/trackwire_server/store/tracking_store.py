@@ -54,6 +54,7 @@ from trackwire_server.store.paging import PageToken, checked_page_size, view_con
 from trackwire_server.store.records import (
     ExperimentRecord,
     MetricColumns,
+    MetricPointColumns,
     MetricRecord,
     RunRecord,
 )
@@ -71,7 +72,7 @@ from trackwire_server.store.validation import (
     check_text,
     parse_experiment_id,
 )
-from trackwire_server.store.writes import Batch, NewRun, now_ms
+from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms, slices
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
 _ADJECTIVES = [
@@ -740,17 +741,49 @@ class TrackingStore(RunSearch):
 
     # -- params, tags, metrics ---------------------------------------------
 
+    def _write_statement(self, shape: tuple, render: Callable[..., peewee.Query], *args) -> str:
+        """The SQL of a write-path statement, rendered by Peewee once per shape and kept
+        (RenderedQueries): rendering costs more than SQLite takes to run a small
+        statement. Values are bound as `self.db.param` placeholders (peewee.SQL) in the
+        query `render(*args)`."""
+        sql, _ = self._queries.render(("write", *shape), lambda: render(*args))
+        return sql
+
+    def _writable_run(self, run_id: str, field: str = "run_id") -> WritableRun:
+        """(run_id, experiment_id) of an active run, locked for the transaction; NOT_FOUND,
+        or FAILED_PRECONDITION if it is deleted. A plain tuple: LogBatch's every call
+        reads its run first."""
+        check_run_id(field, run_id)
+        R = self.t.Run
+
+        def render():
+            query = R.select(R.run_id, R.experiment_id, R.lifecycle_stage).where(
+                R.run_id == peewee.SQL(self.db.param)
+            )
+            return for_update(self.db, query)
+
+        sql = self._write_statement(("writable_run",), render)
+        row = self.db.execute_sql(sql, (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if row[2] == DELETED:
+            raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
+        return WritableRun(row[0], row[1])
+
     def log_batch(
         self,
         run_id: str,
         metrics: list[MetricRecord],
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
+        metric_columns: MetricPointColumns | None = None,
     ) -> None:
-        batch = Batch.checked(metrics, params, tags)
+        """Writes params, tags and points (`metrics`, then `metric_columns`) to an active
+        run, all or nothing."""
+        batch = Batch.checked(metrics, params, tags, columns=metric_columns)
         written: dict[str, dict[str, tuple]] = {}
         with write_transaction(self.db):
-            self._write_batch(self._active_run_row(run_id), batch, written)
+            self._write_batch(self._writable_run(run_id), batch, written)
         self._announce(written)
 
     def _write_batch(self, run, batch: Batch, written: dict) -> None:
@@ -760,7 +793,7 @@ class TrackingStore(RunSearch):
             self._insert_params(run_id, batch.params)
         if batch.tags:
             self._upsert_tags(run_id, batch.tags)
-        if batch.metrics:
+        if batch.has_metrics:
             series = batch.series()
             self._append_points(run, series)
             written[run_id] = series
@@ -791,24 +824,36 @@ class TrackingStore(RunSearch):
         candidates = {key: latest_point(*columns) for key, columns in series.items()}
         self._store_chunks(run_id, series)
         M = self.t.LatestMetric
+        param = peewee.SQL(self.db.param)
         current = {}
-        for chunk in peewee.chunked(list(candidates), 500):
-            query = M.select(M.key, M.step, M.timestamp).where(
-                (M.run_id == run_id) & M.key.in_(chunk)
+        for chunk in slices(list(candidates), 500):
+            sql = self._write_statement(
+                ("latest", len(chunk)),
+                lambda n: M.select(M.key, M.step, M.timestamp).where(
+                    (M.run_id == param) & M.key.in_(peewee.SQL(self._placeholders(n)))
+                ),
+                len(chunk),
             )
-            current.update((k, (s, t)) for k, s, t in query.tuples())
-        inserts = []
+            rows = self.db.execute_sql(sql, (run_id, *chunk)).fetchall()
+            current.update((k, (s, t)) for k, s, t in rows)
+        inserts, updates = [], []
         for key, point in candidates.items():
             if key not in current:
                 inserts.append(latest_row(run.experiment_id, run_id, key, point))
             elif point[:2] >= current[key]:
                 row = latest_row(run.experiment_id, run_id, key, point)
-                M.update(
-                    value=row["value"],
-                    special=row["special"],
-                    step=row["step"],
-                    timestamp=row["timestamp"],
-                ).where((M.run_id == run_id) & (M.key == key)).execute()
+                updates.append(
+                    (row["value"], row["special"], row["step"], row["timestamp"], run_id, key)
+                )
+        if updates:
+            sql = self._write_statement(
+                ("latest_update",),
+                lambda: M.update(
+                    {M.value: param, M.special: param, M.step: param, M.timestamp: param}
+                ).where((M.run_id == param) & (M.key == param)),
+            )
+            for values in updates:
+                self.db.execute_sql(sql, values)
         bulk_insert(M, inserts)
 
     def _store_chunks(
@@ -817,18 +862,24 @@ class TrackingStore(RunSearch):
         """One chunk per key; a key's few points are appended to its last chunk while that
         is small too (see MERGE_BATCHES_BELOW)."""
         C = self.t.MetricChunk
+        param = peewee.SQL(self.db.param)
         small = [k for k, cols in series.items() if len(cols[0]) < MERGE_BATCHES_BELOW]
         tails = {}
-        for keys in peewee.chunked(small, 500):
+
+        def tails_query(n):
             last = (
                 C.select(peewee.fn.MAX(C.chunk_id))
-                .where((C.run_id == run_id) & C.key.in_(keys))
+                .where((C.run_id == param) & C.key.in_(peewee.SQL(self._placeholders(n))))
                 .group_by(C.key)
             )
-            query = C.select(C.chunk_id, C.key, C.data).where(
-                C.chunk_id.in_(last) & (C.point_count < MERGE_BELOW_POINTS)
+            return C.select(C.chunk_id, C.key, C.data).where(
+                C.chunk_id.in_(last) & (C.point_count < param)
             )
-            tails.update((key, (chunk_id, data)) for chunk_id, key, data in query.tuples())
+
+        for keys in slices(small, 500):
+            sql = self._write_statement(("chunk_tails", len(keys)), tails_query, len(keys))
+            rows = self.db.execute_sql(sql, (run_id, *keys, MERGE_BELOW_POINTS)).fetchall()
+            tails.update((key, (chunk_id, data)) for chunk_id, key, data in rows)
         inserts = []
         for key, columns in series.items():
             if key in tails:
@@ -837,7 +888,22 @@ class TrackingStore(RunSearch):
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
             fields = chunk_fields(*columns)
             if key in tails:
-                C.update(**fields).where(C.chunk_id == chunk_id).execute()
+                sql = self._write_statement(
+                    ("chunk_update",),
+                    lambda: C.update(
+                        {C.min_step: param, C.max_step: param, C.point_count: param, C.data: param}
+                    ).where(C.chunk_id == param),
+                )
+                self.db.execute_sql(
+                    sql,
+                    (
+                        fields["min_step"],
+                        fields["max_step"],
+                        fields["point_count"],
+                        fields["data"],
+                        chunk_id,
+                    ),
+                )
             else:
                 inserts.append({"run_id": run_id, "key": key, **fields})
         bulk_insert(C, inserts)
@@ -862,7 +928,7 @@ class TrackingStore(RunSearch):
             if progress is not None and sequence_number <= progress.sequence_number:
                 return True
             for run_id, series in groups.items():
-                self._append_points(self._active_run_row(run_id, "series.run_id"), series)
+                self._append_points(self._writable_run(run_id, "series.run_id"), series)
             ts = now_ms()
             if progress is None:
                 W.insert(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.limits import LIMITS
-from trackwire_server.store.records import MetricRecord
+from trackwire_server.store.records import MetricPointColumns, MetricRecord
 from trackwire_server.store.validation import RUN_ID_PATTERN, check_key, check_length
 
 
@@ -17,13 +18,31 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def slices(items: list, size: int) -> list[list]:
+    """`items` in lists of at most `size` (peewee.chunked pads each group to `size` and pops
+    the padding back off: 500 steps for a batch's one key)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class WritableRun(NamedTuple):
+    """What a write needs of the run it writes to (the run is locked and active)."""
+
+    run_id: str
+    experiment_id: int
+
+
 @dataclass
 class Batch:
-    """Params, tags and metric points for one run, checked against the limits."""
+    """Params, tags and metric points for one run, checked against the limits.
+
+    The points come as records (`metrics`) and, after them, as checked columns
+    (`column_series`: {key: (steps, timestamps, values)}, a timestamp 0 meaning now).
+    """
 
     metrics: list[MetricRecord]
     params: dict[str, str]
     tags: dict[str, str]
+    column_series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def checked(
@@ -32,6 +51,7 @@ class Batch:
         params: dict[str, str] | list[tuple[str, str]],
         tags: dict[str, str] | list[tuple[str, str]],
         prefix: str = "",
+        columns: MetricPointColumns | None = None,
     ) -> Batch:
         """The batch, or InvalidArgument naming the field (after `prefix`, e.g. "requests[2].")."""
         params = list(params.items()) if isinstance(params, dict) else list(params)
@@ -45,6 +65,16 @@ class Batch:
                 raise InvalidArgument(
                     f"{prefix}{field} has {len(items)} entries; the limit is {limit}"
                 )
+        column_series = None
+        if columns is not None:
+            n = len(columns.values)
+            if len(metrics) + n > LIMITS.max_batch_metrics:
+                both = f"{prefix}metrics has {len(metrics)} entries and " if metrics else ""
+                raise InvalidArgument(
+                    f"{both}{prefix}metric_columns.values has {n}; the limit is "
+                    f"{LIMITS.max_batch_metrics} points in all"
+                )
+            column_series = columns_series(columns, f"{prefix}metric_columns.") or None
         checked_keys = set()
         for i, m in enumerate(metrics):  # a batch repeats a few keys: check each once
             if m.key not in checked_keys:
@@ -62,10 +92,15 @@ class Batch:
         for i, (key, value) in enumerate(tags):
             check_key(f"{prefix}tags[{i}].key", key)
             check_length(f"{prefix}tags[{i}].value", value, LIMITS.max_tag_value_length)
-        return cls(list(metrics), unique_params, dict(tags))
+        return cls(list(metrics), unique_params, dict(tags), column_series)
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.metrics or self.column_series)
 
     def series(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The metric points as {key: (steps, timestamps, values)}; no timestamp means now."""
+        """The metric points as {key: (steps, timestamps, values)}, the records' points of
+        a key before its columns' points; no timestamp (0) means now."""
         ts = now_ms()
         by_key: dict[str, list[MetricRecord]] = {}
         for m in self.metrics:
@@ -81,7 +116,74 @@ class Batch:
                 np.fromiter((m.timestamp or ts for m in points), dtype=np.int64, count=n),
                 np.fromiter((m.value for m in points), dtype=np.float64, count=n),
             )
+        for key, (steps, timestamps, values) in (self.column_series or {}).items():
+            if not timestamps.all():
+                timestamps = np.where(timestamps == 0, ts, timestamps)
+            if key in series:
+                steps, timestamps, values = (
+                    np.concatenate((a, b))
+                    for a, b in zip(series[key], (steps, timestamps, values), strict=True)
+                )
+            series[key] = (steps, timestamps, values)
         return series
+
+
+def columns_series(
+    columns: MetricPointColumns, prefix: str
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Checks columns of points and splits them by key: {key: (steps, timestamps, values)},
+    each key's points in their order; InvalidArgument naming the field (after `prefix`)."""
+    n = len(columns.values)
+    keys = list(columns.keys)
+    for name, column in (
+        ("steps", columns.steps),
+        ("timestamps_ms", columns.timestamps),
+        ("key_index", columns.key_index),
+    ):
+        if len(column) not in (0, n):
+            raise InvalidArgument(f"{prefix}{name} has {len(column)} entries; values has {n}")
+    if n == 0:
+        if keys:
+            raise InvalidArgument(f"{prefix}keys has {len(keys)} entries but values is empty")
+        return {}
+    if not keys:
+        raise InvalidArgument(f"{prefix}keys must name at least one key")
+    if len(keys) > n:
+        raise InvalidArgument(f"{prefix}keys has {len(keys)} entries; values has {n}")
+    if len(columns.key_index) == 0 and len(keys) > 1:
+        raise InvalidArgument(f"{prefix}key_index must have {n} entries: keys has {len(keys)}")
+    seen = set()
+    for i, key in enumerate(keys):
+        check_key(f"{prefix}keys[{i}]", key)
+        if key in seen:
+            raise InvalidArgument(f"{prefix}keys[{i}] repeats '{key}'")
+        seen.add(key)
+    values = np.asarray(columns.values, dtype=np.float64)
+    steps = (
+        np.asarray(columns.steps, dtype=np.int64) if len(columns.steps) else np.zeros(n, np.int64)
+    )
+    timestamps = (
+        np.asarray(columns.timestamps, dtype=np.int64)
+        if len(columns.timestamps)
+        else np.zeros(n, np.int64)
+    )
+    if len(keys) == 1 and len(columns.key_index) == 0:
+        return {keys[0]: (steps, timestamps, values)}
+    index = np.asarray(columns.key_index, dtype=np.int64)
+    if int(index.max()) >= len(keys):
+        raise InvalidArgument(
+            f"{prefix}key_index holds {int(index.max())}; keys has {len(keys)} entries"
+        )
+    if len(keys) == 1:
+        return {keys[0]: (steps, timestamps, values)}
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(len(keys) + 1))
+    series = {}
+    for i, key in enumerate(keys):
+        part = order[bounds[i] : bounds[i + 1]]
+        if len(part):
+            series[key] = (steps[part], timestamps[part], values[part])
+    return series
 
 
 @dataclass
