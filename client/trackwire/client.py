@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import artifact_helpers, errors
+from trackwire import artifact_helpers, errors, wire
 from trackwire.connection import Connection, registry, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
@@ -548,8 +548,8 @@ class TrackwireClient(ModelRegistryMethods):
         """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
-        with open(local_path, "rb") as f:
-            return self._upload(run_id, path, iter(lambda: f.read(UPLOAD_CHUNK_BYTES), b""))
+        with open(local_path, "rb", buffering=0) as f:
+            return self._upload(run_id, path, _file_chunks(f))
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
@@ -607,17 +607,20 @@ class TrackwireClient(ModelRegistryMethods):
             run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
-    def _upload(self, run_id: str, path: str, chunks: Iterable[bytes]) -> FileInfo:
+    def _upload(self, run_id: str, path: str, chunks: Iterable) -> FileInfo:
+        """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
+        a reused buffer) as the file `path`."""
+
         def requests():
             header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
             first = True
             for data in chunks:
-                yield artifact_pb.UploadArtifactRequest(header=header if first else None, data=data)
+                yield wire.encode_upload_request(header if first else None, data)
                 first = False
             if first:
-                yield artifact_pb.UploadArtifactRequest(header=header)
+                yield wire.encode_upload_request(header, b"")
 
-        return FileInfo.from_proto(_call(self._artifacts.UploadArtifact, requests()).file)
+        return FileInfo.from_proto(_call(self._connection.upload, requests()).file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         response = _call(
@@ -660,14 +663,22 @@ class TrackwireClient(ModelRegistryMethods):
     def _download_file(self, run_id: str, path: str, local: str) -> str:
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
-        with open(tmp, "wb") as f:
-            for chunk in _stream(
-                self._artifacts.DownloadArtifact,
+        with open(tmp, "wb", buffering=0) as f:
+            for data in _stream(
+                self._connection.download,
                 artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
             ):
-                f.write(chunk.data)
+                f.write(data)
         os.replace(tmp, local)
         return local
+
+
+def _file_chunks(f) -> Iterator[memoryview]:
+    """The file's bytes, UPLOAD_CHUNK_BYTES at a time, read into one reused buffer (each
+    chunk is valid until the next is asked for: `_upload` copies it into its message)."""
+    buffer = memoryview(bytearray(UPLOAD_CHUNK_BYTES))
+    while n := f.readinto(buffer):
+        yield buffer[:n]
 
 
 def _in_parallel(calls: list) -> None:
