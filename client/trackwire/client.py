@@ -6,6 +6,7 @@ import concurrent.futures
 import functools
 import os
 import posixpath
+import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -622,6 +623,13 @@ class TrackwireClient(ModelRegistryMethods):
 
         return FileInfo.from_proto(_call(self._connection.upload, requests()).file)
 
+    def open_artifact(self, run_id: str, artifact_file: str) -> ArtifactWriter:
+        """A binary file-like object whose bytes are uploaded as the run's file
+        `artifact_file` while they are written (nothing is written to disk); the file
+        appears when the writer is closed, or not at all if it is closed by an error
+        (`with client.open_artifact(run_id, "model.pth") as f: torch.save(m, f)`)."""
+        return ArtifactWriter(self._connection, run_id, artifact_file)
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         response = _call(
             self._artifacts.ListArtifacts,
@@ -671,6 +679,106 @@ class TrackwireClient(ModelRegistryMethods):
                 f.write(data)
         os.replace(tmp, local)
         return local
+
+
+class ArtifactWriter:
+    """Uploads what is written to it as one artifact (see TrackwireClient.open_artifact).
+
+    The upload is one UploadArtifact stream sent by a gRPC thread: `write` cuts the bytes
+    into UPLOAD_CHUNK_BYTES messages (each copied once) and queues them, waiting while
+    WRITER_QUEUE messages are on their way.
+    """
+
+    WRITER_QUEUE = 4
+
+    def __init__(self, connection: Connection, run_id: str, artifact_file: str):
+        self.path = artifact_file
+        self.size = 0
+        self.file: FileInfo | None = None
+        self._header: artifact_pb.UploadArtifactHeader | None = artifact_pb.UploadArtifactHeader(
+            run_id=run_id, path=artifact_file
+        )
+        self._queue: queue.Queue = queue.Queue(self.WRITER_QUEUE)
+        self._closed = False
+        self._future = connection.upload.future(self._requests())
+
+    def _requests(self) -> Iterator[bytes]:
+        while (message := self._queue.get()) is not None:
+            yield message
+
+    def _put(self, message: bytes | None) -> None:
+        while True:
+            if self._future.done():  # the server ended the stream: its error says why
+                self._raise_error()
+            try:
+                self._queue.put(message, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _release(self) -> None:
+        """Ends the request iterator, which gRPC's sending thread may be waiting on."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._queue.put_nowait(None)
+
+    def _raise_error(self):
+        self._closed = True
+        self._release()
+        try:
+            self._future.result()
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        raise errors.TrackwireException(f"the upload of '{self.path}' ended before it was complete")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._closed:
+            raise ValueError(f"write to the closed artifact writer of '{self.path}'")
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), UPLOAD_CHUNK_BYTES):
+            chunk = view[start : start + UPLOAD_CHUNK_BYTES]
+            self._put(wire.encode_upload_request(self._header, chunk))
+            self._header = None
+        self.size += len(view)
+        return len(view)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> FileInfo:
+        """Ends the upload and returns the file as stored."""
+        if not self._closed:
+            if self._header is not None:  # nothing written: an empty file
+                self._put(wire.encode_upload_request(self._header, b""))
+                self._header = None
+            self._put(None)
+            self._closed = True
+            try:
+                self.file = FileInfo.from_proto(self._future.result().file)
+            except grpc.RpcError as e:
+                raise errors.from_rpc_error(e) from None
+        return self.file
+
+    def abort(self) -> None:
+        """Cancels the upload: the server keeps nothing of it."""
+        self._closed = True
+        self._future.cancel()
+        self._release()
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def _file_chunks(f) -> Iterator[memoryview]:

@@ -24,7 +24,7 @@ from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.environment import check_environment
 from trackwire.models.flavor import import_library
-from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
+from trackwire.models.model import Model, ModelInfo, finish_model, model_file, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
 
@@ -58,9 +58,11 @@ def save_model(
     path = os.path.abspath(path)
     prepare_directory(path)
     code = pyfunc.copy_code_paths(path, code_paths)
-    torch.save(pytorch_model, os.path.join(path, MODEL_FILE), pickle_module=cloudpickle)
+    with model_file(path, MODEL_FILE) as f:
+        torch.save(pytorch_model, f, pickle_module=cloudpickle)
     if save_state_dict:
-        torch.save(pytorch_model.state_dict(), os.path.join(path, STATE_DICT_FILE))
+        with model_file(path, STATE_DICT_FILE) as f:
+            torch.save(pytorch_model.state_dict(), f)
     cls = type(pytorch_model)
     model = Model()
     if _model_metadata:
