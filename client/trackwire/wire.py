@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from trackwire.v1 import artifact_service_pb2 as pb
 
 UPLOAD_METHOD = "/trackwire.v1.ArtifactService/UploadArtifact"
@@ -98,10 +100,15 @@ def encode_upload_request(header: pb.UploadArtifactHeader | None, data) -> bytes
 
 @dataclass
 class UploadChunk:
-    """A decoded UploadArtifactRequest: `data` is a view of the received message."""
+    """A decoded UploadArtifactRequest: `data` is a view of the received message.
+
+    A message that does not decode gives a chunk with `error` set rather than an
+    exception: gRPC's server would end the request stream as if it were complete
+    (and keep the call open), so the servicer refuses it itself."""
 
     header: pb.UploadArtifactHeader | None
     data: memoryview
+    error: str = ""
 
     def HasField(self, name: str) -> bool:  # noqa: N802 (the protobuf message's method)
         if name != "header":
@@ -110,6 +117,13 @@ class UploadChunk:
 
 
 def decode_upload_request(raw: bytes) -> UploadChunk:
+    try:
+        return _decode_upload_request(raw)
+    except (WireError, DecodeError) as e:
+        return UploadChunk(None, memoryview(b""), error=str(e) or type(e).__name__)
+
+
+def _decode_upload_request(raw: bytes) -> UploadChunk:
     header = None
     data = memoryview(b"")
     for number, wire_type, value in _fields(raw):

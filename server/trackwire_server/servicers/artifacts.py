@@ -25,6 +25,8 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
     def UploadArtifact(self, request_iterator, context):
         first = next(request_iterator, None)
+        if first is not None and first.error:
+            raise InvalidArgument(f"message 1 is not an UploadArtifactRequest: {first.error}")
         if first is None or not first.HasField("header"):
             raise InvalidArgument("header is required in the first message of an upload")
         path = check_relative_path("header.path", first.header.path)
@@ -34,7 +36,11 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
         def chunks():
             yield first.data
-            for message in request_iterator:
+            for number, message in enumerate(request_iterator, start=2):
+                if message.error:
+                    raise InvalidArgument(
+                        f"message {number} is not an UploadArtifactRequest: {message.error}"
+                    )
                 if message.HasField("header"):
                     raise InvalidArgument("header may only be sent in the first message")
                 yield message.data
