@@ -243,12 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             for chunk in (64 * KiB, 256 * KiB, 1 * MiB, 2 * MiB, 4 * MiB):
                 for streams in (1, 2, 4):
                     up = measure(
-                        lambda c=chunk, s=streams: upload_once(channel, size, c, s, buffer),
+                        lambda c=chunk, s=streams, ch=channel: upload_once(ch, size, c, s, buffer),
                         size,
                         args.repeats,
                     )
                     down = measure(
-                        lambda c=chunk, s=streams: download_once(channel, size, c, s),
+                        lambda c=chunk, s=streams, ch=channel: download_once(ch, size, c, s),
                         size,
                         args.repeats,
                     )
@@ -259,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                     )
             for chunk in (1 * MiB, 4 * MiB):
                 up = measure(
-                    lambda c=chunk: upload_once_pb(channel, size, c, buffer), size, args.repeats
+                    lambda c=chunk, ch=channel: upload_once_pb(ch, size, c, buffer),
+                    size,
+                    args.repeats,
                 )
                 down = measure(
-                    lambda c=chunk: download_once_pb(channel, size, c), size, args.repeats
+                    lambda c=chunk, ch=channel: download_once_pb(ch, size, c), size, args.repeats
                 )
                 print(
                     f"| {option_name} | {chunk // KiB} KiB protobuf | 1 | {up:,.0f} | "
