@@ -138,3 +138,117 @@ def test_fluent_log_artifact(tracking, tmp_path):
 def test_invalid_relative_path_message_names_the_field(client, run):
     with pytest.raises(InvalidArgumentError, match="header.path"):
         client.log_bytes(run.info.run_id, b"x", "../x")
+
+
+# -- chunks encoded by trackwire.wire, files written through open_artifact ------------
+
+
+def test_wire_encoding_is_protobufs(run):
+    from trackwire import wire
+
+    header = pb.UploadArtifactHeader(run_id=run.info.run_id, path="a/b.bin")
+    for data in (b"", b"x", os.urandom(300), os.urandom(1024 * 1024)):
+        for h in (header, None):
+            expected = pb.UploadArtifactRequest(header=h, data=data).SerializeToString()
+            assert wire.encode_upload_request(h, memoryview(data)) == expected
+            decoded = wire.decode_upload_request(expected)
+            assert decoded.HasField("header") == (h is not None)
+            assert decoded.header == h
+            assert bytes(decoded.data) == data
+        encoded = pb.DownloadArtifactResponse(data=data).SerializeToString()
+        assert wire.encode_download_response(data) == encoded
+        assert bytes(wire.decode_download_response(encoded)) == data
+
+
+def test_wire_decoding_follows_protobuf_rules():
+    from trackwire import wire
+
+    # Unknown fields of every wire type are skipped; the last `data` wins; headers merge.
+    message = (
+        pb.UploadArtifactRequest(header=pb.UploadArtifactHeader(run_id="r")).SerializeToString()
+        + b"\x18\x96\x01"  # field 3, varint
+        + b"\x21"
+        + b"\x00" * 8  # field 4, 64-bit
+        + b"\x2d"
+        + b"\x00" * 4  # field 5, 32-bit
+        + pb.UploadArtifactRequest(data=b"first").SerializeToString()
+        + pb.UploadArtifactRequest(
+            header=pb.UploadArtifactHeader(path="p"), data=b"last"
+        ).SerializeToString()
+    )
+    reference = pb.UploadArtifactRequest.FromString(message)
+    decoded = wire.decode_upload_request(message)
+    assert decoded.header == reference.header == pb.UploadArtifactHeader(run_id="r", path="p")
+    assert bytes(decoded.data) == reference.data == b"last"
+    for broken in (b"\x12\x05abc", b"\x12", b"\x0b", b"\x00\x01", b"\x10" + b"\xff" * 11):
+        assert wire.decode_upload_request(broken).error
+    assert "field 2" in wire.decode_upload_request(b"\x10\x01").error  # data as a varint
+    assert wire.decode_upload_request(b"\x0a\x02\x0a\x05").error  # a broken header
+    with pytest.raises(wire.WireError, match="field 1"):
+        wire.decode_download_response(b"\x08\x01")
+
+
+def test_server_refuses_a_malformed_chunk(server, run):
+    header = pb.UploadArtifactHeader(run_id=run.info.run_id, path="bad.bin")
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        upload = channel.stream_unary(
+            "/trackwire.v1.ArtifactService/UploadArtifact",
+            request_serializer=lambda raw: raw,
+            response_deserializer=pb.UploadArtifactResponse.FromString,
+        )
+        good = pb.UploadArtifactRequest(header=header, data=b"ok").SerializeToString()
+        for messages, number in (([good, b"\x12\x05abc"], 2), ([b"\x12"], 1)):
+            with pytest.raises(grpc.RpcError) as caught:
+                upload(iter(messages))
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert f"message {number} is not an UploadArtifactRequest" in caught.value.details()
+    assert not list(server.artifacts.rglob("bad.bin*"))
+    assert not list(server.artifacts.rglob(".trackwire-partial-*"))
+
+
+def test_open_artifact_uploads_what_is_written(client, run, tmp_path):
+    from trackwire.client import UPLOAD_CHUNK_BYTES
+
+    run_id = run.info.run_id
+    pieces = [b"head", os.urandom(UPLOAD_CHUNK_BYTES * 2 + 5), b"", bytearray(b"mid"), b"tail"]
+    with client.open_artifact(run_id, "stream/weights.bin") as f:
+        for piece in pieces:
+            assert f.write(memoryview(piece)) == len(piece)
+        # Nothing is visible until the writer is closed.
+        assert client.list_artifacts(run_id, "stream") == []
+    assert f.file.path == "stream/weights.bin"
+    assert f.size == f.file.file_size == sum(len(p) for p in pieces)
+    out = client.download_artifacts(run_id, "stream/weights.bin", str(tmp_path))
+    assert pathlib.Path(out).read_bytes() == b"".join(pieces)
+    with pytest.raises(ValueError, match="closed"):
+        f.write(b"more")
+
+    with client.open_artifact(run_id, "stream/empty.bin") as f:
+        pass
+    assert f.file.file_size == 0
+
+
+def test_open_artifact_keeps_nothing_after_an_error(client, run):
+    run_id = run.info.run_id
+    with (
+        pytest.raises(RuntimeError, match="serialiser failed"),
+        client.open_artifact(run_id, "stream/partial.bin") as f,
+    ):
+        f.write(os.urandom(3 * 1024 * 1024))
+        raise RuntimeError("serialiser failed")
+    assert client.list_artifacts(run_id, "stream") == []
+
+
+def test_open_artifact_reports_the_servers_refusal(client, run):
+    client.delete_run(run.info.run_id)
+    with (
+        pytest.raises(FailedPreconditionError, match="deleted"),
+        client.open_artifact(run.info.run_id, "f.bin") as f,
+    ):
+        for _ in range(64):  # the refusal ends the stream while this writes
+            f.write(os.urandom(1024 * 1024))
+    with (
+        pytest.raises(InvalidArgumentError, match="header.path"),
+        client.open_artifact(run.info.run_id, "../f.bin") as f,
+    ):
+        f.write(b"x")

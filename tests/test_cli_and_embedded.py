@@ -139,3 +139,14 @@ def test_embedded_default_then_server_in_the_same_folder(tmp_path):
 def test_unknown_tracking_uri_scheme_is_refused(bad):
     with pytest.raises(ValueError, match="grpc://"):
         trackwire.TrackwireClient(bad)
+
+
+def test_server_process_tunes_malloc_unless_told_otherwise(monkeypatch):
+    import platform
+
+    from trackwire_server import memory
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert memory.tune_malloc() is False  # glibc's own variables win
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    assert memory.tune_malloc() is (platform.libc_ver()[0] == "glibc")

@@ -479,3 +479,40 @@ def test_models_uris_follow_stages_and_aliases(tracking, client, iris, model_cac
     assert len([p for p in model_cache.iterdir() if not p.name.startswith(".")]) == 2
     with pytest.raises(trackwire.TrackwireException, match="no version in stage 'Production'"):
         trackwire.pyfunc.load_model("models:/Iris/Production")
+
+
+def test_pytorch_weights_are_streamed_and_memory_mapped(tracking, client, tmp_path):
+    """log_model uploads model.pth and state_dict.pth while torch.save writes them (the
+    same bytes save_model writes to disk); load_model maps them, and a loaded module
+    changed in place leaves the cached file, and the next load, as they were."""
+    import torch
+
+    module, X, expected = train_torch_module()
+    with trackwire.start_run() as run:
+        info = trackwire.pytorch.log_model(module, "model")
+    files = {f.path: f.file_size for f in client.list_artifacts(run.info.run_id, "model")}
+    local = tmp_path / "saved"
+    trackwire.pytorch.save_model(module, str(local))
+    for name in ("model.pth", "state_dict.pth"):
+        assert files[f"model/{name}"] == (local / name).stat().st_size > 0
+    # model_size_bytes counts the streamed files as save_model counts the files on disk
+    logged = trackwire.models.Model.load(
+        trackwire.artifacts.download_artifacts(f"{info.model_uri}/MLmodel", dst_path=str(tmp_path))
+    )
+    saved = trackwire.models.Model.load(str(local))
+    assert (
+        logged.model_size_bytes
+        == saved.model_size_bytes
+        == sum(size for path, size in files.items() if path != "model/MLmodel")
+    )
+    state = trackwire.pytorch.load_state_dict(info.model_uri)
+    assert torch.equal(state["0.weight"], module.state_dict()["0.weight"])
+
+    loaded = trackwire.pytorch.load_model(info.model_uri)
+    with torch.no_grad():
+        assert_same(loaded(torch.from_numpy(X)).numpy(), expected)
+        for parameter in loaded.parameters():
+            parameter.zero_()
+    again = trackwire.pytorch.load_model(info.model_uri)
+    with torch.no_grad():
+        assert_same(again(torch.from_numpy(X)).numpy(), expected)

@@ -6,6 +6,7 @@ import concurrent.futures
 import functools
 import os
 import posixpath
+import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import artifact_helpers, errors
+from trackwire import artifact_helpers, errors, wire
 from trackwire.connection import Connection, registry, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
@@ -563,8 +564,8 @@ class TrackwireClient(ModelRegistryMethods):
         """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
-        with open(local_path, "rb") as f:
-            return self._upload(run_id, path, iter(lambda: f.read(UPLOAD_CHUNK_BYTES), b""))
+        with open(local_path, "rb", buffering=0) as f:
+            return self._upload(run_id, path, _file_chunks(f))
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
@@ -622,17 +623,27 @@ class TrackwireClient(ModelRegistryMethods):
             run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
-    def _upload(self, run_id: str, path: str, chunks: Iterable[bytes]) -> FileInfo:
+    def _upload(self, run_id: str, path: str, chunks: Iterable) -> FileInfo:
+        """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
+        a reused buffer) as the file `path`."""
+
         def requests():
             header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
             first = True
             for data in chunks:
-                yield artifact_pb.UploadArtifactRequest(header=header if first else None, data=data)
+                yield wire.encode_upload_request(header if first else None, data)
                 first = False
             if first:
-                yield artifact_pb.UploadArtifactRequest(header=header)
+                yield wire.encode_upload_request(header, b"")
 
-        return FileInfo.from_proto(_call(self._artifacts.UploadArtifact, requests()).file)
+        return FileInfo.from_proto(_call(self._connection.upload, requests()).file)
+
+    def open_artifact(self, run_id: str, artifact_file: str) -> ArtifactWriter:
+        """A binary file-like object whose bytes are uploaded as the run's file
+        `artifact_file` while they are written (nothing is written to disk); the file
+        appears when the writer is closed, or not at all if it is closed by an error
+        (`with client.open_artifact(run_id, "model.pth") as f: torch.save(m, f)`)."""
+        return ArtifactWriter(self._connection, run_id, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         response = _call(
@@ -675,14 +686,122 @@ class TrackwireClient(ModelRegistryMethods):
     def _download_file(self, run_id: str, path: str, local: str) -> str:
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
-        with open(tmp, "wb") as f:
-            for chunk in _stream(
-                self._artifacts.DownloadArtifact,
+        with open(tmp, "wb", buffering=0) as f:
+            for data in _stream(
+                self._connection.download,
                 artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
             ):
-                f.write(chunk.data)
+                f.write(data)
         os.replace(tmp, local)
         return local
+
+
+class ArtifactWriter:
+    """Uploads what is written to it as one artifact (see TrackwireClient.open_artifact).
+
+    The upload is one UploadArtifact stream sent by a gRPC thread: `write` cuts the bytes
+    into UPLOAD_CHUNK_BYTES messages (each copied once) and queues them, waiting while
+    WRITER_QUEUE messages are on their way.
+    """
+
+    WRITER_QUEUE = 4
+
+    def __init__(self, connection: Connection, run_id: str, artifact_file: str):
+        self.path = artifact_file
+        self.size = 0
+        self.file: FileInfo | None = None
+        self._header: artifact_pb.UploadArtifactHeader | None = artifact_pb.UploadArtifactHeader(
+            run_id=run_id, path=artifact_file
+        )
+        self._queue: queue.Queue = queue.Queue(self.WRITER_QUEUE)
+        self._closed = False
+        self._future = connection.upload.future(self._requests())
+
+    def _requests(self) -> Iterator[bytes]:
+        while (message := self._queue.get()) is not None:
+            yield message
+
+    def _put(self, message: bytes | None) -> None:
+        while True:
+            if self._future.done():  # the server ended the stream: its error says why
+                self._raise_error()
+            try:
+                self._queue.put(message, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _release(self) -> None:
+        """Ends the request iterator, which gRPC's sending thread may be waiting on."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._queue.put_nowait(None)
+
+    def _raise_error(self):
+        self._closed = True
+        self._release()
+        try:
+            self._future.result()
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        raise errors.TrackwireException(f"the upload of '{self.path}' ended before it was complete")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._closed:
+            raise ValueError(f"write to the closed artifact writer of '{self.path}'")
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), UPLOAD_CHUNK_BYTES):
+            chunk = view[start : start + UPLOAD_CHUNK_BYTES]
+            self._put(wire.encode_upload_request(self._header, chunk))
+            self._header = None
+        self.size += len(view)
+        return len(view)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> FileInfo:
+        """Ends the upload and returns the file as stored."""
+        if not self._closed:
+            if self._header is not None:  # nothing written: an empty file
+                self._put(wire.encode_upload_request(self._header, b""))
+                self._header = None
+            self._put(None)
+            self._closed = True
+            try:
+                self.file = FileInfo.from_proto(self._future.result().file)
+            except grpc.RpcError as e:
+                raise errors.from_rpc_error(e) from None
+        return self.file
+
+    def abort(self) -> None:
+        """Cancels the upload: the server keeps nothing of it."""
+        self._closed = True
+        self._future.cancel()
+        self._release()
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _file_chunks(f) -> Iterator[memoryview]:
+    """The file's bytes, UPLOAD_CHUNK_BYTES at a time, read into one reused buffer (each
+    chunk is valid until the next is asked for: `_upload` copies it into its message)."""
+    buffer = memoryview(bytearray(UPLOAD_CHUNK_BYTES))
+    while n := f.readinto(buffer):
+        yield buffer[:n]
 
 
 def _in_parallel(calls: list) -> None:

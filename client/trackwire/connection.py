@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from trackwire import wire
 from trackwire.v1 import (
+    artifact_service_pb2,
     artifact_service_pb2_grpc,
     model_registry_service_pb2_grpc,
     tracking_service_pb2,
@@ -65,12 +67,27 @@ class Connection:
     tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
     registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
+    # UploadArtifact and DownloadArtifact with their chunks encoded by trackwire.wire
+    upload: grpc.StreamUnaryMultiCallable = field(init=False)
+    download: grpc.UnaryStreamMultiCallable = field(init=False)
     _info: tracking_service_pb2.GetServerInfoResponse | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
         self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
+        self.upload = self.channel.stream_unary(
+            wire.UPLOAD_METHOD,
+            request_serializer=wire.passthrough,
+            response_deserializer=artifact_service_pb2.UploadArtifactResponse.FromString,
+            _registered_method=True,
+        )
+        self.download = self.channel.unary_stream(
+            wire.DOWNLOAD_METHOD,
+            request_serializer=artifact_service_pb2.DownloadArtifactRequest.SerializeToString,
+            response_deserializer=wire.decode_download_response,
+            _registered_method=True,
+        )
 
     @property
     def info(self) -> tracking_service_pb2.GetServerInfoResponse:

@@ -3,7 +3,9 @@ class defined in a notebook or `__main__` loads too) and as a state dict
 (`state_dict.pth`, plain tensors). No input example is needed.
 
 Loading the whole model unpickles it, which runs code from the file: load only models
-you trust. `load_state_dict` reads the state dict with `weights_only=True` (no code) for
+you trust. The weights are memory-mapped from the downloaded file (`torch.load(...,
+mmap=True)`), not copied: the loaded tensors share the file's pages in the page cache and
+a tensor written to gets a private copy of what it changes (the file is never written). `load_state_dict` reads the state dict with `weights_only=True` (no code) for
 a module you build yourself.
 
     trackwire.pytorch.log_model(pytorch_model, "pytorch_model")
@@ -22,7 +24,7 @@ from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.environment import check_environment
 from trackwire.models.flavor import import_library
-from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
+from trackwire.models.model import Model, ModelInfo, finish_model, model_file, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
 
@@ -56,9 +58,11 @@ def save_model(
     path = os.path.abspath(path)
     prepare_directory(path)
     code = pyfunc.copy_code_paths(path, code_paths)
-    torch.save(pytorch_model, os.path.join(path, MODEL_FILE), pickle_module=cloudpickle)
+    with model_file(path, MODEL_FILE) as f:
+        torch.save(pytorch_model, f, pickle_module=cloudpickle)
     if save_state_dict:
-        torch.save(pytorch_model.state_dict(), os.path.join(path, STATE_DICT_FILE))
+        with model_file(path, STATE_DICT_FILE) as f:
+            torch.save(pytorch_model.state_dict(), f)
     cls = type(pytorch_model)
     model = Model()
     if _model_metadata:
@@ -115,12 +119,20 @@ def _conf(model_dir: str) -> dict:
     return conf
 
 
+def _torch_load(path: str, map_location: Any, weights_only: bool) -> Any:
+    """torch.load, memory-mapping the weights of a zip-format file (see the module doc)."""
+    import zipfile
+
+    return _torch().load(
+        path, map_location=map_location, weights_only=weights_only, mmap=zipfile.is_zipfile(path)
+    )
+
+
 def _load_from_dir(model_dir: str, map_location: Any = None) -> Any:
-    torch = _torch()
     conf = _conf(model_dir)
     # weights_only=False: the whole module is a pickle (see the module doc).
-    return torch.load(
-        os.path.join(model_dir, conf["model_data"]), map_location=map_location, weights_only=False
+    return _torch_load(
+        os.path.join(model_dir, conf["model_data"]), map_location, weights_only=False
     )
 
 
@@ -134,16 +146,13 @@ def load_model(model_uri: str, dst_path: str | None = None, map_location: Any = 
 def load_state_dict(model_uri: str, dst_path: str | None = None, map_location: Any = None) -> dict:
     """The state dict saved with the model, read without unpickling code
     (`weights_only=True`): `module.load_state_dict(...)` it into a module you built."""
-    torch = _torch()
     local = download_model(model_uri, dst_path)
     conf = _conf(local)
     if not conf.get("state_dict"):
         raise InvalidArgumentError(
             f"the model at '{model_uri}' was saved without a state dict (save_state_dict=False)"
         )
-    return torch.load(
-        os.path.join(local, conf["state_dict"]), map_location=map_location, weights_only=True
-    )
+    return _torch_load(os.path.join(local, conf["state_dict"]), map_location, weights_only=True)
 
 
 def _takes_double(module: Any) -> bool:

@@ -11,7 +11,6 @@ from grpc_reflection.v1alpha import reflection
 
 from trackwire.v1 import (
     artifact_service_pb2,
-    artifact_service_pb2_grpc,
     model_registry_service_pb2,
     model_registry_service_pb2_grpc,
     tracking_service_pb2,
@@ -23,6 +22,7 @@ from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
+from trackwire_server.servicers.artifacts import add_to_server as add_artifact_service
 from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
 from trackwire_server.store import TrackingStore, open_database
@@ -64,9 +64,7 @@ class TrackwireServer:
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
             TrackingServicer(self.store, self.metric_feed), self.grpc_server
         )
-        artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
-            ArtifactServicer(self.store, repository), self.grpc_server
-        )
+        add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
         self.registry = RegistryStore(self.store.db, self.store.t)
         model_registry_service_pb2_grpc.add_ModelRegistryServiceServicer_to_server(
             ModelRegistryServicer(self.registry), self.grpc_server

@@ -17,6 +17,7 @@ from trackwire_server.config import (
     DEFAULT_PORT,
     ServerConfig,
 )
+from trackwire_server.memory import tune_malloc
 from trackwire_server.ui.server import DEFAULT_UI_HOST, DEFAULT_UI_PORT, UiServer
 
 
@@ -98,6 +99,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def serve(args: argparse.Namespace) -> None:
+    tune_malloc()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -7,11 +7,14 @@ The descriptor has MLflow's shape (`artifact_path`, `flavors`, `signature`,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,12 +130,53 @@ class ModelInfo:
     registered_model_version: int | None = None
 
 
+@dataclass
+class _Streaming:
+    """log_model's promise: files of `local_dir` opened with `model_file` go straight to
+    the run's `artifact_path`."""
+
+    client: Any
+    run_id: str
+    local_dir: str
+    artifact_path: str
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+_streaming: contextvars.ContextVar[_Streaming | None] = contextvars.ContextVar(
+    "trackwire_model_streaming", default=None
+)
+
+
+@contextlib.contextmanager
+def model_file(model_dir: str, name: str) -> Iterator[Any]:
+    """Opens the file `name` of the model being saved into `model_dir` for binary writing.
+
+    Under log_model its bytes are uploaded to the run as they are written (through
+    `TrackwireClient.open_artifact`) instead of being written to disk and read back, and
+    the file is not in `model_dir`; otherwise it is an ordinary file there. Flavors open
+    their large files (weights) with it."""
+    streaming = _streaming.get()
+    if streaming is None or os.path.abspath(model_dir) != streaming.local_dir:
+        with open(os.path.join(model_dir, name), "wb") as f:
+            yield f
+        return
+    with streaming.client.open_artifact(
+        streaming.run_id, f"{streaming.artifact_path}/{name}"
+    ) as writer:
+        yield writer
+    streaming.sizes[name] = writer.size
+
+
 def _directory_size(path: str) -> int:
-    return sum(
+    size = sum(
         os.path.getsize(os.path.join(root, name))
         for root, _dirs, files in os.walk(path)
         for name in files
     )
+    streaming = _streaming.get()
+    if streaming is not None and os.path.abspath(path) == streaming.local_dir:
+        size += sum(streaming.sizes.values())
+    return size
 
 
 def prepare_directory(path: str) -> None:
@@ -182,7 +226,9 @@ def log_model(
 ) -> ModelInfo:
     """Saves a model with `save(path, **save_kwargs)` (a flavor's save_model) in a
     temporary directory and uploads it under `artifact_path` of the active run (one is
-    started if none is active)."""
+    started if none is active). Files the flavor opens with `model_file` are uploaded
+    while they are written (the weights are not written to disk and read back); the
+    others after the save."""
     from trackwire import fluent
 
     if not artifact_path or artifact_path.startswith("/") or ".." in artifact_path.split("/"):
@@ -192,11 +238,13 @@ def log_model(
     run_id = fluent._run_id(None)
     client = fluent._client()
     tmp = tempfile.mkdtemp(prefix="trackwire-model-")
+    local = os.path.join(tmp, "model")
+    token = _streaming.set(_Streaming(client, run_id, local, artifact_path.strip("/")))
     try:
-        local = os.path.join(tmp, "model")
         model = save(local, _model_metadata=(artifact_path, run_id), **save_kwargs)
         client.log_artifacts(run_id, local, artifact_path)
     finally:
+        _streaming.reset(token)
         shutil.rmtree(tmp, ignore_errors=True)
     info = ModelInfo(
         artifact_path=artifact_path,
