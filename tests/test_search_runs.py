@@ -21,7 +21,7 @@ from trackwire import Metric, TrackwireClient, ViewType
 from trackwire.entities import Run, runs_from_table
 from trackwire.errors import InvalidArgumentError, NotFoundError
 from trackwire.v1 import tracking_service_pb2 as pb
-from trackwire_server.store import run_search
+from trackwire_server.store import run_search, tracking_store
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
@@ -1262,3 +1262,17 @@ def test_runs_as_table_equal_runs_as_messages(data):
     assert found["child"].info.parent_run_id == parent
     assert found["child"].data.latest_metrics["loss"] == Metric("loss", 0.25, T0 + 5, 7)
     assert found["child"].info.end_time is None
+
+
+def test_a_page_larger_than_one_read_of_run_data(data, monkeypatch):
+    """A page's params, tags and metrics are read a fixed number of runs per statement;
+    every run of a page spanning several such reads has all its data (each compared with
+    GetRun, which reads one run)."""
+    monkeypatch.setattr(tracking_store, "SQLITE_IDS_PER_STATEMENT", 3)
+    monkeypatch.setattr(tracking_store, "IDS_PER_STATEMENT", 3)
+    client = data.client
+    runs = client.search_runs([data.main, data.other], run_view_type=ViewType.ALL)
+    assert len(runs) > 3 * 3
+    for run in runs:
+        alone = client.get_run(run.info.run_id)
+        assert _comparable(run) == _comparable(alone), run.info.run_name

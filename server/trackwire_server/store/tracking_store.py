@@ -75,6 +75,11 @@ from trackwire_server.store.validation import (
 from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms, slices
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
+# Runs whose params, tags and metrics one statement reads: SQLite takes any number of ids
+# as one JSON array, the others as bound values.
+SQLITE_IDS_PER_STATEMENT = 5_000
+IDS_PER_STATEMENT = 500
+
 _ADJECTIVES = [
     "amber",
     "bold",
@@ -440,8 +445,7 @@ class TrackingStore(RunSearch):
         if not records:
             return
         ids = [r.run_id for r in records]
-        # SQLite takes any number of ids as one JSON array; elsewhere they are bound values.
-        step = 5_000 if is_sqlite(self.db) else 500
+        per_statement = SQLITE_IDS_PER_STATEMENT if is_sqlite(self.db) else IDS_PER_STATEMENT
         kinds = {"param": self.t.Param, "tag": self.t.RunTag, "metric": self.t.LatestMetric}
         for kind, table in kinds.items():
             if projection is not None and kind not in projection:
@@ -466,8 +470,9 @@ class TrackingStore(RunSearch):
                 into = {r.run_id: r.tags for r in records}
             else:
                 into = {r.run_id: r.metrics for r in records}
-            for start in range(0, len(ids), step):
-                rows = self._select_by_run_ids(table, columns, ids[start : start + step], keys)
+            for start in range(0, len(ids), per_statement):
+                chunk = ids[start : start + per_statement]
+                rows = self._select_by_run_ids(table, columns, chunk, keys)
                 if kind != "metric":
                     for run_id, key, value in rows:
                         into[run_id][key] = value
