@@ -1268,7 +1268,6 @@ def test_a_page_larger_than_one_read_of_run_data(data, monkeypatch):
     """A page's params, tags and metrics are read a fixed number of runs per statement;
     every run of a page spanning several such reads has all its data (each compared with
     GetRun, which reads one run)."""
-    monkeypatch.setattr(tracking_store, "SQLITE_IDS_PER_STATEMENT", 3)
     monkeypatch.setattr(tracking_store, "IDS_PER_STATEMENT", 3)
     client = data.client
     runs = client.search_runs([data.main, data.other], run_view_type=ViewType.ALL)

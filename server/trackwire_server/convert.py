@@ -113,41 +113,49 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
         user_ids=[r.user_id for r in records],
         parent_run_ids=[r.parent_run_id or "" for r in records],
     )
-    # {name: {row: MetricRecord or string}}
+    # {key: {row: MetricRecord or string}}, per kind
     metrics: dict[str, dict[int, MetricRecord]] = {}
-    texts: dict[str, dict[int, str]] = {}
+    params: dict[str, dict[int, str]] = {}
+    tags: dict[str, dict[int, str]] = {}
     for i, r in enumerate(records):
         for m in r.metrics:
             cells = metrics.get(m.key)
             if cells is None:
                 cells = metrics[m.key] = {}
             cells[i] = m
-        for prefix, values in (("params.", r.params), ("tags.", r.tags)):
+        for kind, values in ((params, r.params), (tags, r.tags)):
             for key, value in values.items():
-                name = prefix + key
-                cells = texts.get(name)
+                cells = kind.get(key)
                 if cells is None:
-                    cells = texts[name] = {}
+                    cells = kind[key] = {}
                 cells[i] = value
-    named = {f"metrics.{key}": cells for key, cells in metrics.items()} | texts
+    named = {
+        f"{prefix}.{key}": cells
+        for prefix, kind in (("metrics", metrics), ("params", params), ("tags", tags))
+        for key, cells in kind.items()
+    }
     rows = range(n)
     for name in sorted(named):
         cells = named[name]
         full = len(cells) == n
         present = [True] * n if full else [i in cells for i in rows]
         if name.startswith("metrics."):
-            points = list(cells.values()) if full else [cells.get(i) for i in rows]
+            points = list(cells.values()) if full else [cells.get(i, _NO_POINT) for i in rows]
             table.columns.add(
                 name=name,
                 present=present,
-                numbers=[m.value if m is not None else 0.0 for m in points],
-                timestamps_ms=[m.timestamp if m is not None else 0 for m in points],
-                steps=[m.step if m is not None else 0 for m in points],
+                numbers=[m.value for m in points],
+                timestamps_ms=[m.timestamp for m in points],
+                steps=[m.step for m in points],
             )
         else:
             strings = list(cells.values()) if full else [cells.get(i, "") for i in rows]
             table.columns.add(name=name, strings=strings, present=present)
     return table
+
+
+# Where a run lacks a metric of its page's table: zeros, with `present` false.
+_NO_POINT = MetricRecord("", 0.0, 0, 0)
 
 
 def metric_records(metrics) -> list[MetricRecord]:

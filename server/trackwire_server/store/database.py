@@ -272,6 +272,3 @@ class RenderedQueries:
         """The rows of `build()` as the driver returns them (no Peewee conversions)."""
         sql, params = self.render(key, build)
         return self.db.execute_sql(sql, params).fetchall()
-
-    def __contains__(self, key: tuple) -> bool:
-        return key in self._by_key

@@ -75,9 +75,8 @@ from trackwire_server.store.validation import (
 from trackwire_server.store.writes import Batch, NewRun, WritableRun, now_ms, slices
 
 # How NaN and the infinities are kept in latest_metrics.value (see schema.LatestMetric).
-# Runs whose params, tags and metrics one statement reads: SQLite takes any number of ids
-# as one JSON array, the others as bound values.
-SQLITE_IDS_PER_STATEMENT = 5_000
+# Runs whose params, tags and metrics one statement reads (SQLite takes them as one JSON
+# array, the others as bound values; 5,000 at a time was slower on SQLite).
 IDS_PER_STATEMENT = 500
 
 _ADJECTIVES = [
@@ -408,11 +407,6 @@ class TrackingStore(RunSearch):
     def _placeholders(self, n: int) -> str:
         return f"({', '.join([self.db.param] * n)})"
 
-    def _fetch(self, query) -> list[tuple]:
-        """Rows as the driver returns them, without Peewee's per-value conversions (the
-        columns read this way hold plain numbers and strings)."""
-        return self.db.execute(query).fetchall()
-
     def _run_columns(self) -> tuple:
         """The runs columns in RunRecord's field order, for building records from tuples."""
         R = self.t.Run
@@ -445,7 +439,7 @@ class TrackingStore(RunSearch):
         if not records:
             return
         ids = [r.run_id for r in records]
-        per_statement = SQLITE_IDS_PER_STATEMENT if is_sqlite(self.db) else IDS_PER_STATEMENT
+        per_statement = IDS_PER_STATEMENT
         kinds = {"param": self.t.Param, "tag": self.t.RunTag, "metric": self.t.LatestMetric}
         for kind, table in kinds.items():
             if projection is not None and kind not in projection:
