@@ -64,12 +64,6 @@ def fill_run_info(info: run_pb2.RunInfo, record: RunRecord) -> None:
     info.user_id = record.user_id
 
 
-def run_info(record: RunRecord) -> run_pb2.RunInfo:
-    info = run_pb2.RunInfo()
-    fill_run_info(info, record)
-    return info
-
-
 def fill_run(message: run_pb2.Run, record: RunRecord) -> None:
     """Sets the fields of an empty Run in place (e.g. one added to a response)."""
     fill_run_info(message.info, record)

@@ -268,6 +268,11 @@ class RenderedQueries:
             self._by_key[key] = rendered
         return rendered
 
+    def sql(self, key: tuple, build: Callable[[], peewee.Query]) -> str:
+        """The SQL alone, for statements whose values are bound per call: `build` puts
+        `peewee.SQL(db.param)` placeholders where they go."""
+        return self.render(key, build)[0]
+
     def fetch(self, key: tuple, build: Callable[[], peewee.Query]) -> list[tuple]:
         """The rows of `build()` as the driver returns them (no Peewee conversions)."""
         sql, params = self.render(key, build)

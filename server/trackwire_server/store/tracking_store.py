@@ -6,6 +6,7 @@ Every public method is one transaction. Errors are the domain errors of
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -132,6 +133,10 @@ _NOUNS = [
     "wolf",
     "yak",
 ]
+
+
+def _deleted_run(run_id: str) -> FailedPrecondition:
+    return FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
 
 
 class TrackingStore(RunSearch):
@@ -367,7 +372,7 @@ class TrackingStore(RunSearch):
             query = R.select().where(R.run_id == peewee.SQL(self.db.param))
             return for_update(self.db, query) if lock else query
 
-        sql, _ = self._queries.render(("run", lock), build)
+        sql = self._queries.sql(("run", lock), build)
         row = next(iter(self.t.Run.raw(sql, run_id)), None)
         if row is None:
             raise NotFound(f"run {run_id} does not exist")
@@ -377,7 +382,7 @@ class TrackingStore(RunSearch):
         """The run, locked for the transaction; FAILED_PRECONDITION if it is deleted."""
         row = self._run_row(run_id, field, lock=True)
         if row.lifecycle_stage == DELETED:
-            raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
+            raise _deleted_run(run_id)
         return row
 
     def _select_by_run_ids(self, table, columns: tuple, run_ids: list, keys) -> list[tuple]:
@@ -400,7 +405,7 @@ class TrackingStore(RunSearch):
                 condition &= table.key.in_(peewee.SQL(self._placeholders(len(keys))))
             return table.select(*columns).where(condition)
 
-        sql, _ = self._queries.render(shape, build)
+        sql = self._queries.sql(shape, build)
         ids = [json.dumps(run_ids)] if as_json else run_ids
         return self.db.execute_sql(sql, [*ids, *keys]).fetchall()
 
@@ -439,7 +444,6 @@ class TrackingStore(RunSearch):
         if not records:
             return
         ids = [r.run_id for r in records]
-        per_statement = IDS_PER_STATEMENT
         kinds = {"param": self.t.Param, "tag": self.t.RunTag, "metric": self.t.LatestMetric}
         for kind, table in kinds.items():
             if projection is not None and kind not in projection:
@@ -464,8 +468,7 @@ class TrackingStore(RunSearch):
                 into = {r.run_id: r.tags for r in records}
             else:
                 into = {r.run_id: r.metrics for r in records}
-            for start in range(0, len(ids), per_statement):
-                chunk = ids[start : start + per_statement]
+            for chunk in slices(ids, IDS_PER_STATEMENT):
                 rows = self._select_by_run_ids(table, columns, chunk, keys)
                 if kind != "metric":
                     for run_id, key, value in rows:
@@ -695,13 +698,13 @@ class TrackingStore(RunSearch):
         check_key("tag.key", key)
         check_length("tag.value", value, LIMITS.max_tag_value_length)
         with write_transaction(self.db):
-            self._active_run_row(run_id)
+            self._writable_run(run_id)
             self._upsert_tags(run_id, {key: value})
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         check_key("key", key)
         with write_transaction(self.db):
-            self._active_run_row(run_id)
+            self._writable_run(run_id)
             T = self.t.RunTag
             if not T.delete().where((T.run_id == run_id) & (T.key == key)).execute():
                 raise NotFound(f"run {run_id} has no tag '{key}'")
@@ -740,14 +743,6 @@ class TrackingStore(RunSearch):
 
     # -- params, tags, metrics ---------------------------------------------
 
-    def _write_statement(self, shape: tuple, render: Callable[..., peewee.Query], *args) -> str:
-        """The SQL of a write-path statement, rendered by Peewee once per shape and kept
-        (RenderedQueries): rendering costs more than SQLite takes to run a small
-        statement. Values are bound as `self.db.param` placeholders (peewee.SQL) in the
-        query `render(*args)`."""
-        sql, _ = self._queries.render(("write", *shape), lambda: render(*args))
-        return sql
-
     def _writable_run(self, run_id: str, field: str = "run_id") -> WritableRun:
         """(run_id, experiment_id) of an active run, locked for the transaction; NOT_FOUND,
         or FAILED_PRECONDITION if it is deleted. A plain tuple: LogBatch's every call
@@ -761,12 +756,12 @@ class TrackingStore(RunSearch):
             )
             return for_update(self.db, query)
 
-        sql = self._write_statement(("writable_run",), render)
+        sql = self._queries.sql(("writable_run",), render)
         row = self.db.execute_sql(sql, (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"run {run_id} does not exist")
         if row[2] == DELETED:
-            raise FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
+            raise _deleted_run(run_id)
         return WritableRun(row[0], row[1])
 
     def log_batch(
@@ -824,15 +819,15 @@ class TrackingStore(RunSearch):
         self._store_chunks(run_id, series)
         M = self.t.LatestMetric
         param = peewee.SQL(self.db.param)
+
+        def latest(n):  # the latest points of n keys
+            return M.select(M.key, M.step, M.timestamp).where(
+                (M.run_id == param) & M.key.in_(peewee.SQL(self._placeholders(n)))
+            )
+
         current = {}
         for chunk in slices(list(candidates), 500):
-            sql = self._write_statement(
-                ("latest", len(chunk)),
-                lambda n: M.select(M.key, M.step, M.timestamp).where(
-                    (M.run_id == param) & M.key.in_(peewee.SQL(self._placeholders(n)))
-                ),
-                len(chunk),
-            )
+            sql = self._queries.sql(("latest", len(chunk)), functools.partial(latest, len(chunk)))
             rows = self.db.execute_sql(sql, (run_id, *chunk)).fetchall()
             current.update((k, (s, t)) for k, s, t in rows)
         inserts, updates = [], []
@@ -845,7 +840,7 @@ class TrackingStore(RunSearch):
                     (row["value"], row["special"], row["step"], row["timestamp"], run_id, key)
                 )
         if updates:
-            sql = self._write_statement(
+            sql = self._queries.sql(
                 ("latest_update",),
                 lambda: M.update(
                     {M.value: param, M.special: param, M.step: param, M.timestamp: param}
@@ -876,7 +871,9 @@ class TrackingStore(RunSearch):
             )
 
         for keys in slices(small, 500):
-            sql = self._write_statement(("chunk_tails", len(keys)), tails_query, len(keys))
+            sql = self._queries.sql(
+                ("chunk_tails", len(keys)), functools.partial(tails_query, len(keys))
+            )
             rows = self.db.execute_sql(sql, (run_id, *keys, MERGE_BELOW_POINTS)).fetchall()
             tails.update((key, (chunk_id, data)) for chunk_id, key, data in rows)
         inserts = []
@@ -887,7 +884,7 @@ class TrackingStore(RunSearch):
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
             fields = chunk_fields(*columns)
             if key in tails:
-                sql = self._write_statement(
+                sql = self._queries.sql(
                     ("chunk_update",),
                     lambda: C.update(
                         {C.min_step: param, C.max_step: param, C.point_count: param, C.data: param}
