@@ -1,14 +1,17 @@
 """Fixtures: real servers on loopback ports over real databases.
 
-`backend` runs a test once per database: SQLite always; PostgreSQL and MariaDB
-when TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL are set (CI sets
-them), skipped with the reason otherwise.
+`backend` runs a test once per database: SQLite always; PostgreSQL and MariaDB at
+TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL (CI sets them), or else at their
+default local addresses when a server answers there (database `test`: PostgreSQL with
+trust auth as `postgres`, MariaDB as `root` without a password), skipped with the reason
+otherwise. TRACKWIRE_TEST_POSTGRES_URL=none (or MYSQL) skips that database.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import socket
 
 import pytest
 
@@ -21,6 +24,34 @@ from trackwire_server.store import open_database, schema
 
 POSTGRES_ENV = "TRACKWIRE_TEST_POSTGRES_URL"
 MYSQL_ENV = "TRACKWIRE_TEST_MYSQL_URL"
+LOCAL_URLS = {
+    POSTGRES_ENV: "postgresql://postgres@127.0.0.1:5432/test",
+    MYSQL_ENV: "mysql://root@127.0.0.1:3306/test",
+}
+_found: dict[str, str] = {}
+
+
+def database_url(env: str) -> str:
+    """The URL of the database `env` names, or of the local default if it answers; ""
+    when there is none (found once per session)."""
+    if env not in _found:
+        url = os.environ.get(env, "")
+        if not url:
+            url = LOCAL_URLS[env] if _answers(LOCAL_URLS[env]) else ""
+        _found[env] = "" if url.lower() == "none" else url
+    return _found[env]
+
+
+def _answers(url: str) -> bool:
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        db = open_database(url)
+        db.connect()
+        db.close()
+        return True
+    except Exception:
+        return False
 
 
 def reset_database(url: str) -> None:
@@ -28,8 +59,7 @@ def reset_database(url: str) -> None:
     db = open_database(url)
     with db.connection_context():
         tables = schema.bind_tables(db)
-        every = (*schema.TABLES, *schema.REGISTRY_TABLES)
-        db.drop_tables([getattr(tables, t.__name__) for t in every], safe=True)
+        db.drop_tables([getattr(tables, t.__name__) for t in schema.ALL_TABLES], safe=True)
     db.close()
 
 
@@ -39,9 +69,9 @@ def backend(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'trackwire.db'}"
     env = POSTGRES_ENV if request.param == "postgresql" else MYSQL_ENV
-    url = os.environ.get(env)
+    url = database_url(env)
     if not url:
-        pytest.skip(f"{request.param} tests need ${env} (e.g. set by .ci/run)")
+        pytest.skip(f"{request.param} tests need ${env} or a server answering at {LOCAL_URLS[env]}")
     reset_database(url)
     return url
 

@@ -138,7 +138,8 @@ def test_metric_messages_still_name_their_field(stub, run_id):
     with pytest.raises(grpc.RpcError) as caught:
         stub.LogBatch(
             pb.LogBatchRequest(
-                run_id=run_id, metrics=[run_pb2.Metric(key="a"), run_pb2.Metric(key="")]
+                run_id=run_id,
+                metrics=[run_pb2.Metric(key="a", value=1.0), run_pb2.Metric(key="", value=2.0)],
             )
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire import artifact_helpers, errors, wire
+from trackwire.calls import call, call_once, stream
 from trackwire.connection import Connection, registry, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
@@ -54,20 +55,6 @@ def _timestamp(ms: int | None) -> Timestamp | None:
 
 def _param_value(value) -> str:
     return str(value)
-
-
-def _call(method, request, **kwargs):
-    try:
-        return method(request, **kwargs)
-    except grpc.RpcError as e:
-        raise errors.from_rpc_error(e) from None
-
-
-def _stream(method, request) -> Iterator:
-    try:
-        yield from method(request)
-    except grpc.RpcError as e:
-        raise errors.from_rpc_error(e) from None
 
 
 class MetricWatch:
@@ -153,7 +140,7 @@ class TrackwireClient(ModelRegistryMethods):
     # -- server ------------------------------------------------------------
 
     def get_server_info(self) -> ServerInfo:
-        info = _call(self._tracking.GetServerInfo, pb.GetServerInfoRequest())
+        info = call(self._tracking.GetServerInfo, pb.GetServerInfoRequest())
         limits = {f.name: getattr(info.limits, f.name) for f in info.limits.DESCRIPTOR.fields}
         return ServerInfo(version=info.version, limits=limits)
 
@@ -163,7 +150,7 @@ class TrackwireClient(ModelRegistryMethods):
         self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
     ) -> str:
         """Creates an experiment; returns its id."""
-        response = _call(
+        response = call(
             self._tracking.CreateExperiment,
             pb.CreateExperimentRequest(
                 name=name,
@@ -177,7 +164,7 @@ class TrackwireClient(ModelRegistryMethods):
         return response.experiment.experiment_id
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        response = _call(
+        response = call(
             self._tracking.GetExperiment, pb.GetExperimentRequest(experiment_id=str(experiment_id))
         )
         return Experiment.from_proto(response.experiment)
@@ -185,7 +172,7 @@ class TrackwireClient(ModelRegistryMethods):
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """The experiment named `name`, or None if there is none (as MLflow)."""
         try:
-            response = _call(
+            response = call(
                 self._tracking.GetExperimentByName, pb.GetExperimentByNameRequest(name=name)
             )
         except errors.NotFoundError:
@@ -201,7 +188,7 @@ class TrackwireClient(ModelRegistryMethods):
         page_token: str | None = None,
     ) -> PagedList:
         """One page of experiments; filter on name, times and tags (`name LIKE 'churn%'`)."""
-        response = _call(
+        response = call(
             self._tracking.SearchExperiments,
             pb.SearchExperimentsRequest(
                 view_type=view_type,
@@ -216,25 +203,25 @@ class TrackwireClient(ModelRegistryMethods):
         )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        _call(
+        call(
             self._tracking.UpdateExperiment,
             pb.UpdateExperimentRequest(experiment_id=str(experiment_id), name=new_name),
         )
 
     def delete_experiment(self, experiment_id: str) -> None:
-        _call(
+        call(
             self._tracking.DeleteExperiment,
             pb.DeleteExperimentRequest(experiment_id=str(experiment_id)),
         )
 
     def restore_experiment(self, experiment_id: str) -> None:
-        _call(
+        call(
             self._tracking.RestoreExperiment,
             pb.RestoreExperimentRequest(experiment_id=str(experiment_id)),
         )
 
     def set_experiment_tag(self, experiment_id: str, key: str, value) -> None:
-        _call(
+        call(
             self._tracking.SetExperimentTag,
             pb.SetExperimentTagRequest(
                 experiment_id=str(experiment_id),
@@ -281,7 +268,7 @@ class TrackwireClient(ModelRegistryMethods):
         `max_batch_create_runs` (1000) runs per call.
         """
         requests = [self._create_run_request(experiment_id, **run) for run in runs]
-        response = _call(
+        response = call(
             self._tracking.BatchCreateRuns,
             pb.BatchCreateRunsRequest(experiment_id=str(experiment_id), requests=requests),
         )
@@ -314,11 +301,11 @@ class TrackwireClient(ModelRegistryMethods):
 
     def _create_run(self, request: pb.CreateRunRequest) -> tuple[Run, bool]:
         """(the run, whether an existing run was resumed)."""
-        response = _call(self._tracking.CreateRun, request)
+        response = call(self._tracking.CreateRun, request)
         return Run.from_proto(response.run), response.resumed
 
     def get_run(self, run_id: str) -> Run:
-        return Run.from_proto(_call(self._tracking.GetRun, pb.GetRunRequest(run_id=run_id)).run)
+        return Run.from_proto(call(self._tracking.GetRun, pb.GetRunRequest(run_id=run_id)).run)
 
     def update_run(
         self,
@@ -332,7 +319,7 @@ class TrackwireClient(ModelRegistryMethods):
             request.status = _status_number(status)
         if name is not None:
             request.run_name = name
-        return RunInfo.from_proto(_call(self._tracking.UpdateRun, request).run.info)
+        return RunInfo.from_proto(call(self._tracking.UpdateRun, request).run.info)
 
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
@@ -342,19 +329,19 @@ class TrackwireClient(ModelRegistryMethods):
         self.update_run(run_id, status=status, end_time=end_time or int(time.time() * 1000))
 
     def delete_run(self, run_id: str) -> None:
-        _call(self._tracking.DeleteRun, pb.DeleteRunRequest(run_id=run_id))
+        call(self._tracking.DeleteRun, pb.DeleteRunRequest(run_id=run_id))
 
     def restore_run(self, run_id: str) -> None:
-        _call(self._tracking.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
+        call(self._tracking.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
 
     def set_tag(self, run_id: str, key: str, value) -> None:
-        _call(
+        call(
             self._tracking.SetRunTag,
             pb.SetRunTagRequest(run_id=run_id, tag=run_pb2.RunTag(key=key, value=str(value))),
         )
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        _call(self._tracking.DeleteRunTag, pb.DeleteRunTagRequest(run_id=run_id, key=key))
+        call(self._tracking.DeleteRunTag, pb.DeleteRunTagRequest(run_id=run_id, key=key))
 
     def log_param(self, run_id: str, key: str, value) -> str:
         value = _param_value(value)
@@ -400,7 +387,7 @@ class TrackwireClient(ModelRegistryMethods):
                 _add_metric_protos(request.metrics, metrics)
         else:
             _add_metric_protos(request.metrics, metrics)
-        _call(self._tracking.LogBatch, request)
+        call(self._tracking.LogBatch, request)
 
     def _supports(self, feature: str) -> bool:
         try:
@@ -440,7 +427,7 @@ class TrackwireClient(ModelRegistryMethods):
         steps: list[int] = []
         values: list[float] = []
         timestamps: list[int] = []
-        for chunk in _stream(self._tracking.ReadMetricHistory, request):
+        for chunk in stream(self._tracking.ReadMetricHistory, request):
             steps.extend(chunk.steps)
             values.extend(chunk.values)
             timestamps.extend(chunk.timestamps_ms)
@@ -501,7 +488,7 @@ class TrackwireClient(ModelRegistryMethods):
         include_total_count=False,
         as_table=False,
     ) -> pb.SearchRunsResponse:
-        return _call(
+        return call(
             self._tracking.SearchRuns,
             pb.SearchRunsRequest(
                 experiment_ids=[str(e) for e in experiment_ids],
@@ -547,7 +534,7 @@ class TrackwireClient(ModelRegistryMethods):
         if end_step is not None:
             request.end_step = end_step
         histories = {run_id: MetricHistory([], [], []) for run_id in run_ids}
-        for chunk in _stream(self._tracking.BatchReadMetricHistory, request):
+        for chunk in stream(self._tracking.BatchReadMetricHistory, request):
             history = histories[chunk.run_id]
             if history.total_points is None:
                 history.total_points = chunk.total_points
@@ -614,7 +601,7 @@ class TrackwireClient(ModelRegistryMethods):
         if any(f.path == artifact_file for f in self.list_artifacts(run_id, parent or None)):
             existing = b"".join(
                 chunk.data
-                for chunk in _stream(
+                for chunk in stream(
                     self._artifacts.DownloadArtifact,
                     artifact_pb.DownloadArtifactRequest(run_id=run_id, path=artifact_file),
                 )
@@ -636,7 +623,7 @@ class TrackwireClient(ModelRegistryMethods):
             if first:
                 yield wire.encode_upload_request(header, b"")
 
-        return FileInfo.from_proto(_call(self._connection.upload, requests()).file)
+        return FileInfo.from_proto(call_once(self._connection.upload, requests()).file)
 
     def open_artifact(self, run_id: str, artifact_file: str) -> ArtifactWriter:
         """A binary file-like object whose bytes are uploaded as the run's file
@@ -646,7 +633,7 @@ class TrackwireClient(ModelRegistryMethods):
         return ArtifactWriter(self._connection, run_id, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        response = _call(
+        response = call(
             self._artifacts.ListArtifacts,
             artifact_pb.ListArtifactsRequest(run_id=run_id, path=path or ""),
         )
@@ -687,7 +674,7 @@ class TrackwireClient(ModelRegistryMethods):
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
         with open(tmp, "wb", buffering=0) as f:
-            for data in _stream(
+            for data in stream(
                 self._connection.download,
                 artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
             ):

@@ -7,8 +7,11 @@ batch has this writer's id and a sequence number and stays in `_unacked` until
 the server acknowledges it as committed; after a broken connection the sender
 reconnects with backoff and resends every unacknowledged batch, which the server
 stores once. When the producer outruns the server, `add` blocks (bounded
-memory); nothing is dropped. Batches the server refuses are kept as errors and
-raised by the next `flush`.
+memory); nothing is dropped. A batch the server could not store for now (its
+database away: UNAVAILABLE) is resent; batches it refuses (a deleted run, a bad key,
+a full disk) are kept as errors and raised by the next `flush`, and the batches behind
+a refused one are renumbered under a new writer id (the server takes a writer's batches
+in order, without gaps).
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ _RETRYABLE = {
 }
 
 
+# Batch refusals that say "not stored now", not "never": the batch is sent again.
+_TRANSIENT_CODES = {
+    grpc.StatusCode.UNAVAILABLE.value[0],
+    grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
+    grpc.StatusCode.ABORTED.value[0],
+}
+
+
 class _Stream:
     """One WriteMetrics call: requests go in through a queue, acks come back on a thread."""
 
@@ -67,7 +78,7 @@ class _Stream:
     def _read(self) -> None:
         try:
             for ack in self._call:
-                self._on_ack(ack)
+                self._on_ack(self, ack)
             self._on_end(self, None)
         except grpc.RpcError as e:
             self._on_end(self, e)
@@ -312,21 +323,62 @@ class MetricWriter:
         request.timestamps_ms.extend(timestamps)
         return request
 
-    def _on_ack(self, ack: pb.WriteMetricsResponse) -> None:
+    def _on_ack(self, stream: _Stream, ack: pb.WriteMetricsResponse) -> None:
         with self._changed:
-            self._unacked.pop(ack.sequence_number, None)
-            self._failures = 0
-            if ack.duplicate:
-                self.duplicates_acknowledged += 1
-            if ack.error_code:
-                self._errors.append(from_code_number(ack.error_code, ack.error_message))
+            if stream is not self._stream:
+                return  # a stream given up (below): its batches are being resent
+            if not ack.error_code:
+                self._unacked.pop(ack.sequence_number, None)
+                self._failures = 0
+                if ack.duplicate:
+                    self.duplicates_acknowledged += 1
+            elif ack.error_code in _TRANSIENT_CODES:
+                # Not stored (the database is away, say): the batch is resent, in order,
+                # on a new stream after a pause; the batches behind it would only meet
+                # a gap in the sequence now.
+                self._failures += 1
+                log.warning(
+                    "metric stream: batch %d not stored (%s); resending",
+                    ack.sequence_number,
+                    ack.error_message,
+                )
+                self._drop_stream(stream)
+            else:
+                gap = 0 < ack.expected_sequence_number < ack.sequence_number
+                refused = self._unacked.pop(ack.sequence_number, None)
+                if refused is not None and not gap:
+                    self._errors.append(from_code_number(ack.error_code, ack.error_message))
+                self._renumber()
+                self._drop_stream(stream)
             self._changed.notify_all()
+        self._wake.set()
+
+    def _renumber(self) -> None:
+        """After a refused batch: the server expects that batch's number next, and refuses
+        the batches behind it as gaps. None of those can have been stored (the server
+        commits a writer's batches in order), so they go again under a new writer id,
+        numbered from 1: the resend can still never be stored twice."""
+        self.writer_id = uuid.uuid4().hex
+        self._sequence = itertools.count(1)
+        unacked = [self._unacked[seq] for seq in sorted(self._unacked)]
+        self._unacked = {}
+        for request in unacked:
+            request.writer_id = self.writer_id
+            request.sequence_number = next(self._sequence)
+            self._unacked[request.sequence_number] = request
+
+    def _drop_stream(self, stream: _Stream) -> None:
+        """Gives up `stream` (its further acks are ignored); the sender thread opens a new
+        one and resends every unacknowledged batch."""
+        self._stream = None
+        stream.cancel()
 
     def _on_end(self, stream: _Stream, error: grpc.RpcError | None) -> None:
         with self._changed:
-            if self._stream is stream:
+            current = self._stream is stream
+            if current:
                 self._stream = None
             self._changed.notify_all()
-        if error is not None and not self._closed:
+        if current and error is not None and not self._closed:
             self._after_failure(error)
         self._wake.set()

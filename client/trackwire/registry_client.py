@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trackwire import errors
+from trackwire.calls import call
 from trackwire.entities import PagedList
 from trackwire.registry_entities import ModelVersion, RegisteredModel
 from trackwire.v1 import model_registry_service_pb2 as pb
@@ -15,12 +16,6 @@ from trackwire.v1 import registered_model_pb2
 
 # SearchModelVersions pages: the server's limit.
 SEARCH_MODEL_VERSIONS_PAGE = 10_000
-
-
-def _call(method, request):
-    from trackwire.client import _call
-
-    return _call(method, request)
 
 
 def _version(version) -> str:
@@ -41,7 +36,7 @@ class ModelRegistryMethods:
         self, name: str, tags: dict[str, str] | None = None, description: str | None = None
     ) -> RegisteredModel:
         """Creates a registered model; AlreadyExistsError if the name is taken."""
-        response = _call(
+        response = call(
             self._registry.CreateRegisteredModel,
             pb.CreateRegisteredModelRequest(
                 name=name,
@@ -55,12 +50,12 @@ class ModelRegistryMethods:
         return RegisteredModel.from_proto(response.registered_model)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        response = _call(self._registry.GetRegisteredModel, pb.GetRegisteredModelRequest(name=name))
+        response = call(self._registry.GetRegisteredModel, pb.GetRegisteredModelRequest(name=name))
         return RegisteredModel.from_proto(response.registered_model)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         """Renames a model; its versions, tags and aliases follow."""
-        response = _call(
+        response = call(
             self._registry.RenameRegisteredModel,
             pb.RenameRegisteredModelRequest(name=name, new_name=new_name),
         )
@@ -70,12 +65,12 @@ class ModelRegistryMethods:
         request = pb.UpdateRegisteredModelRequest(name=name)
         if description is not None:
             request.description = description
-        response = _call(self._registry.UpdateRegisteredModel, request)
+        response = call(self._registry.UpdateRegisteredModel, request)
         return RegisteredModel.from_proto(response.registered_model)
 
     def delete_registered_model(self, name: str) -> None:
         """Deletes a model with its versions and aliases (the runs' files stay)."""
-        _call(self._registry.DeleteRegisteredModel, pb.DeleteRegisteredModelRequest(name=name))
+        call(self._registry.DeleteRegisteredModel, pb.DeleteRegisteredModelRequest(name=name))
 
     def search_registered_models(
         self,
@@ -85,7 +80,7 @@ class ModelRegistryMethods:
         page_token: str | None = None,
     ) -> PagedList:
         """One page of registered models; filter on name (= != LIKE ILIKE IN) and tags."""
-        response = _call(
+        response = call(
             self._registry.SearchRegisteredModels,
             pb.SearchRegisteredModelsRequest(
                 filter=filter_string or "",
@@ -100,7 +95,7 @@ class ModelRegistryMethods:
         )
 
     def set_registered_model_tag(self, name: str, key: str, value) -> None:
-        _call(
+        call(
             self._registry.SetRegisteredModelTag,
             pb.SetRegisteredModelTagRequest(
                 name=name, tag=registered_model_pb2.RegisteredModelTag(key=key, value=str(value))
@@ -108,7 +103,7 @@ class ModelRegistryMethods:
         )
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        _call(
+        call(
             self._registry.DeleteRegisteredModelTag,
             pb.DeleteRegisteredModelTagRequest(name=name, key=key),
         )
@@ -133,7 +128,7 @@ class ModelRegistryMethods:
         """
         from trackwire.client import _default_user
 
-        response = _call(
+        response = call(
             self._registry.CreateModelVersion,
             pb.CreateModelVersionRequest(
                 name=name,
@@ -150,7 +145,7 @@ class ModelRegistryMethods:
         return ModelVersion.from_proto(response.model_version)
 
     def get_model_version(self, name: str, version) -> ModelVersion:
-        response = _call(
+        response = call(
             self._registry.GetModelVersion,
             pb.GetModelVersionRequest(name=name, version=_version(version)),
         )
@@ -163,11 +158,11 @@ class ModelRegistryMethods:
         if description is not None:
             request.description = description
         return ModelVersion.from_proto(
-            _call(self._registry.UpdateModelVersion, request).model_version
+            call(self._registry.UpdateModelVersion, request).model_version
         )
 
     def delete_model_version(self, name: str, version) -> None:
-        _call(
+        call(
             self._registry.DeleteModelVersion,
             pb.DeleteModelVersionRequest(name=name, version=_version(version)),
         )
@@ -181,7 +176,7 @@ class ModelRegistryMethods:
     ) -> PagedList:
         """One page of model versions; filter on name, version_number, run_id, source,
         current_stage and tags (`name='Churn'`, `run_id IN ('...')`)."""
-        response = _call(
+        response = call(
             self._registry.SearchModelVersions,
             pb.SearchModelVersionsRequest(
                 filter=filter_string or "",
@@ -199,7 +194,7 @@ class ModelRegistryMethods:
         self, name: str, stages: Sequence[str] | None = None
     ) -> list[ModelVersion]:
         """The latest version in each of `stages` (default: every stage) that has one."""
-        response = _call(
+        response = call(
             self._registry.GetLatestModelVersions,
             pb.GetLatestModelVersionsRequest(name=name, stages=list(stages or ())),
         )
@@ -211,7 +206,7 @@ class ModelRegistryMethods:
         """Moves a version to None, Staging, Production or Archived; with
         `archive_existing_versions`, the other versions in that stage become Archived
         in the same transaction."""
-        response = _call(
+        response = call(
             self._registry.TransitionModelVersionStage,
             pb.TransitionModelVersionStageRequest(
                 name=name,
@@ -229,7 +224,7 @@ class ModelRegistryMethods:
             raise errors.InvalidArgumentError("version is required")
         if key is None:
             raise errors.InvalidArgumentError("key is required")
-        _call(
+        call(
             self._registry.SetModelVersionTag,
             pb.SetModelVersionTagRequest(
                 name=name,
@@ -243,13 +238,13 @@ class ModelRegistryMethods:
     ) -> None:
         if version is None:
             raise errors.InvalidArgumentError("version is required")
-        _call(
+        call(
             self._registry.DeleteModelVersionTag,
             pb.DeleteModelVersionTagRequest(name=name, version=_version(version), key=key or ""),
         )
 
     def get_model_version_download_uri(self, name: str, version) -> str:
-        response = _call(
+        response = call(
             self._registry.GetModelVersionDownloadUri,
             pb.GetModelVersionDownloadUriRequest(name=name, version=_version(version)),
         )
@@ -258,19 +253,19 @@ class ModelRegistryMethods:
     # -- aliases ---------------------------------------------------------------------
 
     def set_registered_model_alias(self, name: str, alias: str, version) -> None:
-        _call(
+        call(
             self._registry.SetRegisteredModelAlias,
             pb.SetRegisteredModelAliasRequest(name=name, alias=alias, version=_version(version)),
         )
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        _call(
+        call(
             self._registry.DeleteRegisteredModelAlias,
             pb.DeleteRegisteredModelAliasRequest(name=name, alias=alias),
         )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        response = _call(
+        response = call(
             self._registry.GetModelVersionByAlias,
             pb.GetModelVersionByAliasRequest(name=name, alias=alias),
         )

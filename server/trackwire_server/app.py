@@ -6,7 +6,7 @@ import logging
 from concurrent import futures
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from trackwire.v1 import (
@@ -18,6 +18,8 @@ from trackwire.v1 import (
 )
 from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.config import ServerConfig, resolve_artifact_root
+from trackwire_server.database_watch import DatabaseWatch
+from trackwire_server.idempotency import IdempotencyInterceptor
 from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
@@ -49,7 +51,11 @@ class TrackwireServer:
         self.store.metric_listeners.append(self.metric_feed.publish)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
-            interceptors=[ErrorMappingInterceptor(), *config.interceptors],
+            interceptors=[
+                ErrorMappingInterceptor(),
+                IdempotencyInterceptor(self.store.request_log),
+                *config.interceptors,
+            ],
             options=[
                 ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
                 ("grpc.max_send_message_length", LIMITS.max_message_bytes),
@@ -70,6 +76,7 @@ class TrackwireServer:
             ModelRegistryServicer(self.registry), self.grpc_server
         )
         self.health = health.HealthServicer()
+        self.database_watch = DatabaseWatch(self.store, self.health, SERVICE_NAMES)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
@@ -85,8 +92,7 @@ class TrackwireServer:
 
     def start(self) -> TrackwireServer:
         self.grpc_server.start()
-        for name in ("", *SERVICE_NAMES):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.database_watch.start()  # health: SERVING while the database answers
         return self
 
     def stop(self, grace: float | None = 5.0) -> None:
@@ -94,6 +100,7 @@ class TrackwireServer:
         self.health.enter_graceful_shutdown()
         self.metric_feed.close()  # ends WatchMetrics streams, which would otherwise last
         self.grpc_server.stop(grace).wait()
+        self.database_watch.stop()
         self.store.close()
 
 

@@ -7,6 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2, tracking_service_pb2
 from trackwire_server.artifacts.repository import FileEntry
+from trackwire_server.errors import InvalidArgument
 from trackwire_server.store.records import (
     ExperimentRecord,
     MetricPointColumns,
@@ -152,9 +153,14 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
 _NO_POINT = MetricRecord("", 0.0, 0, 0)
 
 
-def metric_records(metrics) -> list[MetricRecord]:
-    """Repeated Metric messages as records (inline: batches hold thousands)."""
-    return [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]
+def metric_records(metrics, field: str = "metrics") -> list[MetricRecord]:
+    """Repeated Metric messages as records (inline: batches hold thousands).
+    INVALID_ARGUMENT for a point without a value (it would otherwise read as 0.0)."""
+    records = [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]
+    if not all(m.HasField("value") for m in metrics):
+        i = next(i for i, m in enumerate(metrics) if not m.HasField("value"))
+        raise InvalidArgument(f"{field}[{i}].value is required: the point has no value")
+    return records
 
 
 def metric_point_columns(columns) -> MetricPointColumns:
@@ -169,8 +175,9 @@ def metric_point_columns(columns) -> MetricPointColumns:
     )
 
 
-def new_run(request) -> NewRun:
-    """A CreateRunRequest as the store's NewRun."""
+def new_run(request, field: str = "") -> NewRun:
+    """A CreateRunRequest as the store's NewRun (`field`: its place in a batch, for
+    error messages, e.g. "requests[2].")."""
     return NewRun(
         run_name=request.run_name,
         start_time=millis(request.start_time, request.HasField("start_time")),
@@ -179,7 +186,7 @@ def new_run(request) -> NewRun:
         run_id=request.run_id,
         user_id=request.user_id,
         params=[(p.key, p.value) for p in request.params],
-        metrics=metric_records(request.metrics),
+        metrics=metric_records(request.metrics, f"{field}metrics"),
     )
 
 

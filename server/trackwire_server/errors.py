@@ -51,6 +51,23 @@ class ResourceExhausted(TrackwireError):
 
 
 class Unavailable(TrackwireError):
-    """A backing service (artifact storage) failed; the call may succeed if retried."""
+    """A backing service (the database, artifact storage) cannot be reached; the call
+    may succeed if retried."""
 
     reason = "STORAGE_UNAVAILABLE"
+
+
+class DeadlineExceeded(TrackwireError):
+    """The caller's deadline passed before the call could commit: it was rolled back."""
+
+    reason = "DEADLINE_EXCEEDED"
+
+
+class SequenceGap(FailedPrecondition):
+    """A streamed batch's sequence number skips ahead of the writer's next one."""
+
+    reason = "SEQUENCE_GAP"
+
+    def __init__(self, message: str, *, expected: int):
+        super().__init__(message)
+        self.expected = expected

@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateRegisteredModelRequest(_message.Message):
-    __slots__ = ("name", "description", "tags")
+    __slots__ = ("name", "description", "tags", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     tags: _containers.RepeatedCompositeFieldContainer[_registered_model_pb2.RegisteredModelTag]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateRegisteredModelResponse(_message.Message):
     __slots__ = ("registered_model",)
@@ -36,12 +38,14 @@ class GetRegisteredModelResponse(_message.Message):
     def __init__(self, registered_model: _Optional[_Union[_registered_model_pb2.RegisteredModel, _Mapping]] = ...) -> None: ...
 
 class RenameRegisteredModelRequest(_message.Message):
-    __slots__ = ("name", "new_name")
+    __slots__ = ("name", "new_name", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     new_name: str
-    def __init__(self, name: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., new_name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RenameRegisteredModelResponse(_message.Message):
     __slots__ = ("registered_model",)
@@ -50,12 +54,14 @@ class RenameRegisteredModelResponse(_message.Message):
     def __init__(self, registered_model: _Optional[_Union[_registered_model_pb2.RegisteredModel, _Mapping]] = ...) -> None: ...
 
 class UpdateRegisteredModelRequest(_message.Message):
-    __slots__ = ("name", "description")
+    __slots__ = ("name", "description", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateRegisteredModelResponse(_message.Message):
     __slots__ = ("registered_model",)
@@ -64,10 +70,12 @@ class UpdateRegisteredModelResponse(_message.Message):
     def __init__(self, registered_model: _Optional[_Union[_registered_model_pb2.RegisteredModel, _Mapping]] = ...) -> None: ...
 
 class DeleteRegisteredModelRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRegisteredModelResponse(_message.Message):
     __slots__ = ()
@@ -94,44 +102,50 @@ class SearchRegisteredModelsResponse(_message.Message):
     def __init__(self, registered_models: _Optional[_Iterable[_Union[_registered_model_pb2.RegisteredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SetRegisteredModelTagRequest(_message.Message):
-    __slots__ = ("name", "tag")
+    __slots__ = ("name", "tag", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     tag: _registered_model_pb2.RegisteredModelTag
-    def __init__(self, name: _Optional[str] = ..., tag: _Optional[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., tag: _Optional[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetRegisteredModelTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class DeleteRegisteredModelTagRequest(_message.Message):
-    __slots__ = ("name", "key")
+    __slots__ = ("name", "key", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     key: str
-    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRegisteredModelTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class CreateModelVersionRequest(_message.Message):
-    __slots__ = ("name", "source", "run_id", "description", "tags", "user_id")
+    __slots__ = ("name", "source", "run_id", "description", "tags", "user_id", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     run_id: str
     description: str
     tags: _containers.RepeatedCompositeFieldContainer[_registered_model_pb2.ModelVersionTag]
     user_id: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]]] = ..., user_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]]] = ..., user_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateModelVersionResponse(_message.Message):
     __slots__ = ("model_version",)
@@ -154,14 +168,16 @@ class GetModelVersionResponse(_message.Message):
     def __init__(self, model_version: _Optional[_Union[_registered_model_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
 
 class UpdateModelVersionRequest(_message.Message):
-    __slots__ = ("name", "version", "description")
+    __slots__ = ("name", "version", "description", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateModelVersionResponse(_message.Message):
     __slots__ = ("model_version",)
@@ -170,12 +186,14 @@ class UpdateModelVersionResponse(_message.Message):
     def __init__(self, model_version: _Optional[_Union[_registered_model_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
 
 class DeleteModelVersionRequest(_message.Message):
-    __slots__ = ("name", "version")
+    __slots__ = ("name", "version", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteModelVersionResponse(_message.Message):
     __slots__ = ()
@@ -216,16 +234,18 @@ class GetLatestModelVersionsResponse(_message.Message):
     def __init__(self, model_versions: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersion, _Mapping]]] = ...) -> None: ...
 
 class TransitionModelVersionStageRequest(_message.Message):
-    __slots__ = ("name", "version", "stage", "archive_existing_versions")
+    __slots__ = ("name", "version", "stage", "archive_existing_versions", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ARCHIVE_EXISTING_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     stage: str
     archive_existing_versions: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., archive_existing_versions: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., archive_existing_versions: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TransitionModelVersionStageResponse(_message.Message):
     __slots__ = ("model_version",)
@@ -234,54 +254,62 @@ class TransitionModelVersionStageResponse(_message.Message):
     def __init__(self, model_version: _Optional[_Union[_registered_model_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
 
 class SetModelVersionTagRequest(_message.Message):
-    __slots__ = ("name", "version", "tag")
+    __slots__ = ("name", "version", "tag", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     tag: _registered_model_pb2.ModelVersionTag
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., tag: _Optional[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., tag: _Optional[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetModelVersionTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class DeleteModelVersionTagRequest(_message.Message):
-    __slots__ = ("name", "version", "key")
+    __slots__ = ("name", "version", "key", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     key: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., key: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteModelVersionTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SetRegisteredModelAliasRequest(_message.Message):
-    __slots__ = ("name", "alias", "version")
+    __slots__ = ("name", "alias", "version", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     alias: str
     version: str
-    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetRegisteredModelAliasResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class DeleteRegisteredModelAliasRequest(_message.Message):
-    __slots__ = ("name", "alias")
+    __slots__ = ("name", "alias", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     alias: str
-    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRegisteredModelAliasResponse(_message.Message):
     __slots__ = ()

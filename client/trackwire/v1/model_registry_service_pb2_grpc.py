@@ -29,9 +29,13 @@ class ModelRegistryServiceStub:
     """The model registry: named models, their numbered versions, stages and aliases.
 
     A version points at files a run already stores: registering copies nothing.
-    Every call is one transaction. Errors use the canonical gRPC codes:
-    INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
-    version, alias or run, ALREADY_EXISTS a duplicate model name.
+    Every call is one transaction; a call whose deadline passes before it
+    commits is rolled back and answered DEADLINE_EXCEEDED. Mutating calls take a
+    `request_id` that makes them safe to retry. Errors use the canonical gRPC
+    codes: INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
+    version, alias or run, ALREADY_EXISTS a duplicate model name,
+    FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
+    full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     def __init__(self, channel):
@@ -151,9 +155,13 @@ class ModelRegistryServiceServicer:
     """The model registry: named models, their numbered versions, stages and aliases.
 
     A version points at files a run already stores: registering copies nothing.
-    Every call is one transaction. Errors use the canonical gRPC codes:
-    INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
-    version, alias or run, ALREADY_EXISTS a duplicate model name.
+    Every call is one transaction; a call whose deadline passes before it
+    commits is rolled back and answered DEADLINE_EXCEEDED. Mutating calls take a
+    `request_id` that makes them safe to retry. Errors use the canonical gRPC
+    codes: INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
+    version, alias or run, ALREADY_EXISTS a duplicate model name,
+    FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
+    full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     def CreateRegisteredModel(self, request, context):
@@ -428,9 +436,13 @@ class ModelRegistryService:
     """The model registry: named models, their numbered versions, stages and aliases.
 
     A version points at files a run already stores: registering copies nothing.
-    Every call is one transaction. Errors use the canonical gRPC codes:
-    INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
-    version, alias or run, ALREADY_EXISTS a duplicate model name.
+    Every call is one transaction; a call whose deadline passes before it
+    commits is rolled back and answered DEADLINE_EXCEEDED. Mutating calls take a
+    `request_id` that makes them safe to retry. Errors use the canonical gRPC
+    codes: INVALID_ARGUMENT names the field at fault, NOT_FOUND an unknown model,
+    version, alias or run, ALREADY_EXISTS a duplicate model name,
+    FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
+    full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     @staticmethod

@@ -12,14 +12,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("name", "artifact_location", "tags")
+    __slots__ = ("name", "artifact_location", "tags", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_LOCATION_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     artifact_location: str
     tags: _containers.RepeatedCompositeFieldContainer[_experiment_pb2.ExperimentTag]
-    def __init__(self, name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_experiment_pb2.ExperimentTag, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_experiment_pb2.ExperimentTag, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
     __slots__ = ("experiment",)
@@ -74,12 +76,14 @@ class SearchExperimentsResponse(_message.Message):
     def __init__(self, experiments: _Optional[_Iterable[_Union[_experiment_pb2.Experiment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id", "name")
+    __slots__ = ("experiment_id", "name", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateExperimentResponse(_message.Message):
     __slots__ = ("experiment",)
@@ -88,39 +92,45 @@ class UpdateExperimentResponse(_message.Message):
     def __init__(self, experiment: _Optional[_Union[_experiment_pb2.Experiment, _Mapping]] = ...) -> None: ...
 
 class DeleteExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id",)
+    __slots__ = ("experiment_id", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
-    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteExperimentResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class RestoreExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id",)
+    __slots__ = ("experiment_id", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
-    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RestoreExperimentResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SetExperimentTagRequest(_message.Message):
-    __slots__ = ("experiment_id", "tag")
+    __slots__ = ("experiment_id", "tag", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     tag: _experiment_pb2.ExperimentTag
-    def __init__(self, experiment_id: _Optional[str] = ..., tag: _Optional[_Union[_experiment_pb2.ExperimentTag, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., tag: _Optional[_Union[_experiment_pb2.ExperimentTag, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetExperimentTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("experiment_id", "run_name", "start_time", "tags", "parent_run_id", "run_id", "user_id", "params", "metrics")
+    __slots__ = ("experiment_id", "run_name", "start_time", "tags", "parent_run_id", "run_id", "user_id", "params", "metrics", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +140,7 @@ class CreateRunRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     run_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -139,7 +150,8 @@ class CreateRunRequest(_message.Message):
     user_id: str
     params: _containers.RepeatedCompositeFieldContainer[_run_pb2.Param]
     metrics: _containers.RepeatedCompositeFieldContainer[_run_pb2.Metric]
-    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run", "resumed")
@@ -150,12 +162,14 @@ class CreateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., resumed: _Optional[bool] = ...) -> None: ...
 
 class BatchCreateRunsRequest(_message.Message):
-    __slots__ = ("experiment_id", "requests")
+    __slots__ = ("experiment_id", "requests", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     requests: _containers.RepeatedCompositeFieldContainer[CreateRunRequest]
-    def __init__(self, experiment_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[CreateRunRequest, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[CreateRunRequest, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class BatchCreateRunsResponse(_message.Message):
     __slots__ = ("runs",)
@@ -176,16 +190,18 @@ class GetRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
 
 class UpdateRunRequest(_message.Message):
-    __slots__ = ("run_id", "status", "end_time", "run_name")
+    __slots__ = ("run_id", "status", "end_time", "run_name", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     status: _run_pb2.RunStatus
     end_time: _timestamp_pb2.Timestamp
     run_name: str
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_run_pb2.RunStatus, str]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_name: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_run_pb2.RunStatus, str]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -194,62 +210,72 @@ class UpdateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
 
 class DeleteRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRunResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class RestoreRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RestoreRunResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SetRunTagRequest(_message.Message):
-    __slots__ = ("run_id", "tag")
+    __slots__ = ("run_id", "tag", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     tag: _run_pb2.RunTag
-    def __init__(self, run_id: _Optional[str] = ..., tag: _Optional[_Union[_run_pb2.RunTag, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., tag: _Optional[_Union[_run_pb2.RunTag, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetRunTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class DeleteRunTagRequest(_message.Message):
-    __slots__ = ("run_id", "key")
+    __slots__ = ("run_id", "key", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     key: str
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRunTagResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class LogBatchRequest(_message.Message):
-    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns")
+    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     METRIC_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     metrics: _containers.RepeatedCompositeFieldContainer[_run_pb2.Metric]
     params: _containers.RepeatedCompositeFieldContainer[_run_pb2.Param]
     tags: _containers.RepeatedCompositeFieldContainer[_run_pb2.RunTag]
     metric_columns: MetricPointColumns
-    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., metric_columns: _Optional[_Union[MetricPointColumns, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., metric_columns: _Optional[_Union[MetricPointColumns, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class MetricPointColumns(_message.Message):
     __slots__ = ("keys", "key_index", "values", "steps", "timestamps_ms")
@@ -296,16 +322,18 @@ class WriteMetricsRequest(_message.Message):
     def __init__(self, writer_id: _Optional[str] = ..., sequence_number: _Optional[int] = ..., series: _Optional[_Iterable[_Union[MetricSeriesKey, _Mapping]]] = ..., series_index: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class WriteMetricsResponse(_message.Message):
-    __slots__ = ("sequence_number", "duplicate", "error_code", "error_message")
+    __slots__ = ("sequence_number", "duplicate", "error_code", "error_message", "expected_sequence_number")
     SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     sequence_number: int
     duplicate: bool
     error_code: int
     error_message: str
-    def __init__(self, sequence_number: _Optional[int] = ..., duplicate: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+    expected_sequence_number: int
+    def __init__(self, sequence_number: _Optional[int] = ..., duplicate: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., expected_sequence_number: _Optional[int] = ...) -> None: ...
 
 class ReadMetricHistoryRequest(_message.Message):
     __slots__ = ("run_id", "metric_key", "start_step", "end_step", "chunk_size")

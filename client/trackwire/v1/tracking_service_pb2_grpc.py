@@ -29,9 +29,13 @@ class TrackingServiceStub:
     """Experiment tracking: experiments, runs, their parameters, tags and metrics.
 
     Every unary call is one transaction: it is either applied whole or not at
-    all. Errors use the canonical gRPC codes: INVALID_ARGUMENT names the field at
-    fault, NOT_FOUND an unknown id, ALREADY_EXISTS a duplicate name,
-    FAILED_PRECONDITION a write to a deleted or finished resource.
+    all. A call whose deadline passes before it commits is rolled back and
+    answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
+    them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
+    names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
+    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
+    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
+    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     def __init__(self, channel):
@@ -161,9 +165,13 @@ class TrackingServiceServicer:
     """Experiment tracking: experiments, runs, their parameters, tags and metrics.
 
     Every unary call is one transaction: it is either applied whole or not at
-    all. Errors use the canonical gRPC codes: INVALID_ARGUMENT names the field at
-    fault, NOT_FOUND an unknown id, ALREADY_EXISTS a duplicate name,
-    FAILED_PRECONDITION a write to a deleted or finished resource.
+    all. A call whose deadline passes before it commits is rolled back and
+    answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
+    them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
+    names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
+    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
+    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
+    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     def CreateExperiment(self, request, context):
@@ -471,9 +479,13 @@ class TrackingService:
     """Experiment tracking: experiments, runs, their parameters, tags and metrics.
 
     Every unary call is one transaction: it is either applied whole or not at
-    all. Errors use the canonical gRPC codes: INVALID_ARGUMENT names the field at
-    fault, NOT_FOUND an unknown id, ALREADY_EXISTS a duplicate name,
-    FAILED_PRECONDITION a write to a deleted or finished resource.
+    all. A call whose deadline passes before it commits is rolled back and
+    answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
+    them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
+    names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
+    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
+    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
+    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
     """
 
     @staticmethod

@@ -7,7 +7,7 @@ import grpc
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
-from trackwire_server.errors import InvalidArgument, TrackwireError
+from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import FEATURES, LIMITS
 from trackwire_server.metric_feed import MetricFeed
@@ -94,7 +94,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                     f"requests[{i}].experiment_id is {r.experiment_id}, not {request.experiment_id}"
                 )
         records = self.store.create_runs(
-            request.experiment_id, [convert.new_run(r) for r in request.requests]
+            request.experiment_id,
+            [convert.new_run(r, f"requests[{i}].") for i, r in enumerate(request.requests)],
         )
         response = pb.BatchCreateRunsResponse()
         convert.runs_into(response.runs, records)
@@ -152,7 +153,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 timestamps=request.timestamps_ms,
             )
             try:
-                duplicate = self.store.write_metric_columns(
+                duplicate, expected = self.store.write_metric_columns(
                     request.writer_id, request.sequence_number, batch
                 )
             except TrackwireError as e:
@@ -161,11 +162,23 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                     sequence_number=request.sequence_number,
                     error_code=status_code_for(e).value[0],
                     error_message=e.message,
+                    expected_sequence_number=self._expected_sequence_number(request, e),
                 )
                 continue
             yield pb.WriteMetricsResponse(
-                sequence_number=request.sequence_number, duplicate=duplicate
+                sequence_number=request.sequence_number,
+                duplicate=duplicate,
+                expected_sequence_number=expected,
             )
+
+    def _expected_sequence_number(self, request, error: TrackwireError) -> int:
+        """What a refused batch's writer should number its next batch (0 if unknown)."""
+        if isinstance(error, SequenceGap):
+            return error.expected
+        try:
+            return self.store.next_sequence_number(request.writer_id)
+        except TrackwireError:  # the database is away too: the writer resends later
+            return 0
 
     def ReadMetricHistory(self, request, context):
         chunk_size = request.chunk_size or LIMITS.default_history_chunk_points

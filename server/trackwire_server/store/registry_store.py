@@ -1,8 +1,8 @@
 """The model registry store: registered models, their versions, stages, tags and aliases.
 
-Every public method is one transaction. Writes that lose a race for a lock
-(deadlock, serialization failure, lock timeout) are retried whole (database.retrying_write): callers
-never see a transient database error.
+Every public method is one unit of work (`unit_of_work.run`): writes that lose a race
+for a lock (deadlock, serialization failure, lock timeout) or their connection are retried
+whole, so callers never see a transient database error.
 
 Version numbers are dense per model: the model's row is locked (SQLite: BEGIN
 IMMEDIATE; PostgreSQL/MySQL: SELECT ... FOR UPDATE) and the next number is its
@@ -26,10 +26,12 @@ from trackwire_server.errors import (
 )
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Grammar
-from trackwire_server.store.database import for_update, retrying_write
+from trackwire_server.store import unit_of_work
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import ModelVersionRecord, RegisteredModelRecord
 from trackwire_server.store.search_queries import Attribute, QueryBuilder
+from trackwire_server.store.statement_cache import upsert
+from trackwire_server.store.unit_of_work import for_update
 from trackwire_server.store.validation import check_key, check_length, check_text
 from trackwire_server.store.writes import now_ms
 
@@ -148,11 +150,10 @@ class RegistryStore:
     # -- transactions ---------------------------------------------------------
 
     def _write(self, work: Callable[[], T]) -> T:
-        return retrying_write(self.db, work, "the registry's database")
+        return unit_of_work.run(self.db, work)
 
     def _read(self, work: Callable[[], T]) -> T:
-        with self.db.atomic():
-            return work()
+        return unit_of_work.run(self.db, work, write=False)
 
     # -- rows ---------------------------------------------------------------------
 
@@ -364,8 +365,8 @@ class RegistryStore:
         def work():
             row = self._model_row(name, lock=True)
             T = self.t.RegisteredModelTag
-            T.delete().where((T.model_id == row.model_id) & (T.key == key)).execute()
-            T.insert(model_id=row.model_id, key=key, value=value).execute()
+            rows = [{"model_id": row.model_id, "key": key, "value": value}]
+            upsert(T, rows, (T.model_id, T.key), (T.value,))
 
         self._write(work)
 
@@ -597,10 +598,8 @@ class RegistryStore:
             model = self._model_row(name, lock=True)
             row = self._version_row(model, version)
             T = self.t.ModelVersionTag
-            T.delete().where(
-                (T.model_version_id == row.model_version_id) & (T.key == key)
-            ).execute()
-            T.insert(model_version_id=row.model_version_id, key=key, value=value).execute()
+            rows = [{"model_version_id": row.model_version_id, "key": key, "value": value}]
+            upsert(T, rows, (T.model_version_id, T.key), (T.value,))
 
         self._write(work)
 
@@ -648,10 +647,14 @@ class RegistryStore:
         def work():
             model = self._model_row(name, lock=True)
             row = self._version_row(model, version)
-            A.delete().where((A.model_id == model.model_id) & (A.alias == alias)).execute()
-            A.insert(
-                model_id=model.model_id, alias=alias, model_version_id=row.model_version_id
-            ).execute()
+            rows = [
+                {
+                    "model_id": model.model_id,
+                    "alias": alias,
+                    "model_version_id": row.model_version_id,
+                }
+            ]
+            upsert(A, rows, (A.model_id, A.alias), (A.model_version_id,))
             self._touch(model, now_ms())
 
         self._write(work)

@@ -13,7 +13,7 @@ import functools
 import peewee
 
 from trackwire_server.search.grammar import And, Comparison, Node, OrderKey
-from trackwire_server.store.database import is_sqlite
+from trackwire_server.store.connecting import is_sqlite
 from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import RunRecord
 from trackwire_server.store.search_queries import (
@@ -94,7 +94,8 @@ class RunSearch:
         projection = parse_select(list(select))
         size = checked_page_size(page_size)
         R = self.t.Run
-        with self.db.atomic():
+
+        def work():
             ids = self._experiment_ids(experiment_ids, experiment_names)
             fingerprint = PageToken.fingerprint(
                 "runs", sorted(ids), view_type, filter, list(order_by)
@@ -110,8 +111,10 @@ class RunSearch:
             rows = self._ordered_page(search, ids, offset, size + 1)
             records = [RunRecord(*row) for row in rows[:size]]
             self._load_run_data(records, projection)
-        token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
-        return records, token, total
+            token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
+            return records, token, total
+
+        return self._read(work)
 
     def _checked_run_filter(self, filter: str) -> Node | None:
         """The parsed filter, checked once per distinct text: a bad filter fails here,

@@ -255,6 +255,27 @@ REGISTRY_TABLES = (
 )
 
 
+# -- client request ids (migration 3) -------------------------------------------------
+
+
+class RequestLog(Model):
+    """The request id of each mutating call that gave one, recorded in the call's own
+    transaction with a fingerprint of the request and the response it got (see
+    `request_log`): a retry is answered from here instead of being applied again."""
+
+    request_id = CharField(max_length=64, primary_key=True)
+    fingerprint = CharField(max_length=32)
+    response = ChunkDataField()
+    create_time = BigIntegerField(index=True)
+
+    class Meta:
+        table_name = "request_log"
+
+
+REQUEST_TABLES = (RequestLog,)
+ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES)
+
+
 def _mysql_collation(db: peewee.Database) -> str:
     """A binary, NO PAD collation: keys, names and values compare exactly as on SQLite
     and PostgreSQL (case and trailing spaces count)."""
@@ -272,7 +293,7 @@ def bind_tables(db: peewee.Database) -> SimpleNamespace:
     if isinstance(db, peewee.MySQLDatabase):
         settings["table_settings"] = [f"DEFAULT CHARSET=utf8mb4 COLLATE={_mysql_collation(db)}"]
     clustered = isinstance(db, peewee.SqliteDatabase)
-    for table in (*TABLES, *REGISTRY_TABLES):
+    for table in ALL_TABLES:
         options = {"database": db, "table_name": table._meta.table_name, **settings}
         if clustered and table in CLUSTERED_ON_PRIMARY_KEY:
             options["without_rowid"] = True
@@ -303,9 +324,14 @@ def _create_v2(db: peewee.Database, tables: SimpleNamespace) -> None:
     db.create_tables([getattr(tables, t.__name__) for t in REGISTRY_TABLES], safe=True)
 
 
+def _create_v3(db: peewee.Database, tables: SimpleNamespace) -> None:
+    """The request log that makes mutating calls idempotent."""
+    db.create_tables([getattr(tables, t.__name__) for t in REQUEST_TABLES], safe=True)
+
+
 # version -> migration. A migration runs in one transaction (where the database
 # allows DDL in transactions) and may use playhouse.migrate.
-MIGRATIONS = {1: _create_v1, 2: _create_v2}
+MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -11,6 +11,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import peewee
@@ -21,10 +22,17 @@ from trackwire_server.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    SequenceGap,
 )
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Node
-from trackwire_server.store import metric_codec, schema
+from trackwire_server.store import metric_codec, schema, unit_of_work
+from trackwire_server.store.connecting import (
+    is_mysql,
+    is_sqlite,
+    ping,
+    start_wal_checkpoints,
+)
 from trackwire_server.store.constants import (
     ACTIVE,
     DEFAULT_EXPERIMENT_ID,
@@ -32,15 +40,6 @@ from trackwire_server.store.constants import (
     DELETED,
     RUN_STATUSES,
     RUNNING,
-)
-from trackwire_server.store.database import (
-    RenderedQueries,
-    bulk_insert,
-    for_update,
-    is_mysql,
-    is_sqlite,
-    start_wal_checkpoints,
-    write_transaction,
 )
 from trackwire_server.store.metric_points import (
     MERGE_BATCHES_BELOW,
@@ -59,12 +58,15 @@ from trackwire_server.store.records import (
     MetricRecord,
     RunRecord,
 )
+from trackwire_server.store.request_log import RequestLog
 from trackwire_server.store.run_search import RunSearch
 from trackwire_server.store.search_queries import (
     EXPERIMENT_ATTRIBUTES,
     EXPERIMENT_GRAMMAR,
     QueryBuilder,
 )
+from trackwire_server.store.statement_cache import RenderedQueries, bulk_insert, upsert
+from trackwire_server.store.unit_of_work import RetryTransaction, for_update
 from trackwire_server.store.validation import (
     check_key,
     check_length,
@@ -135,6 +137,9 @@ _NOUNS = [
 ]
 
 
+T = TypeVar("T")
+
+
 def _deleted_run(run_id: str) -> FailedPrecondition:
     return FailedPrecondition(f"run {run_id} is deleted; restore it before writing to it")
 
@@ -152,12 +157,26 @@ class TrackingStore(RunSearch):
         # Called after each commit that stored metric points, with
         # {run_id: {key: (steps, timestamps, values)}}; the server's live feed.
         self.metric_listeners: list[Callable[[dict[str, dict[str, tuple]]], None]] = []
+        self.request_log = RequestLog(db, self.t, now_ms)
+
+    def _write(self, work: Callable[[], T]) -> T:
+        """`work()` as one unit of work that writes (see `unit_of_work`)."""
+        return unit_of_work.run(self.db, work)
+
+    def _read(self, work: Callable[[], T]) -> T:
+        """`work()` as one unit of work that only reads."""
+        return unit_of_work.run(self.db, work, write=False)
 
     def _announce(self, written: dict[str, dict[str, tuple]]) -> None:
-        """Tells the listeners about points that were just committed."""
-        if written:
-            for listener in self.metric_listeners:
-                listener(written)
+        """Tells the listeners about the points of `written` once the unit of work that
+        stores them has committed (never if it rolls back)."""
+        if written and self.metric_listeners:
+            listeners = list(self.metric_listeners)
+            self.db.after_commit(lambda: [listener(written) for listener in listeners])
+
+    def ping(self) -> bool:
+        """Whether the database answers now."""
+        return ping(self.db)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -165,24 +184,28 @@ class TrackingStore(RunSearch):
         """Creates or migrates the schema and the default experiment."""
         with self.db.connection_context():
             schema.migrate(self.db, self.t)
-            with write_transaction(self.db):
-                if self.t.Experiment.get_or_none(experiment_id=DEFAULT_EXPERIMENT_ID) is None:
-                    if is_mysql(self.db):
-                        # Without it MySQL takes an explicit 0 as "next auto-increment value".
-                        self.db.execute_sql(
-                            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
-                        )
-                    ts = now_ms()
-                    self.t.Experiment.insert(
-                        experiment_id=DEFAULT_EXPERIMENT_ID,
-                        name=DEFAULT_EXPERIMENT_NAME,
-                        artifact_location=f"{self.artifact_root}/{DEFAULT_EXPERIMENT_ID}",
-                        lifecycle_stage=ACTIVE,
-                        creation_time=ts,
-                        last_update_time=ts,
-                    ).execute()
+            if self.t.Experiment.get_or_none(experiment_id=DEFAULT_EXPERIMENT_ID) is None:
+                self._write(self._create_default_experiment)
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
+
+    def _create_default_experiment(self) -> None:
+        if self.t.Experiment.get_or_none(experiment_id=DEFAULT_EXPERIMENT_ID) is not None:
+            return
+        if is_mysql(self.db):
+            # Without it MySQL takes an explicit 0 as "next auto-increment value".
+            self.db.execute_sql(
+                "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+            )
+        ts = now_ms()
+        self.t.Experiment.insert(
+            experiment_id=DEFAULT_EXPERIMENT_ID,
+            name=DEFAULT_EXPERIMENT_NAME,
+            artifact_location=f"{self.artifact_root}/{DEFAULT_EXPERIMENT_ID}",
+            lifecycle_stage=ACTIVE,
+            creation_time=ts,
+            last_update_time=ts,
+        ).execute()
 
     def close(self) -> None:
         if self._checkpoints is not None:
@@ -233,7 +256,8 @@ class TrackingStore(RunSearch):
         for key, value in tags.items():
             check_key("tags.key", key)
             check_length(f"tags['{key}'].value", value, LIMITS.max_tag_value_length)
-        with write_transaction(self.db):
+
+        def work():
             self._check_experiment_name_free(name)
             ts = now_ms()
             try:
@@ -256,19 +280,26 @@ class TrackingStore(RunSearch):
                 ).execute()
             return self._experiment_record(self.t.Experiment.get_by_id(eid))
 
+        return self._write(work)
+
     def get_experiment(self, experiment_id: str) -> ExperimentRecord:
-        with self.db.atomic():
+        def work():
             return self._experiment_record(self._experiment_row(experiment_id))
+
+        return self._read(work)
 
     def get_experiment_by_name(self, name: str) -> ExperimentRecord:
         if not name:
             raise InvalidArgument("name must not be empty")
         check_text("name", name)
-        with self.db.atomic():
+
+        def work():
             row = self.t.Experiment.get_or_none(self.t.Experiment.name == name)
             if row is None:
                 raise NotFound(f"experiment named '{name}' does not exist")
             return self._experiment_record(row)
+
+        return self._read(work)
 
     def search_experiments(
         self,
@@ -291,20 +322,24 @@ class TrackingStore(RunSearch):
         where = view_condition(E.lifecycle_stage, view_type)
         if tree is not None:
             where = where & builder.condition(tree)
-        with self.db.atomic():
+
+        def work():
             query = builder.order(
                 E.select().where(where),
                 order_keys,
                 [E.creation_time.desc(), E.experiment_id.desc()],
             )
             rows = list(query.offset(offset).limit(size + 1))
-            records = [self._experiment_record(r) for r in rows[:size]]
+            return rows, [self._experiment_record(r) for r in rows[:size]]
+
+        rows, records = self._read(work)
         token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
         return records, token
 
     def rename_experiment(self, experiment_id: str, name: str) -> ExperimentRecord:
         check_name("name", name, LIMITS.max_experiment_name_length)
-        with write_transaction(self.db):
+
+        def work():
             row = self._experiment_row(experiment_id, lock=True)
             if row.lifecycle_stage == DELETED:
                 raise FailedPrecondition(f"experiment {experiment_id} is deleted")
@@ -315,8 +350,10 @@ class TrackingStore(RunSearch):
                 row.save()
             return self._experiment_record(row)
 
+        return self._write(work)
+
     def delete_experiment(self, experiment_id: str) -> None:
-        with write_transaction(self.db):
+        def work():
             row = self._experiment_row(experiment_id, lock=True)
             if row.experiment_id == DEFAULT_EXPERIMENT_ID:
                 raise FailedPrecondition("the default experiment (id 0) cannot be deleted")
@@ -338,8 +375,10 @@ class TrackingStore(RunSearch):
                 (R.experiment_id == row.experiment_id) & (R.lifecycle_stage == ACTIVE)
             ).execute()
 
+        self._write(work)
+
     def restore_experiment(self, experiment_id: str) -> None:
-        with write_transaction(self.db):
+        def work():
             row = self._experiment_row(experiment_id, lock=True)
             if row.lifecycle_stage == ACTIVE:
                 raise FailedPrecondition(f"experiment {experiment_id} is not deleted")
@@ -351,16 +390,21 @@ class TrackingStore(RunSearch):
                 (R.experiment_id == row.experiment_id) & (R.deleted_time == deleted_at)
             ).execute()
 
+        self._write(work)
+
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         check_key("tag.key", key)
         check_length("tag.value", value, LIMITS.max_tag_value_length)
-        with write_transaction(self.db):
+
+        def work():
             row = self._experiment_row(experiment_id, lock=True)
             if row.lifecycle_stage == DELETED:
                 raise FailedPrecondition(f"experiment {experiment_id} is deleted")
             T = self.t.ExperimentTag
-            T.delete().where((T.experiment_id == row.experiment_id) & (T.key == key)).execute()
-            T.insert(experiment_id=row.experiment_id, key=key, value=value).execute()
+            rows = [{"experiment_id": row.experiment_id, "key": key, "value": value}]
+            upsert(T, rows, (T.experiment_id, T.key), (T.value,))
+
+        self._write(work)
 
     # -- runs --------------------------------------------------------------
 
@@ -498,8 +542,9 @@ class TrackingStore(RunSearch):
         `run_id` if it exists. Returns (run, resumed)."""
         new = NewRun(run_name, start_time, tags, parent_run_id, run_id, user_id, params, metrics)
         checked = new.checked()
-        written: dict[str, dict[str, tuple]] = {}
-        with write_transaction(self.db):
+
+        def work():
+            written: dict[str, dict[str, tuple]] = {}
             experiment = self._writable_experiment(experiment_id)
             existing = None
             if run_id:
@@ -515,8 +560,10 @@ class TrackingStore(RunSearch):
                 )
             else:
                 result = self._insert_new_runs(experiment, [checked], written)[0], False
-        self._announce(written)
-        return result
+            self._announce(written)
+            return result
+
+        return self._write(work)
 
     def create_runs(self, experiment_id: str, runs: list[NewRun]) -> list[RunRecord]:
         """Creates several new runs of one experiment in one transaction."""
@@ -530,8 +577,9 @@ class TrackingStore(RunSearch):
         chosen = [run.run_id for run in runs if run.run_id]
         if len(set(chosen)) != len(chosen):
             raise InvalidArgument("requests: a run_id appears twice")
-        written: dict[str, dict[str, tuple]] = {}
-        with write_transaction(self.db):
+
+        def work():
+            written: dict[str, dict[str, tuple]] = {}
             experiment = self._writable_experiment(experiment_id)
             R = self.t.Run
             for chunk in peewee.chunked(chosen, 500):
@@ -539,8 +587,10 @@ class TrackingStore(RunSearch):
                 if taken is not None:
                     raise AlreadyExists(f"run_id {taken.run_id} exists already")
             records = self._insert_new_runs(experiment, checked, written)
-        self._announce(written)
-        return records
+            self._announce(written)
+            return records
+
+        return self._write(work)
 
     def _writable_experiment(self, experiment_id: str):
         experiment = self._experiment_row(experiment_id)
@@ -649,8 +699,11 @@ class TrackingStore(RunSearch):
 
     def get_run(self, run_id: str, with_data: bool = True) -> RunRecord:
         """The run; with its params, tags and latest metrics unless `with_data` is False."""
-        with self.db.atomic():
+
+        def work():
             return self._run_record(self._run_row(run_id), with_data)
+
+        return self._read(work)
 
     def update_run(
         self, run_id: str, status: int = 0, end_time: int | None = None, run_name: str | None = None
@@ -659,7 +712,8 @@ class TrackingStore(RunSearch):
             raise InvalidArgument(f"status {status} is not a RunStatus")
         if run_name is not None:
             check_name("run_name", run_name, LIMITS.max_run_name_length)
-        with write_transaction(self.db):
+
+        def work():
             row = self._active_run_row(run_id)
             if status:
                 row.status = status
@@ -673,16 +727,20 @@ class TrackingStore(RunSearch):
             row.save()
             return self._run_record(row)
 
+        return self._write(work)
+
     def delete_run(self, run_id: str) -> None:
-        with write_transaction(self.db):
+        def work():
             row = self._run_row(run_id, lock=True)
             if row.lifecycle_stage == DELETED:
                 raise FailedPrecondition(f"run {run_id} is already deleted")
             row.lifecycle_stage, row.deleted_time = DELETED, now_ms()
             row.save()
 
+        self._write(work)
+
     def restore_run(self, run_id: str) -> None:
-        with write_transaction(self.db):
+        def work():
             row = self._run_row(run_id, lock=True)
             if row.lifecycle_stage == ACTIVE:
                 raise FailedPrecondition(f"run {run_id} is not deleted")
@@ -694,31 +752,35 @@ class TrackingStore(RunSearch):
             row.lifecycle_stage, row.deleted_time = ACTIVE, None
             row.save()
 
+        self._write(work)
+
     def set_run_tag(self, run_id: str, key: str, value: str) -> None:
         check_key("tag.key", key)
         check_length("tag.value", value, LIMITS.max_tag_value_length)
-        with write_transaction(self.db):
+
+        def work():
             self._writable_run(run_id)
             self._upsert_tags(run_id, {key: value})
 
+        self._write(work)
+
     def delete_run_tag(self, run_id: str, key: str) -> None:
         check_key("key", key)
-        with write_transaction(self.db):
+
+        def work():
             self._writable_run(run_id)
             T = self.t.RunTag
             if not T.delete().where((T.run_id == run_id) & (T.key == key)).execute():
                 raise NotFound(f"run {run_id} has no tag '{key}'")
 
+        self._write(work)
+
     def _upsert_tags(self, run_id: str, tags: dict[str, str]) -> None:
         if not tags:
             return
         T = self.t.RunTag
-        keys = list(tags)
-        for chunk in peewee.chunked(keys, 500):
-            T.delete().where((T.run_id == run_id) & T.key.in_(chunk)).execute()
         rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
-        for chunk in peewee.chunked(rows, 200):
-            T.insert_many(chunk).execute()
+        upsert(T, rows, (T.run_id, T.key), (T.value,))
 
     def _experiment_ids(self, experiment_ids: list[str], experiment_names: list[str]) -> list[int]:
         ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
@@ -775,10 +837,13 @@ class TrackingStore(RunSearch):
         """Writes params, tags and points (`metrics`, then `metric_columns`) to an active
         run, all or nothing."""
         batch = Batch.checked(metrics, params, tags, columns=metric_columns)
-        written: dict[str, dict[str, tuple]] = {}
-        with write_transaction(self.db):
+
+        def work():
+            written: dict[str, dict[str, tuple]] = {}
             self._write_batch(self._writable_run(run_id), batch, written)
-        self._announce(written)
+            self._announce(written)
+
+        self._write(work)
 
     def _write_batch(self, run, batch: Batch, written: dict) -> None:
         """Writes a checked batch to `run` (its row, locked); its points go into `written`."""
@@ -906,11 +971,13 @@ class TrackingStore(RunSearch):
 
     def write_metric_columns(
         self, writer_id: str, sequence_number: int, batch: MetricColumns
-    ) -> bool:
-        """Stores a streamed batch once per (writer_id, sequence_number).
-
-        Returns True if the batch had been committed before (a resend) and was
-        not stored again. All or nothing: a refused batch writes nothing.
+    ) -> tuple[bool, int]:
+        """Stores a streamed batch once per (writer_id, sequence_number), in the writer's
+        order: the batch must be the writer's next (its last committed number + 1; 1 for
+        a new writer). Returns (duplicate, the number expected next): duplicate is True
+        for a batch at or below the last committed one (a resend), which is not stored
+        again. A batch beyond the next number is refused (SequenceGap). All or nothing: a
+        refused batch writes nothing.
         """
         if not writer_id:
             raise InvalidArgument("writer_id must not be empty")
@@ -918,24 +985,46 @@ class TrackingStore(RunSearch):
         if sequence_number <= 0:
             raise InvalidArgument("sequence_number must be positive")
         groups = self._group_columns(batch)
-        with write_transaction(self.db):
+
+        def work():
             W = self.t.WriterProgress
             progress = for_update(self.db, W.select().where(W.writer_id == writer_id)).first()
-            if progress is not None and sequence_number <= progress.sequence_number:
-                return True
+            last = progress.sequence_number if progress is not None else 0
+            if sequence_number <= last:
+                return True, last + 1
+            if sequence_number != last + 1:
+                raise SequenceGap(
+                    f"sequence_number {sequence_number} of writer {writer_id} skips "
+                    f"{last + 1}: the next batch must have number {last + 1}",
+                    expected=last + 1,
+                )
             for run_id, series in groups.items():
                 self._append_points(self._writable_run(run_id, "series.run_id"), series)
             ts = now_ms()
             if progress is None:
-                W.insert(
-                    writer_id=writer_id, sequence_number=sequence_number, update_time=ts
-                ).execute()
+                try:
+                    W.insert(
+                        writer_id=writer_id, sequence_number=sequence_number, update_time=ts
+                    ).execute()
+                except peewee.IntegrityError:  # the same writer's first batch, concurrently
+                    raise RetryTransaction(f"writer {writer_id} started concurrently") from None
             else:
                 W.update(sequence_number=sequence_number, update_time=ts).where(
                     W.writer_id == writer_id
                 ).execute()
-        self._announce(groups)
-        return False
+            self._announce(groups)
+            return False, sequence_number + 1
+
+        return self._write(work)
+
+    def next_sequence_number(self, writer_id: str) -> int:
+        """The number the writer's next batch must have (1 for a writer not seen)."""
+        W = self.t.WriterProgress
+
+        def work():
+            return W.select(W.sequence_number).where(W.writer_id == writer_id).scalar() or 0
+
+        return self._read(work) + 1
 
     @staticmethod
     def _group_columns(batch: MetricColumns) -> dict[str, dict[str, tuple]]:
@@ -999,9 +1088,12 @@ class TrackingStore(RunSearch):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
         check_key("metric_key", key)
-        with self.db.atomic():
+
+        def work():
             self._run_row(run_id)
             return self._history(run_id, key, start_step, end_step)
+
+        return self._read(work)
 
     def read_metric_histories(
         self,
@@ -1026,8 +1118,9 @@ class TrackingStore(RunSearch):
         if max_points and max_points < 4:
             raise InvalidArgument(f"max_points must be 0 or at least 4, not {max_points}")
         R = self.t.Run
-        result = []
-        with self.db.atomic():
+
+        def work():
+            result = []
             known = set()
             for chunk in peewee.chunked(list(set(run_ids)), 500):
                 known.update(r for (r,) in R.select(R.run_id).where(R.run_id.in_(chunk)).tuples())
@@ -1040,7 +1133,9 @@ class TrackingStore(RunSearch):
                 if max_points and total > max_points:
                     columns = downsample(*columns, max_points)
                 result.append((run_id, total, columns))
-        return result
+            return result
+
+        return self._read(work)
 
     def _history(self, run_id, key, start_step, end_step):
         C = self.t.MetricChunk
