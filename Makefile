@@ -32,8 +32,9 @@ check-protos: venv
 	else diff -r $$tmp/trackwire/v1 $(STUB_DIR) | head -20; rm -rf $$tmp; \
 	echo "stubs are stale: run 'make protos' and commit"; exit 1; fi
 
-# The whole suite. Set TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL to
-# also run the store and server tests on PostgreSQL and MariaDB (CI does).
+# The whole suite, on SQLite and on PostgreSQL and MariaDB: those at
+# TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL (CI sets them), else at their default
+# local ports when they answer there (tests/conftest.py), else skipped with the reason.
 test: venv check-protos browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 

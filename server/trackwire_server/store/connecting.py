@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import peewee
 from playhouse import db_url
@@ -75,10 +75,7 @@ def open_database(url: str) -> peewee.Database:
 
 def sqlite_path(url: str) -> str:
     """The file of a `sqlite:///path` URL; "" for an in-memory database."""
-    path = unquote(urlsplit(url).path)
-    if url.startswith("sqlite:////"):
-        return path  # sqlite:////abs/path
-    path = path[1:] if path.startswith("/") else path
+    path = unquote(urlsplit(url).path)[1:]  # as Peewee reads it: sqlite:////abs, sqlite:///rel
     return "" if path in ("", ":memory:") else path
 
 
@@ -92,12 +89,16 @@ def _on_read_only_filesystem(path: str) -> bool:
 
 
 class _ReadOnlySqliteDatabase(peewee.SqliteDatabase):
-    """A SQLite file on a read-only mount, opened `immutable`: no lock, no WAL index
-    to create (which a read-only mount would refuse), and no writes."""
+    """A SQLite file on a read-only mount. With its write-ahead log beside it (a server
+    that stopped without checkpointing), SQLite reads both read-only; without one, the
+    file is opened `immutable` (no WAL index to create, which the mount would refuse).
+    Writes fail with SQLITE_READONLY."""
 
     def _connect(self):
+        path = os.path.abspath(self.database)
+        wal = os.path.exists(f"{path}-wal") and os.path.exists(f"{path}-shm")
         conn = sqlite3.connect(
-            f"file:{self.database}?mode=ro&immutable=1",
+            f"file:{quote(path)}?mode=ro{'' if wal else '&immutable=1'}",
             uri=True,
             check_same_thread=False,
             isolation_level=None,
@@ -109,6 +110,11 @@ class _ReadOnlySqliteDatabase(peewee.SqliteDatabase):
 def _open_read_only_sqlite(path: str) -> peewee.Database:
     if not os.path.exists(path):
         raise peewee.OperationalError(f"{path} does not exist and its filesystem is read-only")
+    if os.path.exists(f"{path}-wal") and not os.path.exists(f"{path}-shm"):
+        raise peewee.OperationalError(
+            f"{path}-wal holds writes not yet in {path}, and without {path}-shm they cannot "
+            "be read from a read-only filesystem: mount it writable once"
+        )
     log.warning("%s is on a read-only filesystem: serving reads only", path)
     pragmas = {k: SQLITE_PRAGMAS[k] for k in ("cache_size", "foreign_keys", "case_sensitive_like")}
     db = _ReadOnlySqliteDatabase(path, pragmas=pragmas, check_same_thread=False)
