@@ -14,7 +14,7 @@ stopping it is a signal and a wait, and a restart reuses the same port and data.
     pg = servers.get("postgresql")         # initdb + start on first use (about 1.5 s)
     pg.reset()                             # empty database `test`, writable, running
     pg.app_url                             # postgresql://trackwire@127.0.0.1:PORT/test
-    pg.restart(down_for=2.0)               # stop (fast), wait, start on the same port
+    pg.restart(down_for=2.0)               # stop (fast), wait, start on the same port: Restart
     pg.terminate_connections()             # pg_terminate_backend / KILL the app's sessions
     pg.set_read_only(True)                 # writes fail, reads work
     with pg.database_on_tmpfs(32) as vol:  # database `test` on a 32 MB tmpfs
@@ -63,6 +63,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 HOST = "127.0.0.1"
 DATABASE = "test"
@@ -100,6 +101,14 @@ MARIADB_SETTINGS = [
     "--performance-schema=OFF",
     "--character-set-server=utf8mb4",
 ]
+
+
+class Restart(NamedTuple):
+    """When a restart's steps happened (time.monotonic())."""
+
+    stopping: float  # the stop signal was sent
+    stopped: float  # the server process had ended
+    started: float  # the server took connections again
 
 
 class DatabaseServerError(RuntimeError):
@@ -219,6 +228,28 @@ def _log_tail(path: str, lines: int = 30) -> str:
             return "".join(f.readlines()[-lines:])
     except OSError as e:
         return f"(no log: {e})"
+
+
+def _as_account(command: list[str], account: pwd.struct_passwd) -> tuple[list[str], dict]:
+    """(command, Popen keywords) that run `command` as `account` (when we are root).
+
+    Through `setpriv`, which execs the command as that user: Popen's own user=/group=
+    make Python fork() instead of vfork(), and in a process with gRPC threads the child
+    then runs gRPC's fork handlers before exec, which crash it now and then (SIGSEGV,
+    SIGBUS, "Check failed: next_worker->state == KICKED")."""
+    if os.geteuid() != 0 or account.pw_uid == 0:
+        return command, {}
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [
+            setpriv,
+            f"--reuid={account.pw_uid}",
+            f"--regid={account.pw_gid}",
+            "--clear-groups",
+            "--",
+            *command,
+        ], {}
+    return command, {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
 
 
 def _chown_tree(path: str, account: pwd.struct_passwd) -> None:
@@ -437,15 +468,9 @@ class DatabaseServer:
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {time.strftime('%H:%M:%S')} ---\n".encode())
             log.flush()
-            kwargs = {}
-            if os.geteuid() == 0:
-                kwargs = {
-                    "user": self.account.pw_uid,
-                    "group": self.account.pw_gid,
-                    "extra_groups": [],
-                }
+            command, kwargs = _as_account(self._command(), self.account)
             self.process = subprocess.Popen(
-                self._command(),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -514,14 +539,16 @@ class DatabaseServer:
     def _pgid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
-    def restart(self, down_for: float = 2.0, mode: str = "fast") -> tuple[float, float]:
-        """Stops the server, waits `down_for` seconds, starts it again on the same port and
-        data. Returns (monotonic time it was down, monotonic time it took connections again)."""
+    def restart(self, down_for: float = 2.0, mode: str = "fast") -> Restart:
+        """Stops the server (`mode` as for `stop`), waits `down_for` seconds, starts it again
+        on the same port and data; returns when it takes connections again, with the
+        monotonic times of each step."""
+        stopping = time.monotonic()
         self.stop(mode)
-        down_at = time.monotonic()
+        stopped = time.monotonic()
         time.sleep(down_for)
         self.start()
-        return down_at, time.monotonic()
+        return Restart(stopping, stopped, time.monotonic())
 
     # sessions
     def app_sessions(self) -> list[int]:
@@ -630,9 +657,7 @@ class PostgresServer(DatabaseServer):
             "--encoding=UTF8",
             "--locale=C",
         ]
-        kwargs = {}
-        if os.geteuid() == 0:
-            kwargs = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
+        command, kwargs = _as_account(command, self.account)
         result = subprocess.run(
             command,
             capture_output=True,
