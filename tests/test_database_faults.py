@@ -125,12 +125,6 @@ def writers():
         writer.kill()
 
 
-def needs_mounts() -> None:
-    reason = db_servers.mount_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-
-
 # -- observing ---------------------------------------------------------------------------
 
 
@@ -770,6 +764,63 @@ def test_deadlocks_are_retried_inside_the_server(any_db_url, servers):
     )
 
 
+LOCK_TIMEOUT = 1.0
+LOCK_HELD = 2.5
+
+
+def test_lock_timeouts_are_retried_inside_the_server(db, servers):
+    """Another session holds a run's row lock (SELECT ... FOR UPDATE in an open
+    transaction) for LOCK_HELD seconds, longer than the database's lock wait timeout
+    (LOCK_TIMEOUT: PostgreSQL lock_timeout, SQLSTATE 55P03; MariaDB
+    innodb_lock_wait_timeout, error 1205), while LogBatch, SetRunTag and UpdateRun
+    write to that run.
+
+    Asserts: each call waits and succeeds once the lock is released (the server
+    retries the transaction), its data stored; none fails. (SQLite waits out its
+    60-second busy timeout instead: not tested.)"""
+    db.set_lock_timeout(LOCK_TIMEOUT)  # before the server connects: MariaDB copies it then
+    server = servers(db.app_url)
+    client = trackwire.TrackwireClient(server.uri)
+    run_id = client.create_run("0", run_name="locked").info.run_id
+    calls = {
+        "LogBatch": lambda: client.log_batch(run_id, params={"p": "1"}, tags={"t": "1"}),
+        "SetRunTag": lambda: client.set_tag(run_id, "s", "1"),
+        "UpdateRun": lambda: client.update_run(run_id, name="renamed"),
+    }
+    outcomes: dict[str, str] = {}
+
+    def call(name, fn):
+        start = time.monotonic()
+        try:
+            fn()
+            outcome = "OK"
+        except Exception as e:
+            outcome = f"{code_of(e)}: {message_of(e)[:150]}"
+        outcomes[name] = f"{outcome} after {time.monotonic() - start:.1f}s"
+
+    with db.holding_lock("SELECT run_id FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)):
+        threads = [threading.Thread(target=call, args=item) for item in calls.items()]
+        for t in threads:
+            t.start()
+        time.sleep(LOCK_HELD)
+    for t in threads:
+        t.join(60)
+
+    problems = [f"{name}: {o}" for name, o in outcomes.items() if not o.startswith("OK")]
+    problems += [f"{name}: no answer within 60 s" for name in calls if name not in outcomes]
+    run = client.get_run(run_id)
+    stored = (run.data.params.get("p"), run.data.tags.get("t"), run.data.tags.get("s"))
+    expected_stored = tuple("1" if outcomes.get(n, "").startswith("OK") else None for n in calls)
+    if stored != expected_stored:
+        problems.append(f"stored (p, t, s) = {stored}, expected {expected_stored}")
+    assert not problems, report(
+        f"{db.kind}: lock wait timeouts ({LOCK_TIMEOUT:g} s; lock held {LOCK_HELD:g} s)",
+        problems,
+        server,
+        f"  outcomes: {outcomes}",
+    )
+
+
 # -- read-only database ----------------------------------------------------------------------
 
 
@@ -887,7 +938,7 @@ def test_sqlite_on_a_read_only_mount(tmp_path, servers):
 
     Asserts: the server starts; GetRun, SearchRuns, GetExperiment, ReadMetricHistory are
     served; every write answers FAILED_PRECONDITION saying the database is read-only."""
-    needs_mounts()
+    db_servers.require_mounts()
     folder = tmp_path / "db"
     folder.mkdir()
     url = f"sqlite:///{folder / 'trackwire.db'}"
@@ -1028,7 +1079,7 @@ def test_database_disk_full(db, servers):
     RESOURCE_EXHAUSTED and the stream goes on; nothing of either is stored; once space
     is freed, the same stream stores the batch again and LogBatch works; every
     acknowledged write is stored whole."""
-    needs_mounts()
+    db_servers.require_mounts()
     with db.database_on_tmpfs(32 if db.kind == "postgresql" else 16) as volume:
         try:
             fill_and_check(db.app_url, volume, servers, db.kind)
@@ -1038,7 +1089,7 @@ def test_database_disk_full(db, servers):
 
 def test_sqlite_disk_full(tmp_path, servers):
     """test_database_disk_full with the SQLite file (and its WAL) on an 8 MB tmpfs."""
-    needs_mounts()
+    db_servers.require_mounts()
     with db_servers.Tmpfs(str(tmp_path / "volume"), 8) as volume:
         try:
             fill_and_check(f"sqlite:///{volume.path}/trackwire.db", volume, servers, "sqlite")

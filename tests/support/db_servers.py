@@ -17,6 +17,8 @@ stopping it is a signal and a wait, and a restart reuses the same port and data.
     pg.restart(down_for=2.0)               # stop (fast), wait, start on the same port: Restart
     pg.terminate_connections()             # pg_terminate_backend / KILL the app's sessions
     pg.set_read_only(True)                 # writes fail, reads work
+    pg.set_lock_timeout(1)                 # lock waits fail after 1 s
+    with pg.holding_lock("SELECT * FROM runs FOR UPDATE"): ...
     with pg.database_on_tmpfs(32) as vol:  # database `test` on a 32 MB tmpfs
         vol.fill(); ...; vol.free()        # no byte left; then space again
     servers.close()                        # stop (grace, then SIGKILL), unmount, remove
@@ -41,8 +43,8 @@ the write that needs the space, whatever fsync says.
 pytest: the session fixture `database_servers` (tests/conftest.py) holds one
 DatabaseServers; `DatabaseServers.get` skips the test with the reason when a
 server cannot run here (binaries or driver missing, no user to run as), and
-`mount_unavailable_reason()` says why tmpfs/bind mounts cannot be used (not root,
-mount not permitted).
+`require_mounts()` does the same for tests that mount (tmpfs, bind mounts: root only).
+With TRACKWIRE_TEST_FAULTS=require (set by .ci/run) they fail instead of skipping.
 """
 
 from __future__ import annotations
@@ -101,6 +103,27 @@ MARIADB_SETTINGS = [
     "--performance-schema=OFF",
     "--character-set-server=utf8mb4",
 ]
+
+
+# CI sets TRACKWIRE_TEST_FAULTS=require (.ci/run, as root): a fault test that cannot run
+# there fails instead of skipping, so that a missing binary cannot pass unnoticed.
+REQUIRE_ENV = "TRACKWIRE_TEST_FAULTS"
+
+
+def skip_or_fail(reason: str) -> None:
+    """pytest.skip(reason), or pytest.fail when $TRACKWIRE_TEST_FAULTS is "require"."""
+    import pytest
+
+    if os.environ.get(REQUIRE_ENV) == "require":
+        pytest.fail(f"{reason} (and ${REQUIRE_ENV}=require)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_mounts() -> None:
+    """Skips (or fails, see REQUIRE_ENV) the calling test if it cannot mount here."""
+    reason = mount_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
 
 
 class Restart(NamedTuple):
@@ -571,6 +594,33 @@ class DatabaseServer:
     def set_read_only(self, read_only: bool) -> None:
         raise NotImplementedError
 
+    def set_lock_timeout(self, seconds: float | None) -> None:
+        """How long a session waits for a row lock before its statement fails (PostgreSQL
+        lock_timeout, SQLSTATE 55P03; MariaDB innodb_lock_wait_timeout, error 1205); None
+        for the server's default. PostgreSQL applies it at once, MariaDB to sessions
+        opened afterwards."""
+        raise NotImplementedError
+
+    def _connect_app_database(self):
+        """A superuser connection to database `test` (autocommit off)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def holding_lock(self, statement: str, params: tuple = ()) -> Iterator[None]:
+        """Runs `statement` (e.g. SELECT ... FOR UPDATE) in a transaction of its own in
+        database `test` and keeps that transaction, and its locks, open while inside."""
+        connection = self._connect_app_database()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement, params or None)
+                if cursor.description:
+                    cursor.fetchall()
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            connection.close()
+
     def database_on_tmpfs(self, size_mb: int = 32):
         raise NotImplementedError
 
@@ -581,6 +631,7 @@ class DatabaseServer:
             self.process = None
             self.start()
         self.set_read_only(False)
+        self.set_lock_timeout(None)
         self._drop_database()
         self._create_database()
 
@@ -755,12 +806,30 @@ class PostgresServer(DatabaseServer):
                 raise DatabaseServerError("default_transaction_read_only did not change")
             time.sleep(0.02)
 
+    def set_lock_timeout(self, seconds: float | None) -> None:
+        if seconds is None:
+            self.sql("ALTER SYSTEM RESET lock_timeout")
+        else:
+            self.sql(f"ALTER SYSTEM SET lock_timeout = '{int(seconds * 1000)}ms'")
+        self.sql("SELECT pg_reload_conf()")
+        want = {"0"} if seconds is None else {f"{int(seconds * 1000)}ms", f"{seconds:g}s"}
+        deadline = time.monotonic() + 10
+        while self.sql("SHOW lock_timeout")[0][0] not in want:
+            if time.monotonic() > deadline:
+                raise DatabaseServerError("lock_timeout did not change")
+            time.sleep(0.02)
+
+    def _connect_app_database(self):
+        connection = self._connect_admin(dbname=DATABASE)
+        connection.autocommit = False
+        return connection
+
     @contextlib.contextmanager
     def database_on_tmpfs(self, size_mb: int = 32) -> Iterator[Tmpfs]:
         """Database `test` (empty) in a tablespace on a `size_mb` tmpfs; the WAL stays on
         the data directory's disk. Afterwards `test` is back on the data directory."""
-        self._drop_database()
         volume = self._new_volume(size_mb)
+        self._drop_database()
         tablespace = "tw_tmpfs"
         try:
             self.sql(f"CREATE TABLESPACE {tablespace} OWNER {APP_USER} LOCATION %s", (volume.path,))
@@ -916,6 +985,17 @@ class MariaDBServer(DatabaseServer):
         user) with error 1290 "... is running with the --read-only option ..."."""
         self.sql(f"SET GLOBAL read_only = {1 if read_only else 0}")
 
+    def set_lock_timeout(self, seconds: float | None) -> None:
+        value = 50 if seconds is None else max(1, round(seconds))  # whole seconds; 50: default
+        self.sql(f"SET GLOBAL innodb_lock_wait_timeout = {value}")
+
+    def _connect_app_database(self):
+        import pymysql
+
+        return pymysql.connect(
+            host=HOST, port=self.port, user=self.superuser, database=DATABASE, autocommit=False
+        )
+
     def deadlock_count(self) -> int:
         """InnoDB's own counter of deadlocks since the server started."""
         rows = self.sql("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
@@ -925,8 +1005,8 @@ class MariaDBServer(DatabaseServer):
     def database_on_tmpfs(self, size_mb: int = 16) -> Iterator[Tmpfs]:
         """Database `test` (empty) in a folder on a `size_mb` tmpfs; redo log, undo and
         system tables stay on the data directory's disk."""
-        self._drop_database()
         volume = self._new_volume(size_mb)
+        self._drop_database()
         try:
             self._create_database(volume.path)
             yield volume
@@ -962,9 +1042,7 @@ class DatabaseServers:
             return server
         reason = unavailable_reason(kind)
         if reason:
-            import pytest
-
-            pytest.skip(f"throw-away {kind} server unavailable: {reason}")
+            skip_or_fail(f"throw-away {kind} server unavailable: {reason}")
         if kind in self._failed:
             raise DatabaseServerError(self._failed[kind])
         server = SERVER_CLASSES[kind]()
