@@ -16,6 +16,7 @@ import socket
 import pytest
 
 import trackwire
+from tests.support.db_servers import DatabaseServers
 from trackwire import fluent
 from trackwire.client import close_metric_writers
 from trackwire_server.app import create_server
@@ -115,3 +116,12 @@ def tracking(server):
     close_metric_writers()
     fluent._settings.experiment_id = None
     fluent.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def database_servers():
+    """Throw-away PostgreSQL and MariaDB servers (tests/support/db_servers.py), each set up
+    on first use by `database_servers.get(kind)` / `.fresh(kind)` and stopped at the end."""
+    servers = DatabaseServers()
+    yield servers
+    servers.close()
