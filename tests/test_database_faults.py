@@ -228,12 +228,14 @@ class HealthWatcher:
 
 class RawMetricStream:
     """One WriteMetrics call driven by hand, to see each batch's answer and whether the
-    stream itself ends (the public MetricWriter hides both: it resends)."""
+    stream itself ends (the public MetricWriter hides both: it resends). It numbers its
+    batches as the contract says: the next batch takes the number the last answer expects
+    (a refused batch's number is reused)."""
 
     def __init__(self, target: str):
         self.channel = grpc.insecure_channel(target)
         self.writer_id = uuid.uuid4().hex
-        self._sequence = itertools.count(1)
+        self._next = 1
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._answers: queue.SimpleQueue = queue.SimpleQueue()
         stub = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
@@ -258,7 +260,7 @@ class RawMetricStream:
             return self.ended
         request = pb.WriteMetricsRequest(
             writer_id=self.writer_id,
-            sequence_number=sequence if sequence is not None else next(self._sequence),
+            sequence_number=sequence if sequence is not None else self._next,
         )
         for key in keys:
             request.series.add(run_id=run_id, key=key)
@@ -274,6 +276,8 @@ class RawMetricStream:
             return "no answer within 30 s"
         if isinstance(answer, str):
             self.ended = answer
+        else:
+            self._next = answer.expected_sequence_number or request.sequence_number + 1
         return answer
 
     def close(self) -> None:
