@@ -172,8 +172,7 @@ def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str
 def local_path(root: str, relative: str, field: str) -> str:
     """The local path of `relative` (checked as check_relative_path does) inside the
     folder `root`: for files named by a model's MLmodel or listed by a server."""
-    parts = check_relative_path(field, relative, allow_empty=True)
-    return os.path.join(root, *parts.split("/")) if parts else root
+    return os.path.join(root, *check_relative_path(field, relative).split("/"))
 
 
 __all__ = [
