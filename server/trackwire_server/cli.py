@@ -219,7 +219,9 @@ def _created(config: ServerConfig):
     except (peewee.PeeweeException, OSError, RuntimeError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         if isinstance(e, peewee.PeeweeException):
-            hint = " (does its folder exist, writable?)" if config.db_url.startswith("sqlite") else ""
+            hint = (
+                " (does its folder exist, writable?)" if config.db_url.startswith("sqlite") else ""
+            )
             _exit(1, f"cannot open the database {redacted(config.db_url)}: {first_line}{hint}")
         _exit(1, f"cannot start: {first_line}")
 

@@ -78,12 +78,18 @@ def parse_location(field: str, text: str) -> Location:
         raise naming.InvalidName(
             field, f"{field} is {len(text)} characters; the limit is {naming.MAX_PATH_LENGTH}"
         )
+    url = _URL.fullmatch(text)
+    if url and url.group(1).lower() != LOCAL and "@" in url.group(2).split("/", 1)[0]:
+        hidden = naming.shown(f"{url.group(1)}://***@{url.group(2).split('@', 1)[1]}")
+        raise naming.InvalidName(
+            field,
+            f"{field} {hidden} must not hold credentials (user@host); give them as storage options",
+        )
     naming.check_printable(field, text)
     shown = naming.shown(text)
     for char, what in _REFUSED.items():
         if char in text:
             raise naming.InvalidName(field, f"{field} {shown} must not contain {what}")
-    url = _URL.fullmatch(text)
     if url:
         scheme, rest = url.group(1).lower(), url.group(2)
         if scheme == LOCAL:
@@ -93,12 +99,6 @@ def parse_location(field: str, text: str) -> Location:
                     field, f"{field} {shown} names another host; file:// URLs must be local"
                 )
             rest = slash + path
-        elif "@" in rest.split("/", 1)[0]:
-            raise naming.InvalidName(
-                field,
-                f"{field} {shown} must not hold credentials (user@host); give them as "
-                "storage options",
-            )
     elif text.startswith("/"):
         scheme, rest = LOCAL, text
     else:
