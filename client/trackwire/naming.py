@@ -34,6 +34,11 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 _KEY = re.compile(r"[/\w.\- :]*")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control characters (Unicode category Cc: C0, DEL, C1), the line and paragraph separators,
+# and _BIDI: one scan finds whether a value needs a closer look.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _SHOWN_LENGTH = 80
 # Percent-decoding stops after this many rounds: "%25" * n decodes one level per round.
 _MAX_DECODE_ROUNDS = 8
@@ -65,6 +70,8 @@ def shown(value: str) -> str:
 
 def check_printable(field: str, value: str) -> None:
     """No NUL, control or bidirectional formatting character in `value`."""
+    if not _UNPRINTABLE.search(value):
+        return
     if "\x00" in value:
         raise InvalidName(field, f"{field} contains a NUL character")
     for c in value:
@@ -91,8 +98,8 @@ def check_key(field: str, key: str) -> None:
     """A metric, param or tag key (MLflow's characters; no leading '/', no '..' segment)."""
     if not key:
         raise InvalidName(field, f"{field} must not be empty")
-    check_printable(field, key)
     if not _KEY.fullmatch(key):
+        check_printable(field, key)
         bad = next(c for c in key if not _KEY.fullmatch(c))
         raise InvalidName(
             field,
@@ -125,17 +132,17 @@ def percent_decoded(field: str, value: str) -> str:
     raise InvalidName(field, f"{field} is percent-encoded more than {_MAX_DECODE_ROUNDS} times")
 
 
-def _check_path_form(field: str, path: str, shown_path: str, how: str) -> list[str]:
+def _check_path_form(field: str, path: str, original: str, how: str) -> list[str]:
     """The segments of `path` (no empty or '.' ones), refusing what leaves the root."""
     if "\\" in path:
-        raise InvalidName(field, f"{field} {shown_path} contains a backslash{how}; use '/'")
+        raise InvalidName(field, f"{field} {shown(original)} contains a backslash{how}; use '/'")
     if path.startswith("/") or _DRIVE.match(path) or "://" in path:
         raise InvalidName(
-            field, f"{field} {shown_path} must be a relative path{how}, not an absolute one"
+            field, f"{field} {shown(original)} must be a relative path{how}, not an absolute one"
         )
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise InvalidName(field, f"{field} {shown_path} must not contain a '..' segment{how}")
+        raise InvalidName(field, f"{field} {shown(original)} must not contain a '..' segment{how}")
     return parts
 
 
@@ -151,12 +158,11 @@ def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str
             field, f"{field} is {len(path)} characters; the limit is {MAX_PATH_LENGTH}"
         )
     check_printable(field, path)
-    shown_path = shown(path)
-    parts = _check_path_form(field, path, shown_path, "")
+    parts = _check_path_form(field, path, path, "")
     decoded = percent_decoded(field, path)
     if decoded != path:
         check_printable(field, decoded)
-        _check_path_form(field, decoded, shown_path, " (once percent-decoded)")
+        _check_path_form(field, decoded, path, " (once percent-decoded)")
     for part in parts:
         if len(part.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise InvalidName(
@@ -165,7 +171,7 @@ def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str
                 f"{MAX_SEGMENT_BYTES}",
             )
     if not parts and not allow_empty:
-        raise InvalidName(field, f"{field} {shown_path} names no file")
+        raise InvalidName(field, f"{field} {shown(path)} names no file")
     return "/".join(parts)
 
 

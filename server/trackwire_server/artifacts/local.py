@@ -87,8 +87,12 @@ class LocalFolder:
                 os.makedirs(self.base, exist_ok=True)
                 fds.append(os.open(self.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
             opened = _Opened(fds[0])
-            for depth, name in enumerate(segments):
-                fds.append(self._open_child(fds[-1], name, create, opened, depth, path))
+            try:
+                for depth, name in enumerate(segments):
+                    fds.append(self._open_child(fds[-1], name, create, opened, depth, path))
+            except BaseException:
+                opened.remove_created()
+                raise
             opened.fd = fds[-1]
             yield opened
         finally:
@@ -120,28 +124,28 @@ class LocalFolder:
         *folders, name = path.split("/")
         for attempt in range(3):
             with self._folder(folders, create=True) as folder:
-                self._check_target(folder.fd, name, path)
                 partial = f"{PARTIAL_PREFIX}{uuid.uuid4().hex}"
                 try:
-                    fd = os.open(partial, _PARTIAL_FLAGS, 0o666, dir_fd=folder.fd)
-                except FileNotFoundError:
-                    # A failed upload next door removed the folder it had created, which
-                    # this one had just opened: walk again.
-                    if attempt == 2:
+                    self._check_target(folder.fd, name, path)
+                    try:
+                        fd = os.open(partial, _PARTIAL_FLAGS, 0o666, dir_fd=folder.fd)
+                    except FileNotFoundError:
+                        # A failed upload next door removed the folder it had created,
+                        # which this one had just opened: walk again.
+                        if attempt < 2:
+                            continue
                         raise
-                    continue
-                try:
                     try:
                         size = _write_all(fd, chunks)
                     finally:
                         os.close(fd)
                     os.rename(partial, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+                    return size
                 except BaseException:
                     with contextlib.suppress(OSError):
                         os.unlink(partial, dir_fd=folder.fd)
                     folder.remove_created()
                     raise
-                return size
         raise AssertionError("unreachable")
 
     def _check_target(self, folder: int, name: str, path: str) -> None:

@@ -86,34 +86,38 @@ def parse_location(field: str, text: str) -> Location:
             f"{field} {hidden} must not hold credentials (user@host); give them as storage options",
         )
     naming.check_printable(field, text)
-    shown = naming.shown(text)
+
+    def shown() -> str:  # only for an error: shown() escapes character by character
+        return naming.shown(text)
+
     for char, what in _REFUSED.items():
         if char in text:
-            raise naming.InvalidName(field, f"{field} {shown} must not contain {what}")
+            raise naming.InvalidName(field, f"{field} {shown()} must not contain {what}")
     if url:
         scheme, rest = url.group(1).lower(), url.group(2)
         if scheme == LOCAL:
             host, slash, path = rest.partition("/")
             if host not in ("", "localhost"):
                 raise naming.InvalidName(
-                    field, f"{field} {shown} names another host; file:// URLs must be local"
+                    field, f"{field} {shown()} names another host; file:// URLs must be local"
                 )
             rest = slash + path
     elif text.startswith("/"):
         scheme, rest = LOCAL, text
     else:
         raise naming.InvalidName(
-            field, f"{field} {shown} is neither an absolute path nor a URL (scheme://...)"
+            field, f"{field} {shown()} is neither an absolute path nor a URL (scheme://...)"
         )
     segments = tuple(s for s in rest.split("/") if s not in ("", "."))
     if ".." in segments:
-        raise naming.InvalidName(field, f"{field} {shown} must not contain a '..' segment")
+        raise naming.InvalidName(field, f"{field} {shown()} must not contain a '..' segment")
     if not segments and scheme != LOCAL:
-        raise naming.InvalidName(field, f"{field} {shown} names no bucket, host or folder")
+        raise naming.InvalidName(field, f"{field} {shown()} names no bucket, host or folder")
     for segment in segments:
         if len(segment.encode("utf-8")) > naming.MAX_SEGMENT_BYTES:
             raise naming.InvalidName(
-                field, f"{field} {shown} has a segment longer than {naming.MAX_SEGMENT_BYTES} bytes"
+                field,
+                f"{field} {shown()} has a segment longer than {naming.MAX_SEGMENT_BYTES} bytes",
             )
     return Location(scheme, segments)
 
