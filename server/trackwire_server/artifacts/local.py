@@ -4,10 +4,11 @@ Every path is opened one segment at a time from the folder of the root (or allow
 prefix) it lies under: `os.open(segment, O_NOFOLLOW, dir_fd=parent)`. A symbolic link
 anywhere below that folder, planted in a run's artifacts or on the way to them, is refused
 (FAILED_PRECONDITION naming the path), never followed: reads, listings and writes stay
-inside the root whatever the folder holds. Listings leave links out. An upload is
-written beside its target under a hidden name, created with O_EXCL | O_NOFOLLOW, and
-renamed over the target (which replaces a link rather than writing through it); on any
-failure the partial file and the folders the upload created are removed.
+inside the root whatever the folder holds. Listings leave links out. An upload whose
+target is a link is refused; otherwise it is written beside the target under a hidden name,
+created with O_EXCL | O_NOFOLLOW, and renamed over it (a rename replaces whatever is there
+and never writes through it); on any failure the partial file and the folders the upload
+created are removed.
 """
 
 from __future__ import annotations
