@@ -72,6 +72,40 @@ def test_db_given_as_a_plain_path_is_a_sqlite_file(tmp_path):
     assert (tmp_path / "some" / "path.db").is_file()
 
 
+def test_artifacts_allow_option(tmp_path):
+    """`--artifacts-allow PREFIX` (repeatable) reaches the server; `--help` describes it."""
+    help_text = run_server(tmp_path, "--help").stdout
+    assert "--artifacts-allow PREFIX" in help_text and "whole path segments" in help_text
+    process = subprocess.Popen(
+        server_command(
+            "--port", "0", "--db", "t.db",
+            "--artifacts-allow", str(tmp_path / "shared"),
+            "--artifacts-allow", "memory://trackwire-cli-allow/team",
+        ),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline()
+        assert "listening on" in line
+        client = trackwire.TrackwireClient(f"grpc://{line.split('listening on ')[1].split()[0]}")
+        allowed = client.create_experiment("a", artifact_location=str(tmp_path / "shared" / "x"))
+        assert client.get_experiment(allowed).artifact_location == str(tmp_path / "shared" / "x")
+        client.create_experiment("b", artifact_location="memory://trackwire-cli-allow/team/y")
+        for i, refused in enumerate(
+            [str(tmp_path / "shared-evil"), "memory://trackwire-cli-allow/team-evil"]
+        ):
+            with pytest.raises(trackwire.errors.InvalidArgumentError, match="artifact_location"):
+                client.create_experiment(f"c{i}", artifact_location=refused)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("args", "status", "says"),
     [
