@@ -31,9 +31,12 @@ def test_create_get_and_get_by_name(client, server):
     assert client.get_experiment_by_name("missing") is None
 
 
-def test_explicit_artifact_location_is_kept(client):
-    experiment_id = client.create_experiment("custom", artifact_location="memory://custom-root")
-    assert client.get_experiment(experiment_id).artifact_location == "memory://custom-root"
+def test_explicit_artifact_location_is_kept_under_the_root(client, server):
+    # A client names a folder relative to the server's artifact root (issue #12: a URL of
+    # its choosing, such as memory://custom-root, is refused; see test_hardening_locations).
+    experiment_id = client.create_experiment("custom", artifact_location="custom-root/team")
+    location = client.get_experiment(experiment_id).artifact_location
+    assert location == f"{server.artifacts}/custom-root/team"
 
 
 def test_duplicate_name_is_already_exists(client):

@@ -233,7 +233,8 @@ def test_source_of_unknown_run_is_not_found(client):
     client.create_registered_model("Churn")
     with pytest.raises(NotFoundError, match="source.*does not exist"):
         client.create_model_version("Churn", "runs:/0123456789abcdef0123456789abcdef/model")
-    with pytest.raises(NotFoundError, match="does not exist"):
+    # A malformed run id is INVALID_ARGUMENT, not NOT_FOUND (issue #12).
+    with pytest.raises(InvalidArgumentError, match="source's run id 'abc123...'"):
         client.create_model_version("Churn", "runs:/abc123.../model")
     with pytest.raises(NotFoundError, match="run_id"):
         client.create_model_version(
@@ -439,6 +440,8 @@ def test_register_model_creates_the_model_if_missing(tracking, client):
     with pytest.raises(InvalidArgumentError, match="source"):
         trackwire.register_model("/etc/passwd", "Churn")
     with pytest.raises(NotFoundError):
+        trackwire.register_model(f"runs:/{'0' * 32}/model", "Churn")
+    with pytest.raises(InvalidArgumentError, match="not a run id"):  # malformed (issue #12)
         trackwire.register_model("runs:/abc123.../model", "Churn")
     assert [v.version for v in client.search_model_versions("name='Churn'")] == ["2", "1"]
 

@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from trackwire import errors
+from trackwire import errors, naming
 
 RUNS_SCHEME = "runs:/"
 MODELS_SCHEME = "models:/"
@@ -49,7 +49,9 @@ def parse_runs_uri(uri: str) -> tuple[str, str]:
     run_id, _, path = rest.partition("/")
     if not run_id:
         raise errors.InvalidArgumentError(f"'{uri}' names no run id: use runs:/<run_id>/<path>")
-    return run_id, path.strip("/")
+    with errors.names_checked():  # the server's rules: percent-decoded '..' is refused too
+        naming.check_run_id(f"run id of '{uri}'", run_id)
+        return run_id, naming.check_relative_path(f"path of '{uri}'", path, allow_empty=True)
 
 
 def parse_models_uri(uri: str) -> tuple[str, str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import artifact_helpers, errors, wire
+from trackwire import artifact_helpers, errors, naming, wire
 from trackwire.calls import call, call_once, stream
 from trackwire.connection import Connection, registry, resolve_tracking_uri
 from trackwire.entities import (
@@ -640,8 +640,12 @@ class TrackwireClient(ModelRegistryMethods):
         return [FileInfo.from_proto(f) for f in response.files]
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
-        """Downloads a file or a whole folder of the run; returns the local path."""
+        """Downloads a file or a whole folder of the run; returns the local path. Every
+        path the server lists is checked to lie inside the folder listed (trackwire.naming's
+        rules), so nothing is written outside `dst_path`."""
         dst_path = os.path.abspath(dst_path or os.getcwd())
+        with errors.names_checked():
+            path = naming.check_relative_path("path", path or "", allow_empty=True)
         entries = self.list_artifacts(run_id, path) if path == "" else None
         if entries is None:
             parent = posixpath.dirname(path)
@@ -656,17 +660,20 @@ class TrackwireClient(ModelRegistryMethods):
             entries = self.list_artifacts(run_id, path)
         local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
         os.makedirs(local_root, exist_ok=True)
-        stack = list(entries)
+        stack = [(path, entries)]
         downloads = []
         while stack:
-            entry = stack.pop()
-            rel = entry.path[len(path) :].lstrip("/") if path else entry.path
-            local = os.path.join(local_root, *rel.split("/"))
-            if entry.is_dir:
-                os.makedirs(local, exist_ok=True)
-                stack.extend(self.list_artifacts(run_id, entry.path))
-            else:
-                downloads.append(functools.partial(self._download_file, run_id, entry.path, local))
+            folder, listed = stack.pop()
+            for entry in listed:
+                inside = _listed_inside(folder, entry.path)
+                rel = inside[len(path) :].lstrip("/")
+                with errors.names_checked():
+                    local = naming.local_path(local_root, rel, "listed artifact path")
+                if entry.is_dir:
+                    os.makedirs(local, exist_ok=True)
+                    stack.append((inside, self.list_artifacts(run_id, inside)))
+                else:
+                    downloads.append(functools.partial(self._download_file, run_id, inside, local))
         _in_parallel(downloads)
         return local_root
 
@@ -681,6 +688,18 @@ class TrackwireClient(ModelRegistryMethods):
                 f.write(data)
         os.replace(tmp, local)
         return local
+
+
+def _listed_inside(folder: str, listed: str) -> str:
+    """`listed`, a path the server listed in `folder`, checked to lie strictly inside it
+    (so a download never leaves its destination, and a folder listing itself cannot loop)."""
+    with errors.names_checked():
+        checked = naming.check_relative_path("listed artifact path", listed)
+    if folder and not checked.startswith(folder + "/"):
+        raise errors.InvalidArgumentError(
+            f"the server listed {naming.shown(listed)} in {naming.shown(folder)}, outside it"
+        )
+    return checked
 
 
 class ArtifactWriter:

@@ -28,6 +28,7 @@ from trackwire.v1 import (
 
 TRACKING_URI_ENV = "TRACKWIRE_TRACKING_URI"
 ARTIFACTS_ENV = "TRACKWIRE_ARTIFACTS"
+ARTIFACTS_ALLOW_ENV = "TRACKWIRE_ARTIFACTS_ALLOW"
 DEFAULT_EMBEDDED_DB = "sqlite:///trackwire.db"
 DEFAULT_EMBEDDED_ARTIFACTS = "./trackwire-artifacts"
 _DB_SCHEMES = ("sqlite:", "postgresql:", "postgres:", "mysql:")
@@ -132,6 +133,7 @@ class _Registry:
         config = ServerConfig(
             db_url=uri,
             artifacts=os.environ.get(ARTIFACTS_ENV, DEFAULT_EMBEDDED_ARTIFACTS),
+            artifacts_allow=tuple(os.environ.get(ARTIFACTS_ALLOW_ENV, "").split()),
             host="127.0.0.1",
             port=0,
             workers=16,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import grpc
+
+from trackwire import naming
 
 
 class TrackwireException(Exception):
@@ -61,6 +66,16 @@ _BY_CODE = {
         UnavailableError,
     )
 }
+
+
+@contextlib.contextmanager
+def names_checked() -> Iterator[None]:
+    """A refusal of trackwire.naming's rules inside becomes InvalidArgumentError, as the
+    server answers it."""
+    try:
+        yield
+    except naming.InvalidName as e:
+        raise InvalidArgumentError(e.message) from None
 
 
 def from_status(code: grpc.StatusCode, message: str, reason: str = "") -> TrackwireException:

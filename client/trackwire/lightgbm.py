@@ -18,7 +18,7 @@ from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.enforcement import records_to_frame
 from trackwire.models.environment import check_environment
-from trackwire.models.flavor import import_library
+from trackwire.models.flavor import import_library, model_path
 from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
@@ -120,7 +120,7 @@ def _load_from_dir(model_dir: str) -> Any:
         raise InvalidArgumentError(f"the model at {model_dir} has no {FLAVOR_NAME} flavor")
     if conf.get("estimator"):
         sio = import_library("skops.io", "lightgbm")
-        file = os.path.join(model_dir, conf["estimator"])
+        file = model_path(model_dir, conf["estimator"], "MLmodel flavors.lightgbm.estimator")
         untrusted = sio.get_untrusted_types(file=file)
         refused = [t for t in untrusted if not _trusted(t)]
         if refused:
@@ -129,7 +129,9 @@ def _load_from_dir(model_dir: str) -> Any:
                 f"and SciPy: {refused}; refusing to load it"
             )
         return sio.load(file, trusted=untrusted)
-    return lgb.Booster(model_file=os.path.join(model_dir, conf["data"]))
+    return lgb.Booster(
+        model_file=model_path(model_dir, conf["data"], "MLmodel flavors.lightgbm.data")
+    )
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:

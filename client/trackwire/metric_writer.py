@@ -26,11 +26,13 @@ import uuid
 
 import grpc
 
+from trackwire import naming
 from trackwire.errors import (
     InvalidArgumentError,
     TrackwireException,
     from_code_number,
     from_rpc_error,
+    names_checked,
 )
 from trackwire.v1 import tracking_service_pb2 as pb
 
@@ -143,8 +145,10 @@ class MetricWriter:
             raise InvalidArgumentError(
                 f"metric key '{key[:40]}...' is {len(key)} characters; the limit is {self._max_key_length}"
             )
-        if not run_id:
-            raise InvalidArgumentError("run_id must not be empty")
+        # The server's rules, checked here: a refused key would refuse its whole batch.
+        with names_checked():
+            naming.check_key("metric key", key)
+            naming.check_run_id("run_id", run_id)
         with self._lock:
             sid = self._series_ids.get((run_id, key))
             if sid is None:

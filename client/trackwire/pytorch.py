@@ -23,7 +23,7 @@ from trackwire import pyfunc
 from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.environment import check_environment
-from trackwire.models.flavor import import_library
+from trackwire.models.flavor import import_library, model_path
 from trackwire.models.model import Model, ModelInfo, finish_model, model_file, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
@@ -132,7 +132,9 @@ def _load_from_dir(model_dir: str, map_location: Any = None) -> Any:
     conf = _conf(model_dir)
     # weights_only=False: the whole module is a pickle (see the module doc).
     return _torch_load(
-        os.path.join(model_dir, conf["model_data"]), map_location, weights_only=False
+        model_path(model_dir, conf["model_data"], "MLmodel flavors.pytorch.model_data"),
+        map_location,
+        weights_only=False,
     )
 
 
@@ -152,7 +154,8 @@ def load_state_dict(model_uri: str, dst_path: str | None = None, map_location: A
         raise InvalidArgumentError(
             f"the model at '{model_uri}' was saved without a state dict (save_state_dict=False)"
         )
-    return _torch_load(os.path.join(local, conf["state_dict"]), map_location, weights_only=True)
+    file = model_path(local, conf["state_dict"], "MLmodel flavors.pytorch.state_dict")
+    return _torch_load(file, map_location, weights_only=True)
 
 
 def _takes_double(module: Any) -> bool:

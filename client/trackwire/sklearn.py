@@ -20,7 +20,7 @@ from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.enforcement import records_to_frame
 from trackwire.models.environment import check_environment
-from trackwire.models.flavor import import_library
+from trackwire.models.flavor import import_library, model_path
 from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
@@ -158,7 +158,7 @@ def _load_from_dir(model_dir: str) -> Any:
     if conf is None:
         raise InvalidArgumentError(f"the model at {model_dir} has no {FLAVOR_NAME} flavor")
     pyfunc.add_code_to_path(model_dir, conf.get("code"))
-    file = os.path.join(model_dir, conf["pickled_model"])
+    file = model_path(model_dir, conf["pickled_model"], "MLmodel flavors.sklearn.pickled_model")
     if conf.get("serialization_format") == SERIALIZATION_FORMAT_SKOPS:
         sio = import_library("skops.io", "sklearn")
         untrusted = sio.get_untrusted_types(file=file)

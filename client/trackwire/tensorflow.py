@@ -17,7 +17,7 @@ from trackwire import pyfunc
 from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.environment import check_environment
-from trackwire.models.flavor import import_library
+from trackwire.models.flavor import import_library, model_path
 from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
@@ -103,7 +103,8 @@ def _load_from_dir(model_dir: str) -> Any:
     if conf is None:
         raise InvalidArgumentError(f"the model at {model_dir} has no {FLAVOR_NAME} flavor")
     pyfunc.add_code_to_path(model_dir, conf.get("code"))
-    return keras.saving.load_model(os.path.join(model_dir, conf["data"]), safe_mode=True)
+    file = model_path(model_dir, conf["data"], "MLmodel flavors.tensorflow.data")
+    return keras.saving.load_model(file, safe_mode=True)
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:

@@ -17,7 +17,7 @@ from trackwire.errors import InvalidArgumentError
 from trackwire.models.download import download_model
 from trackwire.models.enforcement import records_to_frame
 from trackwire.models.environment import check_environment
-from trackwire.models.flavor import import_library
+from trackwire.models.flavor import import_library, model_path
 from trackwire.models.model import Model, ModelInfo, finish_model, prepare_directory
 from trackwire.models.model import log_model as _log_model
 from trackwire.models.signature import ModelSignature
@@ -113,7 +113,7 @@ def _load_from_dir(model_dir: str) -> Any:
         raise InvalidArgumentError(f"model_class '{conf['model_class']}' is not an XGBoost class")
     cls = getattr(importlib.import_module(module_name), class_name)
     model = cls()
-    model.load_model(os.path.join(model_dir, conf["data"]))
+    model.load_model(model_path(model_dir, conf["data"], "MLmodel flavors.xgboost.data"))
     return model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from concurrent import futures
 
 import grpc
@@ -16,8 +17,8 @@ from trackwire.v1 import (
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
-from trackwire_server.artifacts import ArtifactRepository
-from trackwire_server.config import ServerConfig, resolve_artifact_root
+from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
+from trackwire_server.config import ConfigError, ServerConfig
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
 from trackwire_server.interceptors import ErrorMappingInterceptor
@@ -44,7 +45,15 @@ class TrackwireServer:
 
     def __init__(self, config: ServerConfig):
         self.config = config
-        self.artifact_root = resolve_artifact_root(config.artifacts)
+        try:
+            locations = ArtifactLocations.configured(config.artifacts, config.artifacts_allow)
+            repository = ArtifactRepository(locations, config.storage_options)
+        except (ValueError, ImportError) as e:
+            raise ConfigError(f"artifact storage: {e}") from None
+        root = str(locations.root)
+        if locations.root.is_local and os.path.exists(root) and not os.path.isdir(root):
+            raise ConfigError(f"artifact root {root} is not a folder")
+        self.artifact_root = root
         self.store = TrackingStore(open_database(config.db_url), self.artifact_root)
         self.store.initialize()
         self.metric_feed = MetricFeed()
@@ -66,9 +75,8 @@ class TrackwireServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
-        repository = ArtifactRepository(config.storage_options)
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store, self.metric_feed), self.grpc_server
+            TrackingServicer(self.store, self.metric_feed, locations), self.grpc_server
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
         self.registry = RegistryStore(self.store.db, self.store.t)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
+import sys
 import threading
+import urllib.parse
+
+import peewee
+from playhouse import db_url
 
 from trackwire_server import __version__
 from trackwire_server.app import create_server
+from trackwire_server.artifacts.locations import operator_location
 from trackwire_server.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    ConfigError,
     ServerConfig,
 )
 from trackwire_server.memory import tune_malloc
@@ -31,6 +39,45 @@ def storage_option(text: str) -> tuple[str, str | bool]:
     return key, value
 
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+ALLOW_ENV = "TRACKWIRE_ARTIFACTS_ALLOW"
+
+
+def database_url(text: str) -> str:
+    """A database URL of a scheme peewee knows, or a plain path: a SQLite file."""
+    scheme = _SCHEME.match(text)
+    if scheme and text[scheme.end() : scheme.end() + 2] == "//":
+        if scheme.group(1).lower() not in db_url.schemes:
+            raise argparse.ArgumentTypeError(
+                f"unknown database scheme '{scheme.group(1)}': use sqlite:///path.db, "
+                "postgresql://user@host:5432/db, mysql://user@host:3306/db or a path"
+            )
+        return text
+    if not text.strip() or scheme:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a database URL (sqlite:///path.db, postgresql://..., "
+            "mysql://...) nor a path to a SQLite file"
+        )
+    return f"sqlite:///{os.path.abspath(os.path.expanduser(text))}"
+
+
+def artifact_location(text: str) -> str:
+    """An artifact root or allowed prefix: a folder or a URL, in normal form."""
+    try:
+        return str(operator_location("artifact location", text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def redacted(url: str) -> str:
+    """`url` with the password of its user (if any) replaced by ***."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="trackwire server")
     parser.description = (
@@ -40,15 +87,30 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument(
         "--db",
+        type=database_url,
         default=os.environ.get("TRACKWIRE_DB", DEFAULT_DB_URL),
         help="database URL: sqlite:///path.db, postgresql://user@host:5432/db, "
-        "mysql://user@host:3306/db (env TRACKWIRE_DB; default %(default)s)",
+        "mysql://user@host:3306/db, or a plain path such as data/trackwire.db for a SQLite "
+        "file (env TRACKWIRE_DB; default %(default)s)",
     )
     parser.add_argument(
         "--artifacts",
+        type=artifact_location,
         default=os.environ.get("TRACKWIRE_ARTIFACTS", DEFAULT_ARTIFACTS),
         help="artifact root: a folder or an fsspec URL such as s3://bucket/prefix or memory://x "
-        "(env TRACKWIRE_ARTIFACTS; default %(default)s)",
+        "(env TRACKWIRE_ARTIFACTS; default %(default)s). Experiments keep their artifacts "
+        "under it; symbolic links inside it are never followed",
+    )
+    parser.add_argument(
+        "--artifacts-allow",
+        metavar="PREFIX",
+        type=artifact_location,
+        action="append",
+        default=[],
+        help="a folder or URL prefix (e.g. s3://bucket/team) under which clients may place an "
+        "experiment's artifacts (CreateExperiment.artifact_location); repeatable; matched on "
+        "whole path segments. Off by default: clients may only name folders under --artifacts "
+        f"(env {ALLOW_ENV}, prefixes separated by spaces)",
     )
     parser.add_argument(
         "--artifacts-option",
@@ -110,8 +172,9 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         storage_options=dict(args.artifacts_option) or None,
+        artifacts_allow=(*os.environ.get(ALLOW_ENV, "").split(), *args.artifacts_allow),
     )
-    server, port = create_server(config)
+    server, port = _created(config)
     server.start()
     ui = None
     if not args.no_ui:
@@ -133,7 +196,7 @@ def serve(args: argparse.Namespace) -> None:
     # Printed for scripts that start the server on port 0 and need to know where it is.
     print(
         f"trackwire {__version__} listening on {server.address} "
-        f"(db {config.db_url}, artifacts {server.artifact_root})",
+        f"(db {redacted(config.db_url)}, artifacts {server.artifact_root})",
         flush=True,
     )
     if ui is not None:
@@ -144,6 +207,28 @@ def serve(args: argparse.Namespace) -> None:
         server.metric_feed.close()  # ends the UI's live streams first
         ui.stop()
     server.stop(args.grace)
+
+
+def _created(config: ServerConfig):
+    """create_server(config), or exit with one line on stderr: status 2 for options that
+    cannot work, 1 for a database that cannot be opened or an address taken."""
+    try:
+        return create_server(config)
+    except ConfigError as e:
+        _exit(2, str(e))
+    except (peewee.PeeweeException, OSError, RuntimeError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if isinstance(e, peewee.PeeweeException):
+            hint = (
+                " (does its folder exist, writable?)" if config.db_url.startswith("sqlite") else ""
+            )
+            _exit(1, f"cannot open the database {redacted(config.db_url)}: {first_line}{hint}")
+        _exit(1, f"cannot start: {first_line}")
+
+
+def _exit(status: int, message: str):
+    print(f"trackwire server: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 DEFAULT_DB_URL = "sqlite:///trackwire.db"
@@ -11,11 +10,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
 
 
-def resolve_artifact_root(url: str) -> str:
-    """A local folder becomes an absolute path, so stored URIs survive a change of directory."""
-    if "://" in url:
-        return url.rstrip("/")
-    return os.path.abspath(os.path.expanduser(url))
+class ConfigError(ValueError):
+    """A server option that cannot work (a malformed artifact root or allowed prefix, an
+    fsspec protocol that is not installed); the message says which."""
 
 
 @dataclass
@@ -27,6 +24,9 @@ class ServerConfig:
     workers: int = 64
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
+    # Prefixes besides `artifacts` where experiments' artifacts may be
+    # (`--artifacts-allow`): a client may name a location under one of them.
+    artifacts_allow: tuple[str, ...] = ()
     # Extra gRPC server interceptors (authentication, metrics, fault injection in tests),
     # applied after the error mapping.
     interceptors: tuple = ()

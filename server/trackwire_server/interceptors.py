@@ -77,6 +77,8 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             except Exception as e:
                 if context.code() is not None:  # already aborted by the handler
                     raise
+                if isinstance(e, grpc.RpcError) and not context.is_active():
+                    raise  # the client cancelled or went away (an upload's requests end)
                 _internal(context, method, e)
 
         return wrapped

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trackwire.errors import InvalidArgumentError
+from trackwire.models.flavor import model_path
 
 INPUT_EXAMPLE_FILE = "input_example.json"
 
@@ -78,7 +79,8 @@ def load_input_example(path: str, info: dict | None) -> Any:
     """The input example saved in the model directory `path` (None if there is none)."""
     if not info:
         return None
-    with open(os.path.join(path, info["artifact_path"])) as f:
+    file = model_path(path, info.get("artifact_path"), "MLmodel saved_input_example_info")
+    with open(file) as f:
         data = json.load(f)
     kind = info.get("type")
     if kind == "dataframe":

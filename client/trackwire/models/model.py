@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackwire.errors import InvalidArgumentError, NotFoundError
+from trackwire import naming
+from trackwire.errors import InvalidArgumentError, NotFoundError, names_checked
 from trackwire.models import environment, input_example
 from trackwire.models.signature import ModelSignature, Schema, infer_signature
 
@@ -231,10 +232,8 @@ def log_model(
     others after the save."""
     from trackwire import fluent
 
-    if not artifact_path or artifact_path.startswith("/") or ".." in artifact_path.split("/"):
-        raise InvalidArgumentError(
-            f"artifact_path '{artifact_path}' must be a relative path inside the run's artifacts"
-        )
+    with names_checked():
+        naming.check_relative_path("artifact_path", artifact_path or "")
     run_id = fluent._run_id(None)
     client = fluent._client()
     tmp = tempfile.mkdtemp(prefix="trackwire-model-")

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackwire.errors import InvalidArgumentError
+from trackwire import naming
+from trackwire.errors import InvalidArgumentError, names_checked
+from trackwire.models.flavor import model_path
 
 PYTHON_MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
@@ -57,7 +59,7 @@ def copy_code_paths(path: str, code_paths: list[str] | None) -> str | None:
 def add_code_to_path(model_dir: str, code: str | None) -> None:
     """Puts the model's code/ folder first on sys.path (once)."""
     if code:
-        folder = os.path.join(model_dir, code)
+        folder = model_path(model_dir, code, "MLmodel code")
         if folder not in sys.path:
             sys.path.insert(0, folder)
 
@@ -69,8 +71,9 @@ def copy_artifacts(path: str, artifacts: Mapping[str, str] | None) -> dict[str, 
 
     copied: dict[str, str] = {}
     for name, uri in (artifacts or {}).items():
-        if not name or "/" in name or name in (".", ".."):
-            raise InvalidArgumentError(f"artifact name '{name}' must be a plain name")
+        with names_checked():
+            if naming.check_relative_path("artifacts name", name) != name or "/" in name:
+                raise InvalidArgumentError(f"artifact name '{name}' must be a plain name")
         source = download_model(uri)
         folder = os.path.join(path, ARTIFACTS_DIR, name)
         os.makedirs(folder, exist_ok=True)
@@ -104,13 +107,13 @@ def _load_pyfunc(model_dir: str, model_config: dict | None = None) -> _PythonMod
     from trackwire.models.model import Model
 
     conf = Model.load(model_dir).flavors["python_function"]
-    with open(os.path.join(model_dir, conf["python_model"]), "rb") as f:
+    with open(model_path(model_dir, conf["python_model"], "MLmodel python_model"), "rb") as f:
         import pickle
 
         python_model = pickle.load(f)
     context = PythonModelContext(
         {
-            name: os.path.join(model_dir, *relative.split("/"))
+            name: model_path(model_dir, relative, f"MLmodel artifacts[{name!r}]")
             for name, relative in (conf.get("artifacts") or {}).items()
         },
         dict(model_config or {}),

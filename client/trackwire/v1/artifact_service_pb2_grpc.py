@@ -28,8 +28,14 @@ if _version_not_supported:
 class ArtifactServiceStub:
     """The files of runs: models, plots, data samples. Paths are relative to the
     run's artifact root, use "/" as separator and may not leave the root: an
-    absolute path, a drive letter, a backslash or a ".." component is refused
-    with INVALID_ARGUMENT.
+    absolute path, a drive letter, a backslash, a "scheme://" or a ".."
+    component, as written or once percent-decoded ("%2e%2e"), a control or
+    bidirectional-formatting character, more than 1024 characters or a
+    component of more than 255 bytes is refused with INVALID_ARGUMENT. Symbolic
+    links in a run's artifact folder are never followed: reading, listing or
+    writing through one is FAILED_PRECONDITION, and listings leave them out. A
+    full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
     """
 
     def __init__(self, channel):
@@ -58,8 +64,14 @@ class ArtifactServiceStub:
 class ArtifactServiceServicer:
     """The files of runs: models, plots, data samples. Paths are relative to the
     run's artifact root, use "/" as separator and may not leave the root: an
-    absolute path, a drive letter, a backslash or a ".." component is refused
-    with INVALID_ARGUMENT.
+    absolute path, a drive letter, a backslash, a "scheme://" or a ".."
+    component, as written or once percent-decoded ("%2e%2e"), a control or
+    bidirectional-formatting character, more than 1024 characters or a
+    component of more than 255 bytes is refused with INVALID_ARGUMENT. Symbolic
+    links in a run's artifact folder are never followed: reading, listing or
+    writing through one is FAILED_PRECONDITION, and listings leave them out. A
+    full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
     """
 
     def UploadArtifact(self, request_iterator, context):
@@ -114,8 +126,14 @@ def add_ArtifactServiceServicer_to_server(servicer, server):
 class ArtifactService:
     """The files of runs: models, plots, data samples. Paths are relative to the
     run's artifact root, use "/" as separator and may not leave the root: an
-    absolute path, a drive letter, a backslash or a ".." component is refused
-    with INVALID_ARGUMENT.
+    absolute path, a drive letter, a backslash, a "scheme://" or a ".."
+    component, as written or once percent-decoded ("%2e%2e"), a control or
+    bidirectional-formatting character, more than 1024 characters or a
+    component of more than 255 bytes is refused with INVALID_ARGUMENT. Symbolic
+    links in a run's artifact folder are never followed: reading, listing or
+    writing through one is FAILED_PRECONDITION, and listings leave them out. A
+    full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
     """
 
     @staticmethod

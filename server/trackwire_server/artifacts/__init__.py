@@ -1,5 +1,6 @@
-"""Artifact storage on any fsspec filesystem, one rooted view per run."""
+"""Run artifacts: where they may live (`locations`) and how they are read and written."""
 
-from trackwire_server.artifacts.repository import ArtifactRepository, check_relative_path
+from trackwire_server.artifacts.locations import ArtifactLocations
+from trackwire_server.artifacts.repository import ArtifactRepository
 
-__all__ = ["ArtifactRepository", "check_relative_path"]
+__all__ = ["ArtifactLocations", "ArtifactRepository"]

@@ -1,60 +1,72 @@
-"""Reading and writing run artifacts through fsspec.
+"""Reading and writing run artifacts: local folders (`local.py`) and fsspec object stores.
 
-Each run's files live under its artifact URI; every path from a client is
-checked before it touches a filesystem, and all access goes through a
-`DirFileSystem` rooted at the run's folder.
+Every path from a client is checked (`trackwire.naming`) before it touches a filesystem,
+and every stored run location is checked against the server's root and allowed prefixes
+(`locations.py`) before it is used. Local folders are walked without following links;
+other filesystems are reached through a `DirFileSystem` rooted at the run's folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import posixpath
-import re
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
-from trackwire_server.errors import InvalidArgument, NotFound, Unavailable
+from trackwire_server.artifacts.local import PARTIAL_PREFIX, LocalFolder
+from trackwire_server.artifacts.locations import ArtifactLocations, Location
+from trackwire_server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    TrackwireError,
+    Unavailable,
+)
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_PARTIAL_PREFIX = ".trackwire-partial-"
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_REFUSED = (errno.EACCES, errno.EPERM)
+
+
+def storage_error(e: OSError) -> TrackwireError:
+    """The domain error for a failure of the artifact storage: full or over quota is
+    RESOURCE_EXHAUSTED, read-only or refused access FAILED_PRECONDITION (retrying cannot
+    help either), a name too long INVALID_ARGUMENT; anything else (an unreachable
+    endpoint) UNAVAILABLE."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.errno in _FULL:
+        return ResourceExhausted(
+            f"artifact storage is full ({reason}); nothing was stored",
+            reason="STORAGE_FULL",
+        )
+    if e.errno == errno.EROFS:
+        return FailedPrecondition(
+            f"artifact storage is read-only ({reason})", reason="STORAGE_READ_ONLY"
+        )
+    if isinstance(e, PermissionError) or e.errno in _REFUSED:
+        return FailedPrecondition(
+            f"artifact storage refused access ({reason})", reason="STORAGE_ACCESS_DENIED"
+        )
+    if e.errno == errno.ENAMETOOLONG:
+        return InvalidArgument(f"a name is too long for the artifact storage ({reason})")
+    return Unavailable(f"artifact storage failed: {type(e).__name__}: {e}")
 
 
 @contextlib.contextmanager
 def storage_errors() -> Iterator[None]:
-    """Filesystem errors as domain errors: a missing file is NOT_FOUND, any other
-    failure of the storage (refused credentials, unreachable endpoint) UNAVAILABLE."""
+    """Filesystem errors as domain errors: a missing file is NOT_FOUND, the others as
+    `storage_error` says."""
     try:
         yield
     except FileNotFoundError as e:
         raise NotFound(f"artifact does not exist: {e}") from None
     except OSError as e:
-        raise Unavailable(f"artifact storage failed: {type(e).__name__}: {e}") from None
-
-
-def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str:
-    """Returns `path` normalised, or raises InvalidArgument if it could leave the root."""
-    if not path:
-        if allow_empty:
-            return ""
-        raise InvalidArgument(f"{field} must not be empty")
-    if "\x00" in path:
-        raise InvalidArgument(f"{field} contains a NUL character")
-    if "\\" in path:
-        raise InvalidArgument(f"{field} '{path}' contains a backslash; use '/'")
-    if path.startswith("/") or _DRIVE.match(path) or "://" in path:
-        raise InvalidArgument(f"{field} '{path}' must be relative to the run's artifact root")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidArgument(f"{field} '{path}' must not contain '..'")
-    if not parts and not allow_empty:
-        raise InvalidArgument(f"{field} '{path}' names no file")
-    return "/".join(parts)
+        raise storage_error(e) from None
 
 
 @dataclass
@@ -65,45 +77,37 @@ class FileEntry:
 
 
 class ArtifactRepository:
-    """Artifacts under fsspec URLs: `/abs/path`, `file://`, `s3://`, `memory://`..."""
+    """Artifacts under the server's root (a folder, `s3://`, `memory://`...) and the
+    prefixes the operator allowed; nowhere else."""
 
-    def __init__(self, storage_options: dict | None = None):
+    def __init__(self, locations: ArtifactLocations, storage_options: dict | None = None):
+        self.locations = locations
         self.storage_options = storage_options or {}
+        for place in (locations.root, *locations.allowed):
+            fsspec.get_filesystem_class(place.scheme)  # ValueError or ImportError now
 
-    def run_fs(self, artifact_uri: str) -> DirFileSystem:
-        fs, root = fsspec.core.url_to_fs(artifact_uri, **self.storage_options)
+    def _place(self, artifact_uri: str) -> LocalFolder | DirFileSystem:
+        """Where a run's files are: a local folder, or a filesystem rooted at them."""
+        location, base = self.locations.check_stored(artifact_uri, "the run's artifact location")
+        if location.is_local:
+            return LocalFolder(str(base), location.relative_to(base))
+        # The storage options are the root's (an endpoint, keys): a prefix allowed on
+        # another kind of storage is reached with fsspec's own configuration.
+        options = self.storage_options if location.scheme == self.locations.root.scheme else {}
+        fs, root = fsspec.core.url_to_fs(str(location), **options)
         return DirFileSystem(path=root, fs=fs)
 
     def write(self, artifact_uri: str, path: str, chunks: Iterable[bytes]) -> FileEntry:
         """Writes the file from `chunks`; it appears whole or not at all."""
+        if any(p.startswith(PARTIAL_PREFIX) for p in path.split("/")):
+            raise InvalidArgument(f"path '{path}' uses the reserved prefix {PARTIAL_PREFIX}")
         with storage_errors():
-            fs = self.run_fs(artifact_uri)
-            parent = posixpath.dirname(path)
-            if isinstance(fs.fs, LocalFileSystem):
-                size = self._write_local(fs, parent, path, chunks)
+            place = self._place(artifact_uri)
+            if isinstance(place, LocalFolder):
+                size = place.write(path, chunks)
             else:
-                size = self._write_object(fs, path, chunks)
+                size = self._write_object(place, path, chunks)
         return FileEntry(path=path, is_dir=False, size=size)
-
-    @staticmethod
-    def _write_local(fs: DirFileSystem, parent: str, path: str, chunks: Iterable[bytes]) -> int:
-        """Written beside the target under a hidden name, then renamed over it."""
-        fs.makedirs(parent, exist_ok=True)
-        partial = posixpath.join(
-            parent, f"{_PARTIAL_PREFIX}{posixpath.basename(path)}.{uuid.uuid4().hex}"
-        )
-        size = 0
-        try:
-            with fs.open(partial, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                    size += len(chunk)
-            fs.mv(partial, path)
-        except BaseException:
-            if fs.exists(partial):
-                fs.rm(partial)
-            raise
-        return size
 
     @staticmethod
     def _write_object(fs: DirFileSystem, path: str, chunks: Iterable[bytes]) -> int:
@@ -125,14 +129,17 @@ class ArtifactRepository:
 
     def read(self, artifact_uri: str, path: str) -> Iterator[bytes]:
         with storage_errors():
-            fs = self.run_fs(artifact_uri)
-            fs.fs.invalidate_cache()
-            try:
-                if fs.isdir(path):
-                    raise InvalidArgument(f"path '{path}' is a folder, not a file")
-                f = fs.open(path, "rb")
-            except FileNotFoundError:
-                raise NotFound(f"artifact '{path}' does not exist") from None
+            place = self._place(artifact_uri)
+            if isinstance(place, LocalFolder):
+                f = place.open(path)
+            else:
+                place.fs.invalidate_cache()
+                try:
+                    if place.isdir(path):
+                        raise InvalidArgument(f"path '{path}' is a folder, not a file")
+                    f = place.open(path, "rb")
+                except FileNotFoundError:
+                    raise NotFound(f"artifact '{path}' does not exist") from None
         return self._chunks(f)
 
     @staticmethod
@@ -143,24 +150,39 @@ class ArtifactRepository:
 
     def list(self, artifact_uri: str, path: str) -> list[FileEntry]:
         with storage_errors():
-            fs = self.run_fs(artifact_uri)
-            fs.fs.invalidate_cache()  # fsspec's listing cache never expires; other writers exist
-            try:
-                if path and not fs.isdir(path):
-                    return []
-                entries = fs.ls(path, detail=True)
-            except FileNotFoundError:
-                return []
-        result = []
-        for entry in entries:
-            name = posixpath.basename(entry["name"].rstrip("/"))
-            if name.startswith(_PARTIAL_PREFIX):
-                continue
-            rel = posixpath.join(path, name) if path else name
-            is_dir = entry["type"] == "directory"
-            result.append(
-                FileEntry(
-                    path=rel, is_dir=is_dir, size=0 if is_dir else int(entry.get("size") or 0)
-                )
+            place = self._place(artifact_uri)
+            if isinstance(place, LocalFolder):
+                found = place.list(path)
+            else:
+                found = self._list_object(place, path)
+        result = [
+            FileEntry(
+                path=posixpath.join(path, name) if path else name,
+                is_dir=is_dir,
+                size=0 if is_dir else size,
             )
+            for name, is_dir, size in found
+            if not name.startswith(PARTIAL_PREFIX)
+        ]
         return sorted(result, key=lambda e: e.path)
+
+    @staticmethod
+    def _list_object(fs: DirFileSystem, path: str) -> list[tuple[str, bool, int]]:
+        fs.fs.invalidate_cache()  # fsspec's listing cache never expires; other writers exist
+        try:
+            if path and not fs.isdir(path):
+                return []
+            entries = fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        return [
+            (
+                posixpath.basename(e["name"].rstrip("/")),
+                e["type"] == "directory",
+                int(e.get("size") or 0),
+            )
+            for e in entries
+        ]
+
+
+__all__ = ["ArtifactRepository", "FileEntry", "Location", "storage_error", "storage_errors"]

@@ -12,10 +12,11 @@ from trackwire import wire
 from trackwire.v1 import artifact_service_pb2 as pb
 from trackwire.v1 import artifact_service_pb2_grpc
 from trackwire_server import convert
-from trackwire_server.artifacts import ArtifactRepository, check_relative_path
+from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.errors import FailedPrecondition, InvalidArgument
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.constants import DELETED
+from trackwire_server.store.validation import check_relative_path
 
 
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
@@ -30,7 +31,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgument("header is required in the first message of an upload")
         path = check_relative_path("header.path", first.header.path)
-        run = self.store.get_run(first.header.run_id, with_data=False)
+        run = self.store.get_run(first.header.run_id, with_data=False, field="header.run_id")
         if run.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {run.run_id} is deleted")
 

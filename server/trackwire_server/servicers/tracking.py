@@ -7,6 +7,7 @@ import grpc
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
+from trackwire_server.artifacts import ArtifactLocations
 from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import FEATURES, LIMITS
@@ -19,15 +20,23 @@ WATCH_POLL_SECONDS = 1.0
 
 
 class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
-    def __init__(self, store: TrackingStore, feed: MetricFeed | None = None):
+    def __init__(
+        self,
+        store: TrackingStore,
+        feed: MetricFeed | None = None,
+        locations: ArtifactLocations | None = None,
+    ):
         self.store = store
         self.feed = feed
+        # Where experiments' artifacts may be: the store's root only, unless told more.
+        self.locations = locations or ArtifactLocations.configured(store.artifact_root)
 
     # -- experiments -------------------------------------------------------
 
     def CreateExperiment(self, request, context):
+        location = self.locations.experiment_location(request.artifact_location)
         record = self.store.create_experiment(
-            request.name, request.artifact_location, {t.key: t.value for t in request.tags}
+            request.name, location, {t.key: t.value for t in request.tags}
         )
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))
 
@@ -228,8 +237,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             raise InvalidArgument(
                 f"run_ids has {len(run_ids)} runs; the limit is {LIMITS.max_batch_history_runs}"
             )
-        for run_id in run_ids:
-            self.store.get_run(run_id, with_data=False)  # NOT_FOUND for an unknown run
+        for i, run_id in enumerate(run_ids):
+            # INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown run
+            self.store.get_run(run_id, with_data=False, field=f"run_ids[{i}]")
         if self.feed is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no live metric feed")
         subscription = self.feed.subscribe(run_ids, request.metric_keys)

@@ -18,7 +18,6 @@ from typing import TypeVar
 
 import peewee
 
-from trackwire_server.artifacts.repository import check_relative_path
 from trackwire_server.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -32,7 +31,15 @@ from trackwire_server.store.records import ModelVersionRecord, RegisteredModelRe
 from trackwire_server.store.search_queries import Attribute, QueryBuilder
 from trackwire_server.store.statement_cache import upsert
 from trackwire_server.store.unit_of_work import for_update
-from trackwire_server.store.validation import check_key, check_length, check_text
+from trackwire_server.store.validation import (
+    check_key,
+    check_length,
+    check_lookup_key,
+    check_name,
+    check_printable,
+    check_relative_path,
+    check_run_id,
+)
 from trackwire_server.store.writes import now_ms
 
 T = TypeVar("T")
@@ -48,6 +55,7 @@ STATUS_READY = 3  # ModelVersionStatus.MODEL_VERSION_STATUS_READY
 MAX_MODEL_NAME_LENGTH = 256
 MAX_DESCRIPTION_LENGTH = 5000
 MAX_ALIAS_LENGTH = 255
+MAX_SOURCE_LENGTH = 2048
 RUNS_SCHEME = "runs:/"
 _ALIAS = re.compile(r"^[A-Za-z0-9_\-]+$")
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
@@ -95,10 +103,15 @@ MODEL_VERSION_ATTRIBUTES = {
 # -- checks -------------------------------------------------------------------------
 
 
-def check_model_name(field: str, name: str) -> None:
-    if not name or not name.strip():
-        raise InvalidArgument(f"{field} must not be empty")
-    check_length(field, name, MAX_MODEL_NAME_LENGTH)
+def check_model_name(field: str, name: str, lookup: bool = False) -> None:
+    """A model name; one being looked up (`lookup`) may be one stored before the rules on
+    control and bidirectional characters, so that it can still be read and deleted."""
+    if lookup:
+        if not name or not name.strip():
+            raise InvalidArgument(f"{field} must not be empty")
+        check_length(field, name, MAX_MODEL_NAME_LENGTH)
+    else:
+        check_name(field, name, MAX_MODEL_NAME_LENGTH)
     for c in "/:":
         if c in name:
             raise InvalidArgument(f"{field} '{name}' must not contain '{c}'")
@@ -158,7 +171,7 @@ class RegistryStore:
     # -- rows ---------------------------------------------------------------------
 
     def _model_row(self, name: str, field: str = "name", lock: bool = False):
-        check_model_name(field, name)
+        check_model_name(field, name, lookup=True)
         query = self.t.RegisteredModel.select().where(self.t.RegisteredModel.name == name)
         row = (for_update(self.db, query) if lock else query).first()
         if row is None:
@@ -290,7 +303,7 @@ class RegistryStore:
         return self._read(lambda: self._model_record(self._model_row(name)))
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModelRecord:
-        check_model_name("name", name)
+        check_model_name("name", name, lookup=True)
         check_model_name("new_name", new_name)
         RM = self.t.RegisteredModel
 
@@ -371,7 +384,7 @@ class RegistryStore:
         self._write(work)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        check_key("key", key)
+        check_lookup_key("key", key)
 
         def work():
             row = self._model_row(name, lock=True)
@@ -388,13 +401,17 @@ class RegistryStore:
         (NOT_FOUND if the run does not exist, INVALID_ARGUMENT if it lies elsewhere)."""
         if not source:
             raise InvalidArgument("source must not be empty")
-        check_text("source", source)
+        check_printable("source", source, MAX_SOURCE_LENGTH)
+        if run_id:
+            check_run_id("run_id", run_id)
         R = self.t.Run
         if source.startswith(RUNS_SCHEME):
             rest = source[len(RUNS_SCHEME) :]
             source_run, _, path = rest.partition("/")
             if not source_run:
                 raise InvalidArgument(f"source '{source}' names no run: use runs:/<run_id>/<path>")
+            check_run_id("source's run id", source_run)
+            # Percent-decoded too: 'runs:/<id>/%2e%2e/%2e%2e' is refused.
             check_relative_path("source", path, allow_empty=True)
             if run_id and run_id != source_run:
                 raise InvalidArgument(
@@ -408,7 +425,6 @@ class RegistryStore:
                 f"source '{source}' must be runs:/<run_id>/<path>, or lie under the artifact "
                 "URI of the run named by run_id"
             )
-        check_text("run_id", run_id)
         run = R.get_or_none(R.run_id == run_id)
         if run is None:
             raise NotFound(f"run_id: run {run_id} does not exist")
@@ -431,9 +447,9 @@ class RegistryStore:
         tags: dict[str, str] | None = None,
         user_id: str = "",
     ) -> ModelVersionRecord:
-        check_model_name("name", name)
+        check_model_name("name", name, lookup=True)
         check_length("description", description, MAX_DESCRIPTION_LENGTH)
-        check_length("user_id", user_id, LIMITS.max_key_length)
+        check_printable("user_id", user_id, LIMITS.max_key_length)
         tags = tags or {}
         _check_tags("tags", tags)
         MV = self.t.ModelVersion
@@ -605,7 +621,7 @@ class RegistryStore:
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
         parse_version("version", version)
-        check_key("key", key)
+        check_lookup_key("key", key)
 
         def work():
             model = self._model_row(name, lock=True)

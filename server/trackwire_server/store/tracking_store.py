@@ -70,6 +70,7 @@ from trackwire_server.store.unit_of_work import RetryTransaction, for_update
 from trackwire_server.store.validation import (
     check_key,
     check_length,
+    check_lookup_key,
     check_name,
     check_run_id,
     check_text,
@@ -251,6 +252,8 @@ class TrackingStore(RunSearch):
     def create_experiment(
         self, name: str, artifact_location: str = "", tags: dict[str, str] | None = None
     ) -> ExperimentRecord:
+        """Creates an experiment. `artifact_location` is one the caller has checked
+        (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`."""
         check_name("name", name, LIMITS.max_experiment_name_length)
         tags = tags or {}
         for key, value in tags.items():
@@ -697,11 +700,12 @@ class TrackingStore(RunSearch):
         self._write_batch(row, batch, written)
         return self._run_record(row)
 
-    def get_run(self, run_id: str, with_data: bool = True) -> RunRecord:
-        """The run; with its params, tags and latest metrics unless `with_data` is False."""
+    def get_run(self, run_id: str, with_data: bool = True, field: str = "run_id") -> RunRecord:
+        """The run; with its params, tags and latest metrics unless `with_data` is False.
+        `field` names the run id in errors."""
 
         def work():
-            return self._run_record(self._run_row(run_id), with_data)
+            return self._run_record(self._run_row(run_id, field), with_data)
 
         return self._read(work)
 
@@ -765,7 +769,7 @@ class TrackingStore(RunSearch):
         self._write(work)
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
-        check_key("key", key)
+        check_lookup_key("key", key)
 
         def work():
             self._writable_run(run_id)
@@ -1087,7 +1091,7 @@ class TrackingStore(RunSearch):
         self, run_id: str, key: str, start_step: int | None = None, end_step: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
-        check_key("metric_key", key)
+        check_lookup_key("metric_key", key)
 
         def work():
             self._run_row(run_id)
@@ -1105,13 +1109,15 @@ class TrackingStore(RunSearch):
     ) -> list[tuple[str, int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """[(run_id, points in range, (steps, timestamps, values))] per run, in request order;
         downsampled to about `max_points` each when it is set."""
-        check_key("metric_key", key)
+        check_lookup_key("metric_key", key)
         if not run_ids:
             raise InvalidArgument("run_ids must name at least one run")
         if len(run_ids) > LIMITS.max_batch_history_runs:
             raise InvalidArgument(
                 f"run_ids has {len(run_ids)} entries; the limit is {LIMITS.max_batch_history_runs}"
             )
+        for i, run_id in enumerate(run_ids):
+            check_run_id(f"run_ids[{i}]", run_id)
         repeated = next((r for i, r in enumerate(run_ids) if r in run_ids[:i]), None)
         if repeated is not None:
             raise InvalidArgument(f"run_ids: run {repeated} appears twice")

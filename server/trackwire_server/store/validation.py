@@ -1,13 +1,26 @@
-"""Checks on names, keys and values shared by the store's write paths."""
+"""Checks on names, keys and values shared by the store's write paths.
+
+The rules themselves are `trackwire.naming` (the client applies the same ones); this
+module turns their refusals into InvalidArgument and adds the server's length limits.
+"""
 
 from __future__ import annotations
 
-import re
+import contextlib
+from collections.abc import Iterator
 
+from trackwire import naming
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.limits import LIMITS
 
-RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+@contextlib.contextmanager
+def invalid_argument() -> Iterator[None]:
+    """A `naming.InvalidName` raised inside becomes InvalidArgument (same message)."""
+    try:
+        yield
+    except naming.InvalidName as e:
+        raise InvalidArgument(e.message) from None
 
 
 def check_text(field: str, value: str) -> None:
@@ -17,9 +30,22 @@ def check_text(field: str, value: str) -> None:
 
 
 def check_key(field: str, key: str) -> None:
+    """A key being written: naming.check_key's characters and segments, and the length limit."""
+    with invalid_argument():
+        naming.check_key(field, key)
+    _check_key_length(field, key)
+
+
+def check_lookup_key(field: str, key: str) -> None:
+    """A key being read or deleted: not empty, no NUL, within the limit. Keys stored before
+    the character rules existed stay readable and deletable."""
     if not key:
         raise InvalidArgument(f"{field} must not be empty")
     check_text(field, key)
+    _check_key_length(field, key)
+
+
+def _check_key_length(field: str, key: str) -> None:
     if len(key) > LIMITS.max_key_length:
         raise InvalidArgument(
             f"{field} '{key[:40]}...' is {len(key)} characters; the limit is {LIMITS.max_key_length}"
@@ -33,9 +59,23 @@ def check_length(field: str, value: str, limit: int) -> None:
 
 
 def check_name(field: str, name: str, limit: int) -> None:
-    if not name or not name.strip():
-        raise InvalidArgument(f"{field} must not be empty")
+    """A name people read: not blank, no control or bidirectional characters, within `limit`."""
+    with invalid_argument():
+        naming.check_name(field, name)
     check_length(field, name, limit)
+
+
+def check_printable(field: str, value: str, limit: int) -> None:
+    """An optional name (may be empty): no control or bidirectional characters, within `limit`."""
+    with invalid_argument():
+        naming.check_printable(field, value)
+    check_length(field, value, limit)
+
+
+def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str:
+    """`path` normalised, or InvalidArgument if it could leave its root (naming's rules)."""
+    with invalid_argument():
+        return naming.check_relative_path(field, path, allow_empty)
 
 
 def parse_experiment_id(field: str, experiment_id: str) -> int:
@@ -51,6 +91,6 @@ def parse_experiment_id(field: str, experiment_id: str) -> int:
 
 
 def check_run_id(field: str, run_id: str) -> None:
-    if not run_id:
-        raise InvalidArgument(f"{field} must not be empty")
-    check_text(field, run_id)
+    """32 lowercase hex characters (InvalidArgument naming the field otherwise)."""
+    with invalid_argument():
+        naming.check_run_id(field, run_id)

@@ -11,7 +11,12 @@ import numpy as np
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.limits import LIMITS
 from trackwire_server.store.records import MetricPointColumns, MetricRecord
-from trackwire_server.store.validation import RUN_ID_PATTERN, check_key, check_length
+from trackwire_server.store.validation import (
+    check_key,
+    check_length,
+    check_printable,
+    check_run_id,
+)
 
 
 def now_ms() -> int:
@@ -200,10 +205,10 @@ class NewRun:
     metrics: list[MetricRecord] = ()
 
     def checked(self, prefix: str = "") -> tuple[NewRun, Batch]:
-        check_length(f"{prefix}run_name", self.run_name, LIMITS.max_run_name_length)
-        check_length(f"{prefix}user_id", self.user_id, LIMITS.max_key_length)
-        if self.run_id and not RUN_ID_PATTERN.match(self.run_id):
-            raise InvalidArgument(
-                f"{prefix}run_id '{self.run_id[:64]}' is not 32 lowercase hex characters"
-            )
+        check_printable(f"{prefix}run_name", self.run_name, LIMITS.max_run_name_length)
+        check_printable(f"{prefix}user_id", self.user_id, LIMITS.max_key_length)
+        if self.run_id:
+            check_run_id(f"{prefix}run_id", self.run_id)
+        if self.parent_run_id:
+            check_run_id(f"{prefix}parent_run_id", self.parent_run_id)
         return self, Batch.checked(list(self.metrics), self.params, self.tags or {}, prefix)
