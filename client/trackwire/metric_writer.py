@@ -9,6 +9,11 @@ reconnects with backoff and resends every unacknowledged batch, which the server
 stores once. When the producer outruns the server, `add` blocks (bounded
 memory); nothing is dropped. Batches the server refuses are kept as errors and
 raised by the next `flush`.
+
+An open stream holds one of the server's stream slots and threads, so the sender
+closes it once everything was acknowledged and nothing was sent for `idle_close`
+seconds (at most half the server's stream_idle_timeout, after which the server would
+cancel it), and opens a new one when there is something to send again.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class MetricWriter:
         max_buffered_points: int = 1_000_000,
         max_inflight_batches: int = 8,
         max_backoff: float = 5.0,
+        idle_close: float = 30.0,
     ):
         """`stub_provider()` returns (TrackingServiceStub, ServerLimits)."""
         self._stub_provider = stub_provider
@@ -93,6 +99,8 @@ class MetricWriter:
         self._max_buffered = max_buffered_points
         self._max_inflight = max_inflight_batches
         self._max_backoff = max_backoff
+        self._idle_close = self._idle_after = idle_close
+        self._last_activity = 0.0  # when a batch was last sent or acknowledged
         self.writer_id = uuid.uuid4().hex
         self._points: collections.deque = collections.deque()
         self._series_ids: dict[tuple[str, str], int] = {}
@@ -212,8 +220,19 @@ class MetricWriter:
                     self._after_failure(e)
                     continue
             self._send_buffered()
+            self._close_if_idle()
         if self._stream is not None:
             self._stream.close()
+
+    def _close_if_idle(self) -> None:
+        with self._changed:
+            stream = self._stream
+            if stream is None or self._points or self._unacked:
+                return
+            if time.monotonic() - self._last_activity < self._idle_after:
+                return
+            self._stream = None  # its end (OK) is not a failure: see _on_end
+        stream.close()
 
     def _connect(self) -> None:
         stub, limits = self._stub_provider()
@@ -222,11 +241,16 @@ class MetricWriter:
         )
         self._max_batch_series = limits.max_stream_batch_series or self._max_batch_series
         self._max_key_length = limits.max_key_length or self._max_key_length
+        server_idle = limits.stream_idle_timeout.ToNanoseconds() / 1e9
+        self._idle_after = (
+            min(self._idle_close, server_idle / 2) if server_idle else self._idle_close
+        )
         with self._changed:
             stream = _Stream(stub, self._on_ack, self._on_end)
             for seq in sorted(self._unacked):
                 stream.send(self._unacked[seq])
             self._stream = stream
+            self._last_activity = time.monotonic()
 
     def _after_failure(self, error: grpc.RpcError) -> None:
         """A connection attempt or stream failed: retry with backoff, or give up for good."""
@@ -263,6 +287,7 @@ class MetricWriter:
                 for request in self._encode(items):
                     self._unacked[request.sequence_number] = request
                     stream.send(request)
+                self._last_activity = time.monotonic()
                 self._changed.notify_all()
 
     def _encode(self, items: list[tuple]) -> list[pb.WriteMetricsRequest]:
@@ -316,6 +341,7 @@ class MetricWriter:
         with self._changed:
             self._unacked.pop(ack.sequence_number, None)
             self._failures = 0
+            self._last_activity = time.monotonic()
             if ack.duplicate:
                 self.duplicates_acknowledged += 1
             if ack.error_code:
@@ -324,9 +350,16 @@ class MetricWriter:
 
     def _on_end(self, stream: _Stream, error: grpc.RpcError | None) -> None:
         with self._changed:
-            if self._stream is stream:
-                self._stream = None
+            if self._stream is not stream:
+                return  # closed for idling, with nothing unacknowledged
+            self._stream = None
+            idle = not self._points and not self._unacked
             self._changed.notify_all()
         if error is not None and not self._closed:
-            self._after_failure(error)
+            if idle and error.code() in _RETRYABLE:
+                # Nothing to resend (say the server ended an idle stream): the next
+                # point opens a new stream.
+                log.debug("idle metric stream ended: %s (%s)", error.code().name, error.details())
+            else:
+                self._after_failure(error)
         self._wake.set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,10 +15,12 @@ from trackwire.v1 import (
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
+from trackwire_server.admission import AdmissionInterceptor
 from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.config import ServerConfig, resolve_artifact_root
 from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
+from trackwire_server.message_limits import MessageLimitsInterceptor
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
 from trackwire_server.servicers.artifacts import add_to_server as add_artifact_service
@@ -47,22 +48,42 @@ class TrackwireServer:
         self.store.initialize()
         self.metric_feed = MetricFeed()
         self.store.metric_listeners.append(self.metric_feed.publish)
+        # Admission first (it picks each call's thread pool from the final handler), the
+        # message limits last (they wrap the registered handlers themselves, once).
+        self.admission = AdmissionInterceptor(
+            workers=config.workers,
+            max_streams=config.max_streams,
+            max_concurrent_rpcs=config.max_concurrent_rpcs,
+            stream_idle_timeout=config.stream_idle_timeout,
+        )
         self.grpc_server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
-            interceptors=[ErrorMappingInterceptor(), *config.interceptors],
+            self.admission.unary_pool,
+            interceptors=[
+                self.admission,
+                ErrorMappingInterceptor(),
+                *config.interceptors,
+                MessageLimitsInterceptor(),
+            ],
             options=[
+                # Larger messages are refused as they arrive, before they are buffered.
                 ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
-                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
+                ("grpc.max_send_message_length", LIMITS.max_response_bytes),
                 ("grpc.so_reuseport", 0),
                 # Clients keep metric streams open for days and ping every 30 s.
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
+                # The server pings too, so that the streams of a client that vanished
+                # (powered off, network gone) end within 80 s rather than never.
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.max_pings_without_data", 0),
             ],
         )
         repository = ArtifactRepository(config.storage_options)
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store, self.metric_feed), self.grpc_server
+            TrackingServicer(self.store, self.metric_feed, config.stream_idle_timeout),
+            self.grpc_server,
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
         self.registry = RegistryStore(self.store.db, self.store.t)
@@ -84,6 +105,7 @@ class TrackwireServer:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def start(self) -> TrackwireServer:
+        self.admission.start()
         self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -94,6 +116,7 @@ class TrackwireServer:
         self.health.enter_graceful_shutdown()
         self.metric_feed.close()  # ends WatchMetrics streams, which would otherwise last
         self.grpc_server.stop(grace).wait()
+        self.admission.close()
         self.store.close()
 
 
