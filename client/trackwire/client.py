@@ -177,7 +177,11 @@ class TrackwireClient(ModelRegistryMethods):
 
     def get_server_info(self) -> ServerInfo:
         info = _call(self._tracking.GetServerInfo, pb.GetServerInfoRequest())
-        limits = {f.name: getattr(info.limits, f.name) for f in info.limits.DESCRIPTOR.fields}
+        limits = {}
+        for f in info.limits.DESCRIPTOR.fields:
+            value = getattr(info.limits, f.name)
+            # Durations (stream_idle_timeout) in seconds.
+            limits[f.name] = value.ToNanoseconds() / 1e9 if f.message_type else value
         return ServerInfo(version=info.version, limits=limits)
 
     # -- experiments -------------------------------------------------------
