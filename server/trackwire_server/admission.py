@@ -41,6 +41,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from trackwire_server.errors import ResourceExhausted
 from trackwire_server.interceptors import ERROR_DOMAIN
 
 log = logging.getLogger("trackwire.server")
@@ -134,12 +135,13 @@ def _refusal(pool: futures.ThreadPoolExecutor, reason: str, message: str):
 class _OpenStream:
     """An admitted stream, as the watchdog sees it: since when it waits on its client."""
 
-    __slots__ = ("context", "method", "waiting_since")
+    __slots__ = ("context", "method", "waiting_since", "cancelled")
 
     def __init__(self, context: grpc.ServicerContext, method: str):
         self.context = context
         self.method = method
         self.waiting_since: float | None = None
+        self.cancelled = False
 
     def requests(self, iterator):
         """The client's messages; waiting for the next one is waiting on the client."""
@@ -148,6 +150,13 @@ class _OpenStream:
             try:
                 request = next(iterator)
             except StopIteration:
+                if self.cancelled:
+                    # gRPC may end the requests of a call cancelled under them as if the
+                    # client had sent its last one: an upload must not be stored cut
+                    # short. (The client was answered CANCELLED already.)
+                    raise ResourceExhausted(
+                        f"{self.method} was cancelled for idling", reason="STREAM_IDLE"
+                    ) from None
                 return
             finally:
                 self.waiting_since = None
@@ -203,6 +212,9 @@ class IdleWatchdog:
                 if s.waiting_since is not None and now - s.waiting_since > self.timeout
             ]
         for stream in idle:
+            since = stream.waiting_since
+            if since is None or now - since <= self.timeout:
+                continue  # a message came in the meantime
             log.info(
                 "%s from %s waited on its client for over %gs: cancelled",
                 stream.method,
@@ -210,6 +222,7 @@ class IdleWatchdog:
                 self.timeout,
             )
             stream.waiting_since = None
+            stream.cancelled = True
             self.cancelled += 1
             stream.context.cancel()
 
