@@ -74,9 +74,11 @@ class TrackwireServer:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 # The server pings too, so that the streams of a client that vanished
-                # (powered off, network gone) end within 80 s rather than never.
+                # (powered off, network gone) end within 80 s rather than never. (This
+                # gRPC waits for the answer ping_timeout_ms, not keepalive_timeout_ms.)
                 ("grpc.keepalive_time_ms", 60_000),
                 ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.ping_timeout_ms", 20_000),
                 ("grpc.http2.max_pings_without_data", 0),
             ],
         )
