@@ -647,11 +647,14 @@ def test_writer_whose_idle_stream_the_server_ended_reopens_it_without_a_loss(bac
             writer.add(run_id, "loss", float(step), step, 1)
         writer.flush(timeout=60)
         assert counter.open == 1
+        threads = threading.active_count()
         assert counter.wait_for(0), "the server never ended the idle stream"
         for step in range(50, 100):
             writer.add(run_id, "loss", float(step), step, 1)
         writer.flush(timeout=60)  # raises nothing
         assert counter.opened == 2
+        # The ended stream's threads are gone (its request sender waited on the queue).
+        assert threading.active_count() <= threads
         assert client.read_metric_history(run_id, "loss").steps == list(range(100))
     finally:
         writer.close(timeout=10)
@@ -809,3 +812,36 @@ def test_help_lists_the_bounds_and_bad_bounds_are_refused(tmp_path):
     )
     assert refused.returncode != 0
     assert "max_concurrent_rpcs (10) must be at least max_streams + workers (16)" in refused.stderr
+
+
+def test_writer_refused_a_stream_keeps_its_points_and_retries(backend, tmp_path):
+    """With every stream slot taken, the writer is refused at once, keeps its points and
+    retries with backoff (without leaving a thread behind per attempt); once a slot is
+    free it delivers them, once."""
+    server = RunningServer(backend, tmp_path / "artifacts", max_streams=1)
+    target = f"127.0.0.1:{server.port}"
+    holder = WriteStream(target)
+    channel = grpc.insecure_channel(target)
+    stub = stubs.TrackingServiceStub(channel)
+    writer = MetricWriter(lambda: (stub, stub.GetServerInfo(pb.GetServerInfoRequest()).limits))
+    try:
+        client = trackwire.TrackwireClient(server.uri)
+        run_id = client.create_run(client.create_experiment("refused")).info.run_id
+        holder.write(metric_batch(run_id, 1, [0.0], writer="holder"))  # the only slot
+        threads = threading.active_count()
+        for step in range(1, 101):
+            writer.add(run_id, "loss", float(step), step, 1)
+        with pytest.raises(TrackwireException, match="not acknowledged"):
+            writer.flush(timeout=4)  # refused (about 6 times), retried, not lost
+        # The writer's sender, and one attempt's request and answer threads at most.
+        assert threading.active_count() <= threads + 3, [t.name for t in threading.enumerate()]
+        holder.end()
+        writer.flush(timeout=60)
+        writer.close(timeout=10)  # frees the only slot, for the read
+        history = eventually(lambda: client.read_metric_history(run_id, "loss"))
+        assert history.steps == list(range(101))
+    finally:
+        writer.close(timeout=10)
+        holder.close()
+        channel.close()
+        server.stop()

@@ -76,6 +76,9 @@ class _Stream:
             self._on_end(self, None)
         except grpc.RpcError as e:
             self._on_end(self, e)
+        finally:
+            # gRPC's thread sending the requests may be waiting on the queue: let it go.
+            self._requests.put(None)
 
 
 class MetricWriter:
