@@ -11,6 +11,7 @@ import http.client
 import inspect
 import pathlib
 import queue
+import socket
 import statistics
 import subprocess
 import sys
@@ -550,6 +551,7 @@ def test_ui_live_chart_stream_survives_the_server_ending_quiet_watches(tmp_path)
             assert not line.startswith("event: end"), seen
         else:
             raise AssertionError(f"no live points: {seen}")
+        connection.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader; close() would wait
         connection.close()
     finally:
         ui.stop()
