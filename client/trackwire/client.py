@@ -57,37 +57,60 @@ def _param_value(value) -> str:
     return str(value)
 
 
+# The reason of the ResourceExhaustedError a MetricWatch raises when points were dropped.
+WATCH_OVERFLOWED = "WATCH_OVERFLOWED"
+
+
 class MetricWatch:
     """New metric points of some runs, as the server commits them (`watch_metrics`).
 
     Iterating yields `(run_id, key, MetricHistory)` for each committed write, until
     `cancel()` (from any thread) or the server stops. If the watcher fell too far
     behind, points were dropped: iteration raises `ResourceExhaustedError`; read the
-    histories again and watch anew.
+    histories again and watch anew. The server ends a watch that had nothing to send
+    for its stream idle timeout (5 minutes by default); this one then watches anew at
+    once, so a point committed in that instant can be missed.
     """
 
-    def __init__(self, call):
-        self._call = call
+    def __init__(self, open_call):
+        self._open_call = open_call
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._call = open_call()
 
     def __iter__(self) -> Iterator[tuple[str, str, MetricHistory]]:
-        try:
-            for m in self._call:
-                if m.overflowed:
-                    raise errors.ResourceExhaustedError(
-                        "the watcher fell behind and points were dropped; re-read the histories"
+        call, reopened = self._call, False
+        while True:
+            try:
+                for m in call:
+                    reopened = False
+                    if m.overflowed:
+                        raise errors.ResourceExhaustedError(
+                            "the watcher fell behind and points were dropped; re-read the histories",
+                            reason=WATCH_OVERFLOWED,
+                        )
+                    yield (
+                        m.run_id,
+                        m.key,
+                        MetricHistory(list(m.steps), list(m.values), list(m.timestamps_ms)),
                     )
-                yield (
-                    m.run_id,
-                    m.key,
-                    MetricHistory(list(m.steps), list(m.values), list(m.timestamps_ms)),
-                )
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.CANCELLED:
-                return
-            raise errors.from_rpc_error(e) from None
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.CANCELLED:
+                    return
+                if reopened and e.code() == grpc.StatusCode.UNAVAILABLE:
+                    return  # refused at once as the watch was re-opened: the server stops
+                raise errors.from_rpc_error(e) from None
+            # Ended with OK: the server stopped, or ended the watch for being quiet.
+            with self._lock:
+                if self._cancelled:
+                    return
+                call = self._call = self._open_call()
+            reopened = True
 
     def cancel(self) -> None:
-        self._call.cancel()
+        with self._lock:
+            self._cancelled = True
+            self._call.cancel()
 
     def __enter__(self) -> MetricWatch:
         return self
@@ -141,7 +164,11 @@ class TrackwireClient(ModelRegistryMethods):
 
     def get_server_info(self) -> ServerInfo:
         info = call(self._tracking.GetServerInfo, pb.GetServerInfoRequest())
-        limits = {f.name: getattr(info.limits, f.name) for f in info.limits.DESCRIPTOR.fields}
+        limits = {}
+        for f in info.limits.DESCRIPTOR.fields:
+            value = getattr(info.limits, f.name)
+            # Durations (stream_idle_timeout) in seconds.
+            limits[f.name] = value.ToNanoseconds() / 1e9 if f.message_type else value
         return ServerInfo(version=info.version, limits=limits)
 
     # -- experiments -------------------------------------------------------
@@ -507,11 +534,8 @@ class TrackwireClient(ModelRegistryMethods):
     def watch_metrics(self, run_ids: Sequence[str], keys: Sequence[str] = ()) -> MetricWatch:
         """Watches runs for new metric points (of `keys`, or all): a `MetricWatch` to
         iterate, then cancel. Only points committed after the call are seen."""
-        return MetricWatch(
-            self._tracking.WatchMetrics(
-                pb.WatchMetricsRequest(run_ids=list(run_ids), metric_keys=list(keys))
-            )
-        )
+        request = pb.WatchMetricsRequest(run_ids=list(run_ids), metric_keys=list(keys))
+        return MetricWatch(functools.partial(self._tracking.WatchMetrics, request))
 
     def get_metric_histories(
         self,

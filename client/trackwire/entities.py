@@ -225,7 +225,8 @@ class MetricHistory:
 @dataclass
 class ServerInfo:
     version: str
-    limits: dict[str, int]
+    # ServerLimits by field name; durations (stream_idle_timeout) in seconds.
+    limits: dict[str, int | float]
 
 
 class PagedList(list):

@@ -12,6 +12,11 @@ database away: UNAVAILABLE) is resent; batches it refuses (a deleted run, a bad 
 a full disk) are kept as errors and raised by the next `flush`, and the batches behind
 a refused one are renumbered under a new writer id (the server takes a writer's batches
 in order, without gaps).
+
+An open stream holds one of the server's stream slots and threads, so the sender
+closes it once everything was acknowledged and nothing was sent for `idle_close`
+seconds (at most half the server's stream_idle_timeout, after which the server would
+cancel it), and opens a new one when there is something to send again.
 """
 
 from __future__ import annotations
@@ -84,6 +89,9 @@ class _Stream:
             self._on_end(self, None)
         except grpc.RpcError as e:
             self._on_end(self, e)
+        finally:
+            # gRPC's thread sending the requests may be waiting on the queue: let it go.
+            self._requests.put(None)
 
 
 class MetricWriter:
@@ -98,6 +106,7 @@ class MetricWriter:
         max_buffered_points: int = 1_000_000,
         max_inflight_batches: int = 8,
         max_backoff: float = 5.0,
+        idle_close: float = 30.0,
     ):
         """`stub_provider()` returns (TrackingServiceStub, ServerLimits)."""
         self._stub_provider = stub_provider
@@ -106,6 +115,8 @@ class MetricWriter:
         self._max_buffered = max_buffered_points
         self._max_inflight = max_inflight_batches
         self._max_backoff = max_backoff
+        self._idle_close = self._idle_after = idle_close
+        self._last_activity = 0.0  # when a batch was last sent or acknowledged
         self.writer_id = uuid.uuid4().hex
         self._points: collections.deque = collections.deque()
         self._series_ids: dict[tuple[str, str], int] = {}
@@ -227,8 +238,19 @@ class MetricWriter:
                     self._after_failure(e)
                     continue
             self._send_buffered()
+            self._close_if_idle()
         if self._stream is not None:
             self._stream.close()
+
+    def _close_if_idle(self) -> None:
+        with self._changed:
+            stream = self._stream
+            if stream is None or self._points or self._unacked:
+                return
+            if time.monotonic() - self._last_activity < self._idle_after:
+                return
+            self._stream = None  # its end (OK) is not a failure: see _on_end
+        stream.close()
 
     def _connect(self) -> None:
         stub, limits = self._stub_provider()
@@ -237,11 +259,16 @@ class MetricWriter:
         )
         self._max_batch_series = limits.max_stream_batch_series or self._max_batch_series
         self._max_key_length = limits.max_key_length or self._max_key_length
+        server_idle = limits.stream_idle_timeout.ToNanoseconds() / 1e9
+        self._idle_after = (
+            min(self._idle_close, server_idle / 2) if server_idle else self._idle_close
+        )
         with self._changed:
             stream = _Stream(stub, self._on_ack, self._on_end)
             for seq in sorted(self._unacked):
                 stream.send(self._unacked[seq])
             self._stream = stream
+            self._last_activity = time.monotonic()
 
     def _after_failure(self, error: grpc.RpcError) -> None:
         """A connection attempt or stream failed: retry with backoff, or give up for good."""
@@ -278,6 +305,7 @@ class MetricWriter:
                 for request in self._encode(items):
                     self._unacked[request.sequence_number] = request
                     stream.send(request)
+                self._last_activity = time.monotonic()
                 self._changed.notify_all()
 
     def _encode(self, items: list[tuple]) -> list[pb.WriteMetricsRequest]:
@@ -331,6 +359,7 @@ class MetricWriter:
         with self._changed:
             if stream is not self._stream:
                 return  # a stream given up (below): its batches are being resent
+            self._last_activity = time.monotonic()
             if not ack.error_code:
                 self._unacked.pop(ack.sequence_number, None)
                 self._failures = 0
@@ -379,10 +408,16 @@ class MetricWriter:
 
     def _on_end(self, stream: _Stream, error: grpc.RpcError | None) -> None:
         with self._changed:
-            current = self._stream is stream
-            if current:
-                self._stream = None
+            if self._stream is not stream:
+                return  # given up, or closed for idling with nothing unacknowledged
+            self._stream = None
+            idle = not self._points and not self._unacked
             self._changed.notify_all()
-        if current and error is not None and not self._closed:
-            self._after_failure(error)
+        if error is not None and not self._closed:
+            if idle and error.code() in _RETRYABLE:
+                # Nothing to resend (say the server ended an idle stream): the next
+                # point opens a new stream.
+                log.debug("idle metric stream ended: %s (%s)", error.code().name, error.details())
+            else:
+                self._after_failure(error)
         self._wake.set()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -17,12 +16,14 @@ from trackwire.v1 import (
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
+from trackwire_server.admission import AdmissionInterceptor
 from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.config import ConfigError, ServerConfig
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
 from trackwire_server.interceptors import ErrorMappingInterceptor
 from trackwire_server.limits import LIMITS
+from trackwire_server.message_limits import MessageLimitsInterceptor
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
 from trackwire_server.servicers.artifacts import add_to_server as add_artifact_service
@@ -58,25 +59,44 @@ class TrackwireServer:
         self.store.initialize()
         self.metric_feed = MetricFeed()
         self.store.metric_listeners.append(self.metric_feed.publish)
+        # Admission first (it picks each call's thread pool from the final handler), the
+        # message limits last (they wrap the registered handlers themselves, once).
+        self.admission = AdmissionInterceptor(
+            workers=config.workers,
+            max_streams=config.max_streams,
+            max_concurrent_rpcs=config.max_concurrent_rpcs,
+            stream_idle_timeout=config.stream_idle_timeout,
+        )
         self.grpc_server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trackwire"),
+            self.admission.unary_pool,
             interceptors=[
+                self.admission,
                 ErrorMappingInterceptor(),
                 IdempotencyInterceptor(self.store.request_log),
                 *config.interceptors,
+                MessageLimitsInterceptor(),
             ],
             options=[
+                # Larger messages are refused as they arrive, before they are buffered.
                 ("grpc.max_receive_message_length", LIMITS.max_message_bytes),
-                ("grpc.max_send_message_length", LIMITS.max_message_bytes),
+                ("grpc.max_send_message_length", LIMITS.max_response_bytes),
                 ("grpc.so_reuseport", 0),
                 # Clients keep metric streams open for days and ping every 30 s.
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
+                # The server pings too, so that the streams of a client that vanished
+                # (powered off, network gone) end within 80 s rather than never. (This
+                # gRPC waits for the answer ping_timeout_ms, not keepalive_timeout_ms.)
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.ping_timeout_ms", 20_000),
+                ("grpc.http2.max_pings_without_data", 0),
             ],
         )
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store, self.metric_feed, locations), self.grpc_server
+            TrackingServicer(self.store, self.metric_feed, locations, config.stream_idle_timeout),
+            self.grpc_server,
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
         self.registry = RegistryStore(self.store.db, self.store.t)
@@ -99,6 +119,7 @@ class TrackwireServer:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def start(self) -> TrackwireServer:
+        self.admission.start()
         self.grpc_server.start()
         self.database_watch.start()  # health: SERVING while the database answers
         return self
@@ -109,6 +130,7 @@ class TrackwireServer:
         self.metric_feed.close()  # ends WatchMetrics streams, which would otherwise last
         self.grpc_server.stop(grace).wait()
         self.database_watch.stop()
+        self.admission.close()
         self.store.close()
 
 

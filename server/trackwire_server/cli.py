@@ -21,7 +21,10 @@ from trackwire_server.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB_URL,
     DEFAULT_HOST,
+    DEFAULT_MAX_STREAMS,
     DEFAULT_PORT,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_WORKERS,
     ConfigError,
     ServerConfig,
 )
@@ -135,8 +138,36 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--workers",
         type=int,
-        default=64,
-        help="threads serving calls; each open metric stream holds one (default %(default)s)",
+        default=DEFAULT_WORKERS,
+        help="threads serving unary calls; streams have threads of their own, and health "
+        "checks too (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=int,
+        default=DEFAULT_MAX_STREAMS,
+        help="streams open at once (metric writers, watchers, uploads, downloads), a thread "
+        "each; one more is refused with RESOURCE_EXHAUSTED at once. Each thread keeps a "
+        "database connection: keep workers + max-streams below the database's connection "
+        "limit (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        default=None,
+        help="calls in progress at once, streams included (unary calls beyond --workers "
+        "wait for a thread); one more is refused with RESOURCE_EXHAUSTED at once; at least "
+        "workers + max-streams (default: max-streams + 4 x workers)",
+    )
+    parser.add_argument(
+        "--stream-idle-timeout",
+        type=float,
+        default=DEFAULT_STREAM_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="a stream that keeps the server waiting on its client this long is cancelled "
+        "(no message from a writer or an upload, a message a reader does not take); a "
+        "WatchMetrics with nothing to send this long ends, and clients open a new one "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--grace",
@@ -171,6 +202,9 @@ def serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        max_streams=args.max_streams,
+        max_concurrent_rpcs=args.max_concurrent_rpcs,
+        stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,
         artifacts_allow=(*os.environ.get(ALLOW_ENV, "").split(), *args.artifacts_allow),
     )

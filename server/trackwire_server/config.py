@@ -8,6 +8,14 @@ DEFAULT_DB_URL = "sqlite:///trackwire.db"
 DEFAULT_ARTIFACTS = "./trackwire-artifacts"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
+# Threads for unary calls. Each server thread keeps a database connection of its own, so
+# DEFAULT_WORKERS + DEFAULT_MAX_STREAMS stays below PostgreSQL's default max_connections (100).
+DEFAULT_WORKERS = 16
+# Streams open at once (metric writers, watchers, uploads, downloads), a thread each: a
+# team's training jobs (a writer each while they log) and open run pages.
+DEFAULT_MAX_STREAMS = 64
+# Seconds a stream may keep the server waiting on its client (see admission.py).
+DEFAULT_STREAM_IDLE_TIMEOUT = 300.0
 
 
 class ConfigError(ValueError):
@@ -21,7 +29,17 @@ class ServerConfig:
     artifacts: str = DEFAULT_ARTIFACTS
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    workers: int = 64
+    # Threads serving unary calls.
+    workers: int = DEFAULT_WORKERS
+    # Streaming calls open at once, each on a thread of its own; one more is refused
+    # with RESOURCE_EXHAUSTED at once.
+    max_streams: int = DEFAULT_MAX_STREAMS
+    # Calls in progress at once, streams included (unary calls beyond `workers` wait for
+    # a thread); one more is refused with RESOURCE_EXHAUSTED at once. None: max_streams +
+    # 4 * workers.
+    max_concurrent_rpcs: int | None = None
+    # Seconds a stream may keep the server waiting on its client before it is ended.
+    stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
     # Prefixes besides `artifacts` where experiments' artifacts may be
@@ -30,3 +48,20 @@ class ServerConfig:
     # Extra gRPC server interceptors (authentication, metrics, fault injection in tests),
     # applied after the error mapping.
     interceptors: tuple = ()
+
+    def __post_init__(self):
+        for name in ("workers", "max_streams"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_concurrent_rpcs is None:
+            self.max_concurrent_rpcs = self.max_streams + 4 * self.workers
+        elif self.max_concurrent_rpcs < self.max_streams + self.workers:
+            # Otherwise open streams could leave unary calls without their threads.
+            raise ValueError(
+                f"max_concurrent_rpcs ({self.max_concurrent_rpcs}) must be at least "
+                f"max_streams + workers ({self.max_streams + self.workers})"
+            )
+        if not self.stream_idle_timeout > 0:
+            raise ValueError(
+                f"stream_idle_timeout must be positive, not {self.stream_idle_timeout}"
+            )

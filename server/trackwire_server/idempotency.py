@@ -45,14 +45,16 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         def wrapped(request, context):
             with call_deadline(context.time_remaining()):
                 takes = takes_request_id.get(method)
-                if takes is None:
+                if takes is None and hasattr(request, "DESCRIPTOR"):
                     takes = takes_request_id[method] = (
                         "request_id" in request.DESCRIPTOR.fields_by_name
                     )
-                if not takes or not request.request_id:
+                # (An oversized request arrives unparsed, and is refused inside.)
+                request_id = getattr(request, "request_id", "") if takes else ""
+                if not request_id:
                     return behavior(request, context)
                 return request_log.run_once(
-                    request.request_id,
+                    request_id,
                     fingerprint(method, request),
                     lambda: serialize(behavior(request, context)),
                 )

@@ -137,6 +137,15 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def memory(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak) of the server process, in bytes."""
+        with open(f"/proc/{self.process.pid}/status") as f:
+            status = f.read()
+        return {
+            key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) * 1024
+            for key in ("VmRSS", "VmHWM")
+        }
+
     def output_tail(self, lines: int = 40) -> str:
         return "".join(self.output().splitlines(keepends=True)[-lines:])
 
@@ -171,3 +180,15 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def sqlite_server(folder, *args: str) -> ServerProcess:
+    """A started server over SQLite in `folder` (created), with extra command-line `args`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = ServerProcess(
+        f"sqlite:///{folder / 'trackwire.db'}",
+        folder / "artifacts",
+        extra_args=args,
+        log_dir=folder,
+    )
+    return server.start()

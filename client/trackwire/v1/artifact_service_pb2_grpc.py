@@ -77,14 +77,18 @@ class ArtifactServiceServicer:
     def UploadArtifact(self, request_iterator, context):
         """Uploads one file as a stream of chunks. The first message carries the
         header and may carry data; the following carry data only. The file
-        appears whole, or not at all, when the stream ends.
+        appears whole, or not at all, when the stream ends. An upload holds one of
+        the server's stream slots (see TrackingService) and is cancelled, storing
+        nothing, when no message arrived for ServerLimits.stream_idle_timeout.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DownloadArtifact(self, request, context):
-        """Downloads one file as a stream of chunks.
+        """Downloads one file as a stream of chunks. A download holds one of the
+        server's stream slots; it is cancelled when the client leaves a chunk
+        untaken for ServerLimits.stream_idle_timeout.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

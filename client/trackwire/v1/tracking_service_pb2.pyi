@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from trackwire.v1 import experiment_pb2 as _experiment_pb2
 from trackwire.v1 import run_pb2 as _run_pb2
@@ -494,7 +495,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerLimits(_message.Message):
-    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs", "max_batch_create_runs")
+    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs", "max_batch_create_runs", "max_request_bytes", "max_log_batch_bytes", "max_batch_create_runs_bytes", "max_stream_batch_bytes", "max_upload_chunk_bytes", "stream_idle_timeout")
     MAX_KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAM_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_TAG_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -509,6 +510,12 @@ class ServerLimits(_message.Message):
     MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_HISTORY_RUNS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_CREATE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOG_BATCH_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_CREATE_RUNS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_BATCH_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPLOAD_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     max_key_length: int
     max_param_value_length: int
     max_tag_value_length: int
@@ -523,7 +530,13 @@ class ServerLimits(_message.Message):
     max_page_size: int
     max_batch_history_runs: int
     max_batch_create_runs: int
-    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ..., max_batch_create_runs: _Optional[int] = ...) -> None: ...
+    max_request_bytes: int
+    max_log_batch_bytes: int
+    max_batch_create_runs_bytes: int
+    max_stream_batch_bytes: int
+    max_upload_chunk_bytes: int
+    stream_idle_timeout: _duration_pb2.Duration
+    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ..., max_batch_create_runs: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_log_batch_bytes: _Optional[int] = ..., max_batch_create_runs_bytes: _Optional[int] = ..., max_stream_batch_bytes: _Optional[int] = ..., max_upload_chunk_bytes: _Optional[int] = ..., stream_idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("version", "limits", "features")

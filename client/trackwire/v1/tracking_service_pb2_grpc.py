@@ -36,6 +36,19 @@ class TrackingServiceStub:
     duplicate name, FAILED_PRECONDITION a write to a deleted or finished
     resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
     disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+
+    Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
+    BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
+    one of the server's stream slots while it is open (`trackwire server
+    --max-streams`); one opened while every slot is taken is refused at once with
+    RESOURCE_EXHAUSTED, as is a unary call beyond the server's bound on calls in
+    progress (`--max-concurrent-rpcs`): retry later, with backoff. A stream that
+    keeps the server waiting on its client for ServerLimits.stream_idle_timeout
+    is cancelled (the client sees CANCELLED): waiting for the client's next
+    message, or for the client to take a message the server sent. A request
+    message larger than its method's limit in ServerLimits (max_request_bytes,
+    max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
+    parsed.
     """
 
     def __init__(self, channel):
@@ -172,6 +185,19 @@ class TrackingServiceServicer:
     duplicate name, FAILED_PRECONDITION a write to a deleted or finished
     resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
     disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+
+    Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
+    BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
+    one of the server's stream slots while it is open (`trackwire server
+    --max-streams`); one opened while every slot is taken is refused at once with
+    RESOURCE_EXHAUSTED, as is a unary call beyond the server's bound on calls in
+    progress (`--max-concurrent-rpcs`): retry later, with backoff. A stream that
+    keeps the server waiting on its client for ServerLimits.stream_idle_timeout
+    is cancelled (the client sees CANCELLED): waiting for the client's next
+    message, or for the client to take a message the server sent. A request
+    message larger than its method's limit in ServerLimits (max_request_bytes,
+    max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
+    parsed.
     """
 
     def CreateExperiment(self, request, context):
@@ -302,6 +328,13 @@ class TrackingServiceServicer:
         carries its writer's id and a sequence number: a batch the server has
         already committed is acknowledged again without being stored twice, so a
         client may resend every unacknowledged batch after a broken connection.
+
+        The server cancels a stream on which no batch arrived for
+        ServerLimits.stream_idle_timeout (CANCELLED). A writer should end its
+        stream once it has had nothing to send for a while (Trackwire's Python
+        writer does after half that time, at most 30 s) and open a new one when it
+        has, resending what was not acknowledged with the same writer id and
+        sequence numbers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -330,6 +363,15 @@ class TrackingServiceServicer:
         client cancels it; it carries only points written after it opened (read
         the history first with BatchReadMetricHistory). A watcher that falls far
         behind is sent a message with `overflowed` set and should re-read.
+
+        A watch on which the server had nothing to send for
+        ServerLimits.stream_idle_timeout (the runs are quiet) ends with OK, which
+        frees the slots of abandoned watchers: a client that still wants points
+        opens a new watch at once (the web UI and the Python client's
+        watch_metrics do). Points committed between the end and the new watch are
+        not sent: re-read the histories if none may be missed. A watcher that stops
+        reading is cancelled like any other stream, and a watch opened while the
+        server is stopping is refused with UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -486,6 +528,19 @@ class TrackingService:
     duplicate name, FAILED_PRECONDITION a write to a deleted or finished
     resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
     disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+
+    Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
+    BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
+    one of the server's stream slots while it is open (`trackwire server
+    --max-streams`); one opened while every slot is taken is refused at once with
+    RESOURCE_EXHAUSTED, as is a unary call beyond the server's bound on calls in
+    progress (`--max-concurrent-rpcs`): retry later, with backoff. A stream that
+    keeps the server waiting on its client for ServerLimits.stream_idle_timeout
+    is cancelled (the client sees CANCELLED): waiting for the client's next
+    message, or for the client to take a message the server sent. A request
+    message larger than its method's limit in ServerLimits (max_request_bytes,
+    max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
+    parsed.
     """
 
     @staticmethod

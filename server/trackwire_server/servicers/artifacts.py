@@ -13,7 +13,8 @@ from trackwire.v1 import artifact_service_pb2 as pb
 from trackwire.v1 import artifact_service_pb2_grpc
 from trackwire_server import convert
 from trackwire_server.artifacts import ArtifactRepository
-from trackwire_server.errors import FailedPrecondition, InvalidArgument
+from trackwire_server.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from trackwire_server.limits import LIMITS
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.constants import DELETED
 from trackwire_server.store.validation import check_relative_path
@@ -36,7 +37,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             raise FailedPrecondition(f"run {run.run_id} is deleted")
 
         def chunks():
-            yield first.data
+            yield _checked_data(1, first)
             for number, message in enumerate(request_iterator, start=2):
                 if message.error:
                     raise InvalidArgument(
@@ -44,7 +45,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
                     )
                 if message.HasField("header"):
                     raise InvalidArgument("header may only be sent in the first message")
-                yield message.data
+                yield _checked_data(number, message)
 
         entry = self.repository.write(run.artifact_uri, path, chunks())
         return pb.UploadArtifactResponse(file=convert.file_info(entry))
@@ -60,6 +61,16 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         run = self.store.get_run(request.run_id, with_data=False)
         entries = self.repository.list(run.artifact_uri, path)
         return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])
+
+
+def _checked_data(number: int, message: wire.UploadChunk) -> memoryview:
+    if len(message.data) > LIMITS.max_upload_chunk_bytes:
+        raise ResourceExhausted(
+            f"message {number} of the upload carries {len(message.data):,} bytes; the limit "
+            f"is {LIMITS.max_upload_chunk_bytes:,} per message",
+            reason="MESSAGE_TOO_LARGE",
+        )
+    return message.data
 
 
 def add_to_server(servicer: ArtifactServicer, server: grpc.Server) -> None:

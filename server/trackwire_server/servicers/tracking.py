@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
+from google.protobuf import duration_pb2
 
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
 from trackwire_server.artifacts import ArtifactLocations
+from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
 from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import FEATURES, LIMITS
@@ -25,11 +29,16 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         store: TrackingStore,
         feed: MetricFeed | None = None,
         locations: ArtifactLocations | None = None,
+        stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
     ):
         self.store = store
         self.feed = feed
         # Where experiments' artifacts may be: the store's root only, unless told more.
         self.locations = locations or ArtifactLocations.configured(store.artifact_root)
+        # A watch with nothing to send for this long ends (the client opens a new one).
+        self.stream_idle_timeout = stream_idle_timeout
+        self._stream_idle_timeout = duration_pb2.Duration()
+        self._stream_idle_timeout.FromNanoseconds(round(stream_idle_timeout * 1e9))
 
     # -- experiments -------------------------------------------------------
 
@@ -243,20 +252,29 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         if self.feed is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no live metric feed")
         subscription = self.feed.subscribe(run_ids, request.metric_keys)
+        if subscription.closed:  # a client re-opening its watch as the server stops
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
         context.add_callback(subscription.close)
+        expires = time.monotonic() + self.stream_idle_timeout
         try:
             while context.is_active() and not subscription.closed:
-                update = subscription.get(WATCH_POLL_SECONDS)
+                update = subscription.get(
+                    min(WATCH_POLL_SECONDS, max(expires - time.monotonic(), 0.0))
+                )
                 if update is None:
+                    if time.monotonic() >= expires:
+                        return  # quiet for stream_idle_timeout: OK, the client re-opens
                     continue
                 if update.overflowed:
                     yield pb.WatchMetricsResponse(overflowed=True)
+                    expires = time.monotonic() + self.stream_idle_timeout
                     continue
                 response = pb.WatchMetricsResponse(run_id=update.run_id, key=update.key)
                 response.values.extend(update.values.tolist())
                 response.steps.extend(update.steps.tolist())
                 response.timestamps_ms.extend(update.timestamps.tolist())
                 yield response
+                expires = time.monotonic() + self.stream_idle_timeout
         finally:
             subscription.close()
 
@@ -302,6 +320,12 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_page_size=LIMITS.max_page_size,
                 max_batch_history_runs=LIMITS.max_batch_history_runs,
                 max_batch_create_runs=LIMITS.max_batch_create_runs,
+                max_request_bytes=LIMITS.max_request_bytes,
+                max_log_batch_bytes=LIMITS.max_log_batch_bytes,
+                max_batch_create_runs_bytes=LIMITS.max_batch_create_runs_bytes,
+                max_stream_batch_bytes=LIMITS.max_stream_batch_bytes,
+                max_upload_chunk_bytes=LIMITS.max_upload_chunk_bytes,
+                stream_idle_timeout=self._stream_idle_timeout,
             ),
             features=FEATURES,
         )

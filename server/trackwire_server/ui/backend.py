@@ -3,6 +3,7 @@ HTTP statuses, JSON endpoints run in threads, same-origin checks on writes."""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import grpc
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from trackwire.client import MetricWatch
 from trackwire.v1 import artifact_service_pb2_grpc, tracking_service_pb2_grpc
 
 HTTP_STATUS = {
@@ -59,22 +61,24 @@ class Backend:
         except grpc.RpcError as e:
             raise ApiError(HTTP_STATUS.get(e.code(), 502), e.details() or str(e.code())) from None
 
-    def watch(self, request):
-        call = self.tracking.WatchMetrics(request)
+    def watch(self, request) -> MetricWatch:
+        """A WatchMetrics for a page's live charts; it watches anew when the server ends
+        it for being quiet, until `forget`."""
+        watch = MetricWatch(functools.partial(self.tracking.WatchMetrics, request))
         with self._lock:
-            self._watches.add(call)
-        return call
+            self._watches.add(watch)
+        return watch
 
-    def forget(self, call) -> None:
-        call.cancel()
+    def forget(self, watch: MetricWatch) -> None:
+        watch.cancel()
         with self._lock:
-            self._watches.discard(call)
+            self._watches.discard(watch)
 
     def close(self) -> None:
         with self._lock:
             watches = list(self._watches)
-        for call in watches:
-            call.cancel()
+        for watch in watches:
+            watch.cancel()
         self.channel.close()
 
 

@@ -12,7 +12,6 @@ import posixpath
 import threading
 from collections.abc import AsyncIterator
 
-import grpc
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,6 +19,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from trackwire.client import WATCH_OVERFLOWED
+from trackwire.errors import TrackwireException
 from trackwire.v1 import artifact_service_pb2 as apb
 from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
@@ -339,25 +340,24 @@ def create_app(grpc_target: str) -> Starlette:
             return JSONResponse({"error": "run_ids must name 1 to 100 runs"}, status_code=400)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        call = backend.watch(pb.WatchMetricsRequest(run_ids=run_ids, metric_keys=keys))
+        watch = backend.watch(pb.WatchMetricsRequest(run_ids=run_ids, metric_keys=keys))
 
         def relay():
             try:
-                for m in call:
-                    if m.overflowed:
-                        event = {"overflowed": True}
-                    else:
-                        event = {
-                            "run_id": m.run_id,
-                            "key": m.key,
-                            "steps": list(m.steps),
-                            "timestamps": list(m.timestamps_ms),
-                            "values": chart_numbers(m.values),
-                        }
+                for run_id, key, history in watch:
+                    event = {
+                        "run_id": run_id,
+                        "key": key,
+                        "steps": history.steps,
+                        "timestamps": history.timestamps,
+                        "values": chart_numbers(history.values),
+                    }
                     loop.call_soon_threadsafe(queue.put_nowait, event)
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.CANCELLED:
-                    loop.call_soon_threadsafe(queue.put_nowait, {"error": e.details()})
+            except TrackwireException as e:
+                event = (
+                    {"overflowed": True} if e.reason == WATCH_OVERFLOWED else {"error": e.message}
+                )
+                loop.call_soon_threadsafe(queue.put_nowait, event)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -377,7 +377,7 @@ def create_app(grpc_target: str) -> Starlette:
                         return
                     yield f"data: {json.dumps(event)}\n\n"
             finally:
-                backend.forget(call)
+                backend.forget(watch)
 
         return StreamingResponse(
             events(),
