@@ -48,6 +48,8 @@ T = TypeVar("T")
 RACE_ATTEMPTS = 20
 # A lost connection is retried (with a new one) for this long before UNAVAILABLE.
 RECONNECT_SECONDS = 2.0
+# A unit of work gives up this long before its caller's deadline (see call_deadline).
+DEADLINE_MARGIN = 0.05
 # SQLite's own wait for a lock held by another process, when the call has no deadline.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -59,10 +61,14 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 @contextlib.contextmanager
 def call_deadline(seconds_left: float | None) -> Iterator[None]:
     """Units of work run inside this block roll back once `seconds_left` have passed
-    (the gRPC call's time remaining; None or infinite: no deadline)."""
+    (the gRPC call's time remaining; None or infinite: no deadline), less a margin
+    (DEADLINE_MARGIN, at most a tenth of the time): a commit in the last moments would
+    reach a caller that has already given up, and a retry without a request id would
+    apply it twice."""
     deadline = None
     if seconds_left is not None and seconds_left < 1e9:
-        deadline = time.monotonic() + seconds_left
+        margin = min(DEADLINE_MARGIN, seconds_left / 10)
+        deadline = time.monotonic() + seconds_left - margin
     token = _deadline.set(deadline)
     try:
         yield
