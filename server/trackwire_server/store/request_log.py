@@ -20,6 +20,7 @@ import peewee
 
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.store import unit_of_work
+from trackwire_server.store.statement_cache import RenderedQueries, insert_sql
 from trackwire_server.store.unit_of_work import RetryTransaction
 
 RETENTION_MS = 24 * 3600 * 1000
@@ -54,31 +55,37 @@ class RequestLog:
         self.db = db
         self.table = tables.RequestLog
         self.clock = clock
+        # Both statements run once per mutating call: rendered by Peewee once, not per call.
+        L = self.table
+        self._lookup_sql = RenderedQueries(db).sql(
+            ("request_log_lookup",),
+            lambda: L.select(L.fingerprint, L.response).where(
+                L.request_id == peewee.SQL(db.param)
+            ),
+        )
+        self._record_sql = insert_sql(L, ("request_id", "fingerprint", "response", "create_time"))
 
     def run_once(self, request_id: str, fingerprint: str, apply: Callable[[], bytes]) -> bytes:
         """The response of the call `request_id`: recorded, or made by `apply()` (which
         runs the call and returns its serialized response) and recorded with it, in one
         unit of work. INVALID_ARGUMENT if the id was recorded for another request."""
         check_request_id(request_id)
-        L = self.table
+        db = self.db
 
         def work() -> bytes:
-            row = L.select(L.fingerprint, L.response).where(L.request_id == request_id).first()
+            row = db.execute_sql(self._lookup_sql, (request_id,)).fetchone()
             if row is not None:
-                if row.fingerprint != fingerprint:
+                if row[0] != fingerprint:
                     raise InvalidArgument(
                         f"request_id {request_id!r} was already used for another request; "
                         "use a new id for each distinct request"
                     )
-                return _decode(row.response)
+                return _decode(row[1])
             response = apply()
             try:
-                L.insert(
-                    request_id=request_id,
-                    fingerprint=fingerprint,
-                    response=_encode(response),
-                    create_time=self.clock(),
-                ).execute()
+                db.execute_sql(
+                    self._record_sql, (request_id, fingerprint, _encode(response), self.clock())
+                )
             except peewee.IntegrityError:
                 raise RetryTransaction(f"request {request_id} was recorded concurrently") from None
             return response

@@ -27,11 +27,11 @@ def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
         for chunk in peewee.chunked(rows, 200):
             table.insert_many(chunk).execute()
         return
-    db.cursor().executemany(_insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
+    db.cursor().executemany(insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
+def insert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
     """The one-row INSERT for these columns, rendered by Peewee once."""
     fields = [table._meta.fields[name] for name in columns]
     placeholder_row = tuple(None for _ in columns)
