@@ -59,9 +59,7 @@ class RequestLog:
         L = self.table
         self._lookup_sql = RenderedQueries(db).sql(
             ("request_log_lookup",),
-            lambda: L.select(L.fingerprint, L.response).where(
-                L.request_id == peewee.SQL(db.param)
-            ),
+            lambda: L.select(L.fingerprint, L.response).where(L.request_id == peewee.SQL(db.param)),
         )
         self._record_sql = insert_sql(L, ("request_id", "fingerprint", "response", "create_time"))
 
