@@ -239,7 +239,9 @@ def _transaction(db: peewee.Database, write: bool, deadline: float | None) -> It
     elif not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
         _check_deadline(deadline)
     try:
-        bounded = deadline is not None and deadline - time.monotonic() < SQLITE_BUSY_TIMEOUT_MS
+        bounded = (
+            deadline is not None and deadline - time.monotonic() < SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
         if bounded:  # another process holding the lock must not keep us past the deadline
             wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
             db.connection().execute(f"PRAGMA busy_timeout = {wait_ms}")
