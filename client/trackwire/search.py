@@ -39,16 +39,15 @@ def search_runs(
     count = 0
     token = None
     while count < max_results:
-        page = client._search_runs_page(
+        page = client.search_runs_page(
             experiment_ids or (),
             filter_string,
             run_view_type,
             min(_PAGE_SIZE, max_results - count),
             order_by,
             token,
-            experiment_names or (),
-            select,
-            as_table=True,
+            experiment_names=experiment_names or (),
+            select=select,
         )
         pages.append(page)
         count += len(page.table.run_ids)

@@ -19,11 +19,11 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from trackwire.client import WATCH_OVERFLOWED
-from trackwire.errors import TrackwireException
 from trackwire.v1 import artifact_service_pb2 as apb
 from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_protocol.errors import TrackwireException
+from trackwire_protocol.watch import WATCH_OVERFLOWED
 from trackwire_server.ui.backend import (
     ApiError,
     Backend,
