@@ -176,11 +176,13 @@ CHILD = textwrap.dedent(
     """
     import functools, sys, time
     import trackwire
-    from trackwire import client, metric_writer
+    from trackwire import metric_writer, metrics_client
     # Keep the stream open while idle, as a client from before idle streams were closed
     # does (or one between two epochs): it must still not starve anyone.
     if "idle_close" in __import__("inspect").signature(metric_writer.MetricWriter).parameters:
-        client.MetricWriter = functools.partial(metric_writer.MetricWriter, idle_close=3600)
+        metrics_client.MetricWriter = functools.partial(
+            metric_writer.MetricWriter, idle_close=3600
+        )
     trackwire.set_tracking_uri(sys.argv[1])
     trackwire.start_run()
     trackwire.log_metric("loss", 0.5)
