@@ -34,7 +34,12 @@ from trackwire.entities import (
     runs_from_table,
 )
 from trackwire.metric_writer import MetricWriter
-from trackwire.metrics_client import MetricMethods, _add_metric_protos, _param_value
+from trackwire.metrics_client import (
+    MetricMethods,
+    _add_metric_protos,
+    _param_value,
+    close_metric_writers,
+)
 from trackwire.registry_client import ModelRegistryMethods
 from trackwire.user import default_user
 from trackwire.v1 import experiment_pb2, run_pb2
@@ -42,7 +47,7 @@ from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_protocol.calls import call
 from trackwire_protocol.watch import WATCH_OVERFLOWED, MetricWatch  # noqa: F401 (re-exported)
 
-# The clients not closed yet, to close at interpreter exit (nothing else looks them up).
+# The clients not closed yet, to close at interpreter exit (nothing looks them up).
 _open_clients: weakref.WeakSet[TrackwireClient] = weakref.WeakSet()
 
 
@@ -52,13 +57,6 @@ def _timestamp(ms: int | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromMilliseconds(int(ms))
     return ts
-
-
-def close_metric_writers(timeout: float | None = 60.0) -> None:
-    """Stores the points queued by every client of this process, then closes their metric
-    writers (a client makes a new one if it streams again)."""
-    for client in list(_open_clients):
-        client.close_metric_writer(timeout)
 
 
 class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
@@ -397,11 +395,15 @@ def _status_number(status: str) -> int:
 
 def _close_open_clients() -> None:
     """At interpreter exit: stores every queued point, then closes every client."""
+    try:
+        close_metric_writers()
+    except Exception as e:  # at exit, say it; there is no caller left to raise to
+        print(f"trackwire: while flushing metrics at exit: {e}", file=sys.stderr)
     for client in list(_open_clients):
         try:
             client.close()
         except Exception as e:  # at exit, say it; there is no caller left to raise to
-            print(f"trackwire: while flushing metrics at exit: {e}", file=sys.stderr)
+            print(f"trackwire: while closing clients at exit: {e}", file=sys.stderr)
 
 
 def _register_exit_hook() -> None:

@@ -22,6 +22,17 @@ from trackwire_protocol.calls import call, stream
 from trackwire_protocol.channel import Connection
 from trackwire_protocol.watch import MetricWatch
 
+# The clients whose metric writer is open, held until it is closed: the points a client
+# queued are stored (at the latest at interpreter exit) even if the client was dropped.
+_writing: set[MetricMethods] = set()
+
+
+def close_metric_writers(timeout: float | None = 60.0) -> None:
+    """Stores the points queued by every client of this process, then closes their metric
+    writers (a client opens a new one if it streams again)."""
+    for client in list(_writing):
+        client.close_metric_writer(timeout)
+
 
 def _param_value(value) -> str:
     return str(value)
@@ -97,6 +108,7 @@ class MetricMethods:
                 if self._writer is None:
                     connection = self._connection
                     self._writer = MetricWriter(lambda: (connection.tracking, connection.limits))
+                    _writing.add(self)
                 writer = self._writer
         return writer
 
@@ -105,6 +117,7 @@ class MetricMethods:
         `log_metric_async` opens a new one)."""
         with self._lock:
             writer, self._writer = self._writer, None
+            _writing.discard(self)
         if writer is not None:
             writer.close(timeout)
 
