@@ -83,7 +83,9 @@ def _client() -> TrackwireClient:
     client = _settings.clients.get(uri)
     if client is None:
         with _settings.lock:
-            client = _settings.clients.setdefault(uri, TrackwireClient(uri))
+            client = _settings.clients.get(uri)
+            if client is None:
+                client = _settings.clients[uri] = TrackwireClient(uri)
     return client
 
 
@@ -440,7 +442,6 @@ def _on_exit() -> None:
 def _register_exit_hook() -> None:
     # As trackwire.client's hook: before the join of the executors' threads, newest
     # first, so this one runs before the client's.
-
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         register(_on_exit)
