@@ -16,7 +16,7 @@ import grpc
 from trackwire import errors
 from trackwire.entities import Metric, MetricHistory
 from trackwire.metric_writer import MetricWriter
-from trackwire.v1 import run_pb2
+from trackwire.v1 import run_pb2, tracking_service_pb2_grpc
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_protocol.calls import call, stream
 from trackwire_protocol.channel import Connection
@@ -46,7 +46,7 @@ class MetricMethods:
     """The metric RPCs, on top of a client's connection; the client owns the writer."""
 
     _connection: Connection
-    _tracking: object
+    _tracking: tracking_service_pb2_grpc.TrackingServiceStub
     _lock: threading.Lock
     _writer: MetricWriter | None
 
