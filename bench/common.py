@@ -19,7 +19,6 @@ import time
 
 import trackwire
 from trackwire.client import close_metric_writers
-from trackwire.connection import registry
 
 SERVER_START_TIMEOUT = 60.0
 SERVER_STOP_TIMEOUT = 30.0
@@ -159,13 +158,12 @@ class ServerProcess:
 
 
 def close_clients_and_stop(server: ServerProcess) -> None:
-    """Closes the client's metric streams and channels, then stops the server.
+    """Stores and closes the clients' metric streams, then stops the server.
 
     In this order: a stream cut by the server's exit would be retried, with warnings.
     """
     try:
         close_metric_writers()
-        registry.close_all()
     finally:
         server.stop()
 

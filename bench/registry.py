@@ -84,7 +84,8 @@ def _client_process(uri: str, run_id: str, calls: int, ready, start, results) ->
     """One of the 8 clients: connects, says it is ready, waits for the start, registers."""
     try:
         trackwire.set_tracking_uri(uri)
-        trackwire.TrackwireClient().get_registered_model(MODEL)  # channel up before the start
+        # The channel of the default client (register_model's) up before the start.
+        trackwire.get_experiment("0")
         ready.put(None)
         start.wait()
         results.put(("ok", _register(uri, run_id, calls)))

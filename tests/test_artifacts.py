@@ -64,7 +64,7 @@ def test_missing_file_is_not_found(client, run, tmp_path):
     with pytest.raises(NotFoundError):
         client.download_artifacts(run.info.run_id, "nope.txt", str(tmp_path))
     with pytest.raises(NotFoundError):
-        client._download_file(run.info.run_id, "nope.txt", str(tmp_path / "x"))
+        client._transfer.download_file(run.info.run_id, "nope.txt", str(tmp_path / "x"))
     with pytest.raises(NotFoundError):
         client.list_artifacts("0" * 32)
 
@@ -140,11 +140,11 @@ def test_invalid_relative_path_message_names_the_field(client, run):
         client.log_bytes(run.info.run_id, b"x", "../x")
 
 
-# -- chunks encoded by trackwire.wire, files written through open_artifact ------------
+# -- chunks encoded by trackwire_protocol.wire, files written through open_artifact ------------
 
 
 def test_wire_encoding_is_protobufs(run):
-    from trackwire import wire
+    from trackwire_protocol import wire
 
     header = pb.UploadArtifactHeader(run_id=run.info.run_id, path="a/b.bin")
     for data in (b"", b"x", os.urandom(300), os.urandom(1024 * 1024)):
@@ -161,7 +161,7 @@ def test_wire_encoding_is_protobufs(run):
 
 
 def test_wire_decoding_follows_protobuf_rules():
-    from trackwire import wire
+    from trackwire_protocol import wire
 
     # Unknown fields of every wire type are skipped; the last `data` wins; headers merge.
     message = (
@@ -207,7 +207,7 @@ def test_server_refuses_a_malformed_chunk(server, run):
 
 
 def test_open_artifact_uploads_what_is_written(client, run, tmp_path):
-    from trackwire.client import UPLOAD_CHUNK_BYTES
+    from trackwire.artifact_transfer import UPLOAD_CHUNK_BYTES
 
     run_id = run.info.run_id
     pieces = [b"head", os.urandom(UPLOAD_CHUNK_BYTES * 2 + 5), b"", bytearray(b"mid"), b"tail"]

@@ -28,13 +28,14 @@ from grpc_status import rpc_status
 import trackwire
 from tests.conftest import RunningServer
 from tests.support.server_process import sqlite_server
-from trackwire import fluent, wire
+from trackwire import fluent
 from trackwire.client import close_metric_writers
 from trackwire.errors import ResourceExhaustedError, TrackwireException
 from trackwire.metric_writer import MetricWriter
 from trackwire.v1 import artifact_service_pb2 as apb
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc as stubs
+from trackwire_protocol import wire
 from trackwire_server import config
 
 MIB = 1024 * 1024
@@ -175,11 +176,13 @@ CHILD = textwrap.dedent(
     """
     import functools, sys, time
     import trackwire
-    from trackwire import client, metric_writer
+    from trackwire import metric_writer, metrics_client
     # Keep the stream open while idle, as a client from before idle streams were closed
     # does (or one between two epochs): it must still not starve anyone.
     if "idle_close" in __import__("inspect").signature(metric_writer.MetricWriter).parameters:
-        client.MetricWriter = functools.partial(metric_writer.MetricWriter, idle_close=3600)
+        metrics_client.MetricWriter = functools.partial(
+            metric_writer.MetricWriter, idle_close=3600
+        )
     trackwire.set_tracking_uri(sys.argv[1])
     trackwire.start_run()
     trackwire.log_metric("loss", 0.5)
@@ -768,7 +771,7 @@ def test_uploads_are_chunked_and_an_oversized_chunk_is_refused(backend, tmp_path
         connection = client._connection
         for size in (5 * MIB, 4 * MIB + 1):  # above the message's limit; above the data's
             with pytest.raises(ResourceExhaustedError, match="bytes") as refused:
-                client._upload(run_id, "too-big.bin", [b"x" * size])
+                client._transfer.upload(run_id, "too-big.bin", [b"x" * size])
             assert refused.value.reason == "MESSAGE_TOO_LARGE"
         # Exactly 4 MiB in one message is fine.
         message = wire.encode_upload_request(header, b"y" * (4 * MIB))

@@ -1,6 +1,6 @@
 """Issue #12, finding 9: keys, names, paths, model-version sources and run ids.
 
-One validator (`trackwire.naming`) on the server for every request, and on the client
+One validator (`trackwire_protocol.naming`) on the server for every request, and on the client
 wherever a name becomes a local path. Raw gRPC against a real server for what an outside
 tester sends; the client's own API for what a model or a server could make it write.
 """
@@ -450,8 +450,8 @@ def test_download_never_writes_outside_its_destination(
         pathlib.Path(local).write_text("from the server")
         return local
 
-    monkeypatch.setattr(client, "list_artifacts", fake_list)
-    monkeypatch.setattr(client, "_download_file", fake_download)
+    monkeypatch.setattr(client._transfer, "list", fake_list)
+    monkeypatch.setattr(client._transfer, "download_file", fake_download)
     dst = tmp_path / "a" / "b" / "dst"
     asked = "folder" if "folder" in listing else ""
     with pytest.raises(InvalidArgumentError, match="listed"):

@@ -160,11 +160,11 @@ def test_missing_files_and_folders(client, s3, tmp_path):
     # Straight to the RPCs: a missing file and a folder are not downloadable.
     request = artifact_pb.DownloadArtifactRequest(run_id=run_id, path="folder/missing.txt")
     with pytest.raises(grpc.RpcError) as info:
-        list(client._artifacts.DownloadArtifact(request))
+        list(client._connection.artifacts.DownloadArtifact(request))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     request = artifact_pb.DownloadArtifactRequest(run_id=run_id, path="folder")
     with pytest.raises(grpc.RpcError) as info:
-        list(client._artifacts.DownloadArtifact(request))
+        list(client._connection.artifacts.DownloadArtifact(request))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -184,7 +184,7 @@ def test_paths_leaving_the_run_are_rejected(client, s3):
         header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
         requests = iter([artifact_pb.UploadArtifactRequest(header=header, data=b"escaped")])
         with pytest.raises(grpc.RpcError) as info:
-            client._artifacts.UploadArtifact(requests)
+            client._connection.artifacts.UploadArtifact(requests)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, path
         # The same through the client's methods, for every artifact RPC.
         with pytest.raises(errors.InvalidArgumentError):
@@ -193,7 +193,7 @@ def test_paths_leaving_the_run_are_rejected(client, s3):
             client.list_artifacts(run_id, path)
         request = artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path)
         with pytest.raises(grpc.RpcError) as info:
-            list(client._artifacts.DownloadArtifact(request))
+            list(client._connection.artifacts.DownloadArtifact(request))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, path
 
     # Nothing was written anywhere in the bucket, inside the run or out of it.
@@ -213,7 +213,7 @@ def test_failed_upload_leaves_no_object(client, s3):
         ]
     )
     with pytest.raises(grpc.RpcError) as info:
-        client._artifacts.UploadArtifact(requests)
+        client._connection.artifacts.UploadArtifact(requests)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert objects_under(s3, prefix) == {}
     assert client.list_artifacts(run_id) == []

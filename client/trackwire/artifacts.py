@@ -22,7 +22,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from trackwire import errors, naming
+from trackwire import errors
+from trackwire_protocol import naming
 
 RUNS_SCHEME = "runs:/"
 MODELS_SCHEME = "models:/"

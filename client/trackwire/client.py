@@ -1,28 +1,31 @@
-"""TrackwireClient: one method per RPC, plain Python values in and out."""
+"""TrackwireClient: one method per RPC, plain Python values in and out.
+
+A client owns what it uses: its connection (a channel, and the embedded server a
+database URI starts), its metric writer (made on first use) and its artifact transfers.
+`close()` (or leaving a `with TrackwireClient(...) as client:` block) stores the points
+still queued, then closes them. Two clients of one URI share nothing; the fluent API
+keeps one default client per URI.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
-import os
-import posixpath
-import queue
+import atexit
+import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import weakref
+from collections.abc import Sequence
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import artifact_helpers, errors, naming, wire
-from trackwire.calls import call, call_once, stream
-from trackwire.connection import Connection, registry, resolve_tracking_uri
+from trackwire import errors
+from trackwire.artifact_client import ArtifactMethods
+from trackwire.artifact_transfer import ArtifactTransfer
+from trackwire.connection import connect, get_tracking_uri, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
     Experiment,
-    FileInfo,
     Metric,
-    MetricHistory,
     PagedList,
     Run,
     RunInfo,
@@ -31,18 +34,21 @@ from trackwire.entities import (
     runs_from_table,
 )
 from trackwire.metric_writer import MetricWriter
+from trackwire.metrics_client import (
+    MetricMethods,
+    _add_metric_protos,
+    _param_value,
+    close_metric_writers,
+)
 from trackwire.registry_client import ModelRegistryMethods
-from trackwire.v1 import artifact_service_pb2 as artifact_pb
+from trackwire.user import default_user
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_protocol.calls import call
+from trackwire_protocol.watch import WATCH_OVERFLOWED, MetricWatch  # noqa: F401 (re-exported)
 
-UPLOAD_CHUNK_BYTES = 1024 * 1024
-# Files of a folder go up or down this many at a time: one stream leaves the other core
-# (and the server) idle while it reads or writes.
-TRANSFER_THREADS = 4
-
-_writers: dict[str, MetricWriter] = {}
-_writers_lock = threading.Lock()
+# The clients not closed yet, to close at interpreter exit (nothing looks them up).
+_open_clients: weakref.WeakSet[TrackwireClient] = weakref.WeakSet()
 
 
 def _timestamp(ms: int | None) -> Timestamp | None:
@@ -53,96 +59,9 @@ def _timestamp(ms: int | None) -> Timestamp | None:
     return ts
 
 
-def _param_value(value) -> str:
-    return str(value)
-
-
-# The reason of the ResourceExhaustedError a MetricWatch raises when points were dropped.
-WATCH_OVERFLOWED = "WATCH_OVERFLOWED"
-
-
-class MetricWatch:
-    """New metric points of some runs, as the server commits them (`watch_metrics`).
-
-    Iterating yields `(run_id, key, MetricHistory)` for each committed write, until
-    `cancel()` (from any thread) or the server stops. If the watcher fell too far
-    behind, points were dropped: iteration raises `ResourceExhaustedError`; read the
-    histories again and watch anew. The server ends a watch that had nothing to send
-    for its stream idle timeout (5 minutes by default); this one then watches anew at
-    once, so a point committed in that instant can be missed.
-    """
-
-    def __init__(self, open_call):
-        self._open_call = open_call
-        self._lock = threading.Lock()
-        self._cancelled = False
-        self._call = open_call()
-
-    def __iter__(self) -> Iterator[tuple[str, str, MetricHistory]]:
-        call, reopened = self._call, False
-        while True:
-            try:
-                for m in call:
-                    reopened = False
-                    if m.overflowed:
-                        raise errors.ResourceExhaustedError(
-                            "the watcher fell behind and points were dropped; re-read the histories",
-                            reason=WATCH_OVERFLOWED,
-                        )
-                    yield (
-                        m.run_id,
-                        m.key,
-                        MetricHistory(list(m.steps), list(m.values), list(m.timestamps_ms)),
-                    )
-            except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.CANCELLED:
-                    return
-                if reopened and e.code() == grpc.StatusCode.UNAVAILABLE:
-                    return  # refused at once as the watch was re-opened: the server stops
-                raise errors.from_rpc_error(e) from None
-            # Ended with OK: the server stopped, or ended the watch for being quiet.
-            with self._lock:
-                if self._cancelled:
-                    return
-                call = self._call = self._open_call()
-            reopened = True
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            self._call.cancel()
-
-    def __enter__(self) -> MetricWatch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.cancel()
-
-
-def metric_writer_for(uri: str) -> MetricWriter:
-    """The process's metric writer for a tracking URI (one stream per server)."""
-    writer = _writers.get(uri)
-    if writer is None:
-        with _writers_lock:
-            writer = _writers.get(uri)
-            if writer is None:
-                connection = registry.connect(uri)
-                writer = _writers[uri] = MetricWriter(
-                    lambda: (connection.tracking, connection.limits)
-                )
-    return writer
-
-
-def close_metric_writers(timeout: float | None = 60.0) -> None:
-    with _writers_lock:
-        writers = list(_writers.values())
-        _writers.clear()
-    for writer in writers:
-        writer.close(timeout)
-
-
-class TrackwireClient(ModelRegistryMethods):
-    """A client of one Trackwire server (registry methods: `registry_client`).
+class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
+    """A client of one Trackwire server (metric methods: `metrics_client`, artifacts:
+    `artifact_client`, registry: `registry_client`).
 
     `tracking_uri`: `grpc://host:port`, `host:port`, a database URL for an
     embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
@@ -152,13 +71,32 @@ class TrackwireClient(ModelRegistryMethods):
     def __init__(self, tracking_uri: str | None = None):
         if tracking_uri is None:
             # As MlflowClient(): the URI set with trackwire.set_tracking_uri, if any.
-            from trackwire.fluent import get_tracking_uri
-
             tracking_uri = get_tracking_uri()
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        self._connection: Connection = registry.connect(self.tracking_uri)
+        self._connection, self._embedded_server = connect(self.tracking_uri)
         self._tracking = self._connection.tracking
-        self._artifacts = self._connection.artifacts
+        self._transfer = ArtifactTransfer(self._connection)
+        self._writer: MetricWriter | None = None
+        self._lock = threading.Lock()
+        _open_clients.add(self)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Stores the streamed points still queued, then closes the channel (and stops the
+        embedded server, if this client started one)."""
+        _open_clients.discard(self)
+        try:
+            self.close_metric_writer(timeout)
+        finally:
+            self._connection.close()
+            if self._embedded_server is not None:
+                self._embedded_server.stop(grace=1.0)
+                self._embedded_server = None
+
+    def __enter__(self) -> TrackwireClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- server ------------------------------------------------------------
 
@@ -320,7 +258,7 @@ class TrackwireClient(ModelRegistryMethods):
             tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
             parent_run_id=parent_run_id or "",
             run_id=run_id or "",
-            user_id=user_id if user_id is not None else _default_user(),
+            user_id=user_id if user_id is not None else default_user(),
             params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()],
         )
         _add_metric_protos(request.metrics, metrics)
@@ -375,95 +313,6 @@ class TrackwireClient(ModelRegistryMethods):
         self.log_batch(run_id, params={key: value})
         return value
 
-    def log_metric(
-        self,
-        run_id: str,
-        key: str,
-        value: float,
-        timestamp: int | None = None,
-        step: int | None = None,
-    ) -> None:
-        """Writes one point synchronously (the streaming path is `log_metric_async`)."""
-        self.log_batch(
-            run_id,
-            metrics=[Metric(key, float(value), timestamp or int(time.time() * 1000), step or 0)],
-        )
-
-    def log_batch(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric] = (),
-        params: dict[str, object] | Sequence = (),
-        tags: dict[str, object] | Sequence = (),
-    ) -> None:
-        """Writes params, tags and metric points to a run in one transaction."""
-        param_pairs = (
-            params.items() if isinstance(params, dict) else [(p.key, p.value) for p in params]
-        )
-        tag_pairs = tags.items() if isinstance(tags, dict) else [(t.key, t.value) for t in tags]
-        request = pb.LogBatchRequest(
-            run_id=run_id,
-            params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in param_pairs],
-            tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in tag_pairs],
-        )
-        if metrics and self._supports(METRIC_COLUMNS):
-            try:
-                _set_metric_columns(request.metric_columns, metrics)
-            except TypeError:  # "0.5", 3.0 as a step...: converted point by point below
-                request.ClearField("metric_columns")
-                _add_metric_protos(request.metrics, metrics)
-        else:
-            _add_metric_protos(request.metrics, metrics)
-        call(self._tracking.LogBatch, request)
-
-    def _supports(self, feature: str) -> bool:
-        try:
-            return self._connection.supports(feature)
-        except grpc.RpcError as e:
-            raise errors.from_rpc_error(e) from None
-
-    # -- streamed metrics --------------------------------------------------
-
-    @property
-    def metric_writer(self) -> MetricWriter:
-        return metric_writer_for(self.tracking_uri)
-
-    def log_metric_async(
-        self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None
-    ) -> None:
-        """Queues one point on the background stream; `flush_metrics` waits for it."""
-        self.metric_writer.add(
-            run_id, key, float(value), int(step), timestamp or int(time.time() * 1000)
-        )
-
-    def flush_metrics(self, timeout: float | None = 300.0) -> None:
-        """Waits until every streamed point is committed; raises what the server refused."""
-        writer = _writers.get(self.tracking_uri)
-        if writer is not None:
-            writer.flush(timeout)
-
-    def read_metric_history(
-        self, run_id: str, key: str, start_step: int | None = None, end_step: int | None = None
-    ) -> MetricHistory:
-        """One metric's history as columns, ordered by step then timestamp."""
-        request = pb.ReadMetricHistoryRequest(run_id=run_id, metric_key=key)
-        if start_step is not None:
-            request.start_step = start_step
-        if end_step is not None:
-            request.end_step = end_step
-        steps: list[int] = []
-        values: list[float] = []
-        timestamps: list[int] = []
-        for chunk in stream(self._tracking.ReadMetricHistory, request):
-            steps.extend(chunk.steps)
-            values.extend(chunk.values)
-            timestamps.extend(chunk.timestamps_ms)
-        return MetricHistory(steps=steps, values=values, timestamps=timestamps)
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of one metric as Metric objects (MLflow's shape)."""
-        return self.read_metric_history(run_id, key).to_metrics(key)
-
     # -- search ------------------------------------------------------------
 
     def search_runs(
@@ -484,17 +333,16 @@ class TrackwireClient(ModelRegistryMethods):
         `select` limits the data returned (`["metrics.accuracy", "params.*"]`); with
         `include_total_count`, the page's `total_count` is the number of matches.
         """
-        response = self._search_runs_page(
+        response = self.search_runs_page(
             experiment_ids,
             filter_string,
             run_view_type,
             max_results,
             order_by,
             page_token,
-            experiment_names,
-            select,
-            include_total_count,
-            as_table=True,  # the same runs, cheaper to send and to read as columns
+            experiment_names=experiment_names,
+            select=select,
+            include_total_count=include_total_count,
         )
         return PagedList(
             runs_from_table(response.table),
@@ -502,19 +350,23 @@ class TrackwireClient(ModelRegistryMethods):
             response.total_count if include_total_count else None,
         )
 
-    def _search_runs_page(
+    def search_runs_page(
         self,
-        experiment_ids,
-        filter_string,
-        run_view_type,
-        max_results,
-        order_by,
-        page_token,
-        experiment_names=(),
-        select=(),
-        include_total_count=False,
-        as_table=False,
+        experiment_ids: Sequence[str] = (),
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        experiment_names: Sequence[str] = (),
+        select: Sequence[str] = (),
+        include_total_count: bool = False,
+        as_table: bool = True,
     ) -> pb.SearchRunsResponse:
+        """One page of runs as the server sends it (`search_runs`' arguments): the runs as
+        columns (`.table`, or `.runs` with `as_table=False`), `.next_page_token` (empty
+        after the last page) and `.total_count`."""
         return call(
             self._tracking.SearchRuns,
             pb.SearchRunsRequest(
@@ -531,362 +383,6 @@ class TrackwireClient(ModelRegistryMethods):
             ),
         )
 
-    def watch_metrics(self, run_ids: Sequence[str], keys: Sequence[str] = ()) -> MetricWatch:
-        """Watches runs for new metric points (of `keys`, or all): a `MetricWatch` to
-        iterate, then cancel. Only points committed after the call are seen."""
-        request = pb.WatchMetricsRequest(run_ids=list(run_ids), metric_keys=list(keys))
-        return MetricWatch(functools.partial(self._tracking.WatchMetrics, request))
-
-    def get_metric_histories(
-        self,
-        run_ids: Sequence[str],
-        key: str,
-        max_points: int = 0,
-        start_step: int | None = None,
-        end_step: int | None = None,
-    ) -> dict[str, MetricHistory]:
-        """One metric's history for many runs in one call, by run id.
-
-        `max_points` downsamples each history on the server, keeping the first,
-        last, lowest and highest point of every bucket (for charts).
-        """
-        request = pb.BatchReadMetricHistoryRequest(
-            run_ids=list(run_ids), metric_key=key, max_points=max_points
-        )
-        if start_step is not None:
-            request.start_step = start_step
-        if end_step is not None:
-            request.end_step = end_step
-        histories = {run_id: MetricHistory([], [], []) for run_id in run_ids}
-        for chunk in stream(self._tracking.BatchReadMetricHistory, request):
-            history = histories[chunk.run_id]
-            if history.total_points is None:
-                history.total_points = chunk.total_points
-            history.steps.extend(chunk.steps)
-            history.values.extend(chunk.values)
-            history.timestamps.extend(chunk.timestamps_ms)
-        return histories
-
-    # -- artifacts ---------------------------------------------------------
-
-    def log_artifact(
-        self, run_id: str, local_path: str, artifact_path: str | None = None
-    ) -> FileInfo:
-        """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
-        name = os.path.basename(local_path)
-        path = posixpath.join(artifact_path, name) if artifact_path else name
-        with open(local_path, "rb", buffering=0) as f:
-            return self._upload(run_id, path, _file_chunks(f))
-
-    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        """Uploads every file under `local_dir`, keeping the folder structure; several
-        files at once (TRANSFER_THREADS streams)."""
-        uploads = []
-        for root, _dirs, files in os.walk(local_dir):
-            rel = os.path.relpath(root, local_dir)
-            folder = "" if rel == "." else rel.replace(os.sep, "/")
-            target = posixpath.join(artifact_path or "", folder).strip("/")
-            for name in sorted(files):
-                uploads.append((os.path.join(root, name), target or None))
-        _in_parallel([functools.partial(self.log_artifact, run_id, *u) for u in uploads])
-
-    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> FileInfo:
-        """Uploads `data` as the file `artifact_file` of the run."""
-        return self._upload(
-            run_id,
-            artifact_file,
-            [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)]
-            or [b""],
-        )
-
-    def log_text(self, run_id: str, text: str, artifact_file: str) -> FileInfo:
-        """Uploads `text` (UTF-8) as the file `artifact_file` of the run."""
-        return self.log_bytes(run_id, text.encode("utf-8"), artifact_file)
-
-    def log_dict(self, run_id: str, dictionary: dict, artifact_file: str) -> FileInfo:
-        """Uploads `dictionary` as YAML (artifact_file ending .yaml/.yml) or JSON (any other)."""
-        return self.log_text(
-            run_id, artifact_helpers.dict_text(dictionary, artifact_file), artifact_file
-        )
-
-    def log_figure(
-        self, run_id: str, figure, artifact_file: str, save_kwargs: dict | None = None
-    ) -> FileInfo:
-        """Uploads a matplotlib or plotly figure, in the format artifact_file's extension names."""
-        return self.log_bytes(
-            run_id, artifact_helpers.figure_bytes(figure, artifact_file, save_kwargs), artifact_file
-        )
-
-    def log_table(self, run_id: str, data, artifact_file: str) -> FileInfo:
-        """Uploads a table (a pandas DataFrame or a dict of columns) as JSON in pandas'
-        "split" layout; if the run already has `artifact_file`, the rows are appended."""
-        existing = None
-        parent = posixpath.dirname(artifact_file)
-        if any(f.path == artifact_file for f in self.list_artifacts(run_id, parent or None)):
-            existing = b"".join(
-                chunk.data
-                for chunk in stream(
-                    self._artifacts.DownloadArtifact,
-                    artifact_pb.DownloadArtifactRequest(run_id=run_id, path=artifact_file),
-                )
-            )
-        return self.log_bytes(
-            run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
-        )
-
-    def _upload(self, run_id: str, path: str, chunks: Iterable) -> FileInfo:
-        """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
-        a reused buffer) as the file `path`."""
-
-        def requests():
-            header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
-            first = True
-            for data in chunks:
-                yield wire.encode_upload_request(header if first else None, data)
-                first = False
-            if first:
-                yield wire.encode_upload_request(header, b"")
-
-        return FileInfo.from_proto(call_once(self._connection.upload, requests()).file)
-
-    def open_artifact(self, run_id: str, artifact_file: str) -> ArtifactWriter:
-        """A binary file-like object whose bytes are uploaded as the run's file
-        `artifact_file` while they are written (nothing is written to disk); the file
-        appears when the writer is closed, or not at all if it is closed by an error
-        (`with client.open_artifact(run_id, "model.pth") as f: torch.save(m, f)`)."""
-        return ArtifactWriter(self._connection, run_id, artifact_file)
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        response = call(
-            self._artifacts.ListArtifacts,
-            artifact_pb.ListArtifactsRequest(run_id=run_id, path=path or ""),
-        )
-        return [FileInfo.from_proto(f) for f in response.files]
-
-    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
-        """Downloads a file or a whole folder of the run; returns the local path. Every
-        path the server lists is checked to lie inside the folder listed (trackwire.naming's
-        rules), so nothing is written outside `dst_path`."""
-        dst_path = os.path.abspath(dst_path or os.getcwd())
-        with errors.names_checked():
-            path = naming.check_relative_path("path", path or "", allow_empty=True)
-        entries = self.list_artifacts(run_id, path) if path == "" else None
-        if entries is None:
-            parent = posixpath.dirname(path)
-            siblings = self.list_artifacts(run_id, parent)
-            match = next((e for e in siblings if e.path == path), None)
-            if match is None:
-                raise errors.NotFoundError(f"artifact '{path}' does not exist in run {run_id}")
-            if not match.is_dir:
-                return self._download_file(
-                    run_id, path, os.path.join(dst_path, posixpath.basename(path))
-                )
-            entries = self.list_artifacts(run_id, path)
-        local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
-        os.makedirs(local_root, exist_ok=True)
-        stack = [(path, entries)]
-        downloads = []
-        while stack:
-            folder, listed = stack.pop()
-            for entry in listed:
-                inside = _listed_inside(folder, entry.path)
-                rel = inside[len(path) :].lstrip("/")
-                with errors.names_checked():
-                    local = naming.local_path(local_root, rel, "listed artifact path")
-                if entry.is_dir:
-                    os.makedirs(local, exist_ok=True)
-                    stack.append((inside, self.list_artifacts(run_id, inside)))
-                else:
-                    downloads.append(functools.partial(self._download_file, run_id, inside, local))
-        _in_parallel(downloads)
-        return local_root
-
-    def _download_file(self, run_id: str, path: str, local: str) -> str:
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        tmp = f"{local}.part"
-        with open(tmp, "wb", buffering=0) as f:
-            for data in stream(
-                self._connection.download,
-                artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
-            ):
-                f.write(data)
-        os.replace(tmp, local)
-        return local
-
-
-def _listed_inside(folder: str, listed: str) -> str:
-    """`listed`, a path the server listed in `folder`, checked to lie strictly inside it
-    (so a download never leaves its destination, and a folder listing itself cannot loop)."""
-    with errors.names_checked():
-        checked = naming.check_relative_path("listed artifact path", listed)
-    if folder and not checked.startswith(folder + "/"):
-        raise errors.InvalidArgumentError(
-            f"the server listed {naming.shown(listed)} in {naming.shown(folder)}, outside it"
-        )
-    return checked
-
-
-class ArtifactWriter:
-    """Uploads what is written to it as one artifact (see TrackwireClient.open_artifact).
-
-    The upload is one UploadArtifact stream sent by a gRPC thread: `write` cuts the bytes
-    into UPLOAD_CHUNK_BYTES messages (each copied once) and queues them, waiting while
-    WRITER_QUEUE messages are on their way.
-    """
-
-    WRITER_QUEUE = 4
-
-    def __init__(self, connection: Connection, run_id: str, artifact_file: str):
-        self.path = artifact_file
-        self.size = 0
-        self.file: FileInfo | None = None
-        self._header: artifact_pb.UploadArtifactHeader | None = artifact_pb.UploadArtifactHeader(
-            run_id=run_id, path=artifact_file
-        )
-        self._queue: queue.Queue = queue.Queue(self.WRITER_QUEUE)
-        self._closed = False
-        self._future = connection.upload.future(self._requests())
-
-    def _requests(self) -> Iterator[bytes]:
-        while (message := self._queue.get()) is not None:
-            yield message
-
-    def _put(self, message: bytes | None) -> None:
-        while True:
-            if self._future.done():  # the server ended the stream: its error says why
-                self._raise_error()
-            try:
-                self._queue.put(message, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def _release(self) -> None:
-        """Ends the request iterator, which gRPC's sending thread may be waiting on."""
-        try:
-            while True:
-                self._queue.get_nowait()
-        except queue.Empty:
-            pass
-        self._queue.put_nowait(None)
-
-    def _raise_error(self):
-        self._closed = True
-        self._release()
-        try:
-            self._future.result()
-        except grpc.RpcError as e:
-            raise errors.from_rpc_error(e) from None
-        raise errors.TrackwireException(f"the upload of '{self.path}' ended before it was complete")
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        if self._closed:
-            raise ValueError(f"write to the closed artifact writer of '{self.path}'")
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), UPLOAD_CHUNK_BYTES):
-            chunk = view[start : start + UPLOAD_CHUNK_BYTES]
-            self._put(wire.encode_upload_request(self._header, chunk))
-            self._header = None
-        self.size += len(view)
-        return len(view)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> FileInfo:
-        """Ends the upload and returns the file as stored."""
-        if not self._closed:
-            if self._header is not None:  # nothing written: an empty file
-                self._put(wire.encode_upload_request(self._header, b""))
-                self._header = None
-            self._put(None)
-            self._closed = True
-            try:
-                self.file = FileInfo.from_proto(self._future.result().file)
-            except grpc.RpcError as e:
-                raise errors.from_rpc_error(e) from None
-        return self.file
-
-    def abort(self) -> None:
-        """Cancels the upload: the server keeps nothing of it."""
-        self._closed = True
-        self._future.cancel()
-        self._release()
-
-    def __enter__(self) -> ArtifactWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-def _file_chunks(f) -> Iterator[memoryview]:
-    """The file's bytes, UPLOAD_CHUNK_BYTES at a time, read into one reused buffer (each
-    chunk is valid until the next is asked for: `_upload` copies it into its message)."""
-    buffer = memoryview(bytearray(UPLOAD_CHUNK_BYTES))
-    while n := f.readinto(buffer):
-        yield buffer[:n]
-
-
-def _in_parallel(calls: list) -> None:
-    """Runs the calls (file transfers) on up to TRANSFER_THREADS threads; raises the first
-    error after every call has ended."""
-    if len(calls) <= 1:
-        for call in calls:
-            call()
-        return
-    with concurrent.futures.ThreadPoolExecutor(min(TRANSFER_THREADS, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
-    for future in futures:
-        future.result()
-
-
-# LogBatchRequest.metric_columns, sent to the servers that list this feature.
-METRIC_COLUMNS = "log_batch.metric_columns"
-
-
-def _set_metric_columns(columns, metrics: Sequence[Metric]) -> None:
-    """Fills a MetricPointColumns message: one list and one extend per column, about 3x
-    cheaper for the client, and 30x for the server to read, than a Metric message per
-    point. TypeError if a value or step needs converting (the caller then sends Metric
-    messages, which convert them as float() and int() do)."""
-    keys = [m.key for m in metrics]
-    distinct = dict.fromkeys(keys)
-    columns.keys.extend(distinct)
-    if len(distinct) > 1:
-        position = {key: i for i, key in enumerate(distinct)}
-        columns.key_index.extend([position[key] for key in keys])
-    columns.values.extend([m.value for m in metrics])
-    columns.steps.extend([m.step or 0 for m in metrics])
-    columns.timestamps_ms.extend([m.timestamp or 0 for m in metrics])
-
-
-def _add_metric_protos(repeated, metrics: Sequence[Metric]) -> None:
-    """Appends Metric messages to a repeated field: setting fields on added messages is
-    about 3x faster than building messages with keywords (batches hold thousands)."""
-    add = repeated.add
-    for m in metrics:
-        message = add()
-        try:
-            message.key = m.key
-            message.value = m.value
-            message.timestamp_ms = m.timestamp or 0
-            message.step = m.step or 0
-        except TypeError:  # "0.5", 3.0 as a step...: what float() and int() accept
-            message.CopyFrom(_metric_proto(m))
-
-
-def _metric_proto(m: Metric) -> run_pb2.Metric:
-    return run_pb2.Metric(
-        key=m.key, value=float(m.value), timestamp_ms=int(m.timestamp or 0), step=int(m.step or 0)
-    )
-
 
 def _status_number(status: str) -> int:
     try:
@@ -897,11 +393,32 @@ def _status_number(status: str) -> int:
         ) from None
 
 
-@functools.cache
-def _default_user() -> str:
+def _close_open_clients() -> None:
+    """At interpreter exit: stores every queued point, then closes every client."""
     try:
-        import getpass
+        close_metric_writers()
+    except Exception as e:  # at exit, say it; there is no caller left to raise to
+        print(f"trackwire: while flushing metrics at exit: {e}", file=sys.stderr)
+    for client in list(_open_clients):
+        try:
+            client.close()
+        except Exception as e:  # at exit, say it; there is no caller left to raise to
+            print(f"trackwire: while closing clients at exit: {e}", file=sys.stderr)
 
-        return getpass.getuser()
-    except Exception:
-        return ""
+
+def _register_exit_hook() -> None:
+    # Interpreter exit first joins the worker threads of every ThreadPoolExecutor
+    # (the embedded server's among them), and only then runs atexit callbacks;
+    # an open metric stream would hold a server worker and hang the exit. Hooks
+    # registered with threading run before that join, newest first.
+    # Importing it here registers that join first, so that ours runs before it.
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_close_open_clients)
+    else:
+        atexit.register(_close_open_clients)
+
+
+_register_exit_hook()

@@ -1,4 +1,5 @@
-"""Where the client talks to: tracking URIs, channels and the embedded server.
+"""Where the client talks to: tracking URIs, and connecting to one (starting the embedded
+server it names, if it names one).
 
 A tracking URI is one of:
 - `grpc://host:port` or `host:port`: a running Trackwire server;
@@ -12,19 +13,8 @@ A tracking URI is one of:
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass, field
 
-import grpc
-
-from trackwire import wire
-from trackwire.v1 import (
-    artifact_service_pb2,
-    artifact_service_pb2_grpc,
-    model_registry_service_pb2_grpc,
-    tracking_service_pb2,
-    tracking_service_pb2_grpc,
-)
+from trackwire_protocol.channel import CHANNEL_OPTIONS, MAX_MESSAGE_BYTES, Connection
 
 TRACKING_URI_ENV = "TRACKWIRE_TRACKING_URI"
 ARTIFACTS_ENV = "TRACKWIRE_ARTIFACTS"
@@ -32,15 +22,40 @@ ARTIFACTS_ALLOW_ENV = "TRACKWIRE_ARTIFACTS_ALLOW"
 DEFAULT_EMBEDDED_DB = "sqlite:///trackwire.db"
 DEFAULT_EMBEDDED_ARTIFACTS = "./trackwire-artifacts"
 _DB_SCHEMES = ("sqlite:", "postgresql:", "postgres:", "mysql:")
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_permit_without_calls", 0),
-    ("grpc.http2.max_pings_without_data", 0),
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "MAX_MESSAGE_BYTES",
+    "Connection",
+    "connect",
+    "get_tracking_uri",
+    "grpc_target",
+    "is_embedded",
+    "resolve_tracking_uri",
+    "set_tracking_uri",
 ]
+
+# The URI given to set_tracking_uri (None: not set). A process setting, as in MLflow.
+_tracking_uri: str | None = None
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """`grpc://host:port`, `host:port`, or a database URL for an embedded server (None
+    forgets the setting)."""
+    global _tracking_uri
+    _tracking_uri = uri
+
+
+def get_tracking_uri() -> str:
+    """The URI set with set_tracking_uri, else $TRACKWIRE_TRACKING_URI, else the
+    embedded default database."""
+    return resolve_tracking_uri(_tracking_uri)
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """The explicit URI, else $TRACKWIRE_TRACKING_URI, else the embedded default database."""
+    uri = explicit if explicit is not None else os.environ.get(TRACKING_URI_ENV, "")
+    return uri or DEFAULT_EMBEDDED_DB
 
 
 def is_embedded(uri: str) -> bool:
@@ -59,105 +74,30 @@ def grpc_target(uri: str) -> str:
     return uri
 
 
-@dataclass
-class Connection:
-    """A channel to one server and its stubs, shared by every client of that URI."""
-
-    target: str
-    channel: grpc.Channel
-    tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
-    artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
-    registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
-    # UploadArtifact and DownloadArtifact with their chunks encoded by trackwire.wire
-    upload: grpc.StreamUnaryMultiCallable = field(init=False)
-    download: grpc.UnaryStreamMultiCallable = field(init=False)
-    _info: tracking_service_pb2.GetServerInfoResponse | None = field(default=None, init=False)
-
-    def __post_init__(self):
-        self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
-        self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
-        self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
-        self.upload = self.channel.stream_unary(
-            wire.UPLOAD_METHOD,
-            request_serializer=wire.passthrough,
-            response_deserializer=artifact_service_pb2.UploadArtifactResponse.FromString,
-            _registered_method=True,
-        )
-        self.download = self.channel.unary_stream(
-            wire.DOWNLOAD_METHOD,
-            request_serializer=artifact_service_pb2.DownloadArtifactRequest.SerializeToString,
-            response_deserializer=wire.decode_download_response,
-            _registered_method=True,
-        )
-
-    @property
-    def info(self) -> tracking_service_pb2.GetServerInfoResponse:
-        """The server's version, limits and features, asked once per connection."""
-        if self._info is None:
-            self._info = self.tracking.GetServerInfo(tracking_service_pb2.GetServerInfoRequest())
-        return self._info
-
-    @property
-    def limits(self) -> tracking_service_pb2.ServerLimits:
-        """The server's limits, asked once per connection."""
-        return self.info.limits
-
-    def supports(self, feature: str) -> bool:
-        """Whether the server lists `feature` (GetServerInfoResponse.features), e.g.
-        "log_batch.metric_columns"; a server older than the feature does not."""
-        return feature in self.info.features
+def connect(uri: str) -> tuple[Connection, object | None]:
+    """A new connection to the server `uri` names, and the embedded server started for it
+    (None for a remote server); the caller closes both."""
+    server = None
+    if is_embedded(uri):
+        server, target = _start_embedded(uri)
+    else:
+        target = grpc_target(uri)
+    return Connection.open(target), server
 
 
-class _Registry:
-    """Process-wide cache of connections and embedded servers, keyed by tracking URI."""
+def _start_embedded(uri: str) -> tuple[object, str]:
+    # Imported here: a client of a remote server never loads the server code.
+    from trackwire_server.app import create_server
+    from trackwire_server.config import ServerConfig
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._connections: dict[str, Connection] = {}
-        self._embedded: dict[str, object] = {}
-
-    def connect(self, uri: str) -> Connection:
-        with self._lock:
-            connection = self._connections.get(uri)
-            if connection is None:
-                target = self._start_embedded(uri) if is_embedded(uri) else grpc_target(uri)
-                channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-                connection = self._connections[uri] = Connection(target, channel)
-            return connection
-
-    def _start_embedded(self, uri: str) -> str:
-        # Imported here: a client of a remote server never loads the server code.
-        from trackwire_server.app import create_server
-        from trackwire_server.config import ServerConfig
-
-        config = ServerConfig(
-            db_url=uri,
-            artifacts=os.environ.get(ARTIFACTS_ENV, DEFAULT_EMBEDDED_ARTIFACTS),
-            artifacts_allow=tuple(os.environ.get(ARTIFACTS_ALLOW_ENV, "").split()),
-            host="127.0.0.1",
-            port=0,
-            workers=16,
-        )
-        server, port = create_server(config)
-        server.start()
-        self._embedded[uri] = server
-        return f"127.0.0.1:{port}"
-
-    def close_all(self) -> None:
-        """Closes every channel, then stops the embedded servers."""
-        with self._lock:
-            for connection in self._connections.values():
-                connection.channel.close()
-            self._connections.clear()
-            for server in self._embedded.values():
-                server.stop(grace=1.0)
-            self._embedded.clear()
-
-
-registry = _Registry()
-
-
-def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """The explicit URI, else $TRACKWIRE_TRACKING_URI, else the embedded default database."""
-    uri = explicit if explicit is not None else os.environ.get(TRACKING_URI_ENV, "")
-    return uri or DEFAULT_EMBEDDED_DB
+    config = ServerConfig(
+        db_url=uri,
+        artifacts=os.environ.get(ARTIFACTS_ENV, DEFAULT_EMBEDDED_ARTIFACTS),
+        artifacts_allow=tuple(os.environ.get(ARTIFACTS_ALLOW_ENV, "").split()),
+        host="127.0.0.1",
+        port=0,
+        workers=16,
+    )
+    server, port = create_server(config)
+    server.start()
+    return server, f"127.0.0.1:{port}"

@@ -5,19 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trackwire.v1 import artifact_service_pb2, experiment_pb2, run_pb2, tracking_service_pb2
+from trackwire_protocol import enums
 
-_STAGES = {
-    experiment_pb2.LIFECYCLE_STAGE_ACTIVE: "active",
-    experiment_pb2.LIFECYCLE_STAGE_DELETED: "deleted",
-}
-RUN_STATUSES = {
-    "RUNNING": run_pb2.RUN_STATUS_RUNNING,
-    "SCHEDULED": run_pb2.RUN_STATUS_SCHEDULED,
-    "FINISHED": run_pb2.RUN_STATUS_FINISHED,
-    "FAILED": run_pb2.RUN_STATUS_FAILED,
-    "KILLED": run_pb2.RUN_STATUS_KILLED,
-}
-_STATUS_NAMES = {v: k for k, v in RUN_STATUSES.items()}
+_STAGES = enums.LIFECYCLE_STAGES
+STATUS_NAMES = enums.RUN_STATUSES
+# A run status by name: "FINISHED" -> run_pb2.RUN_STATUS_FINISHED.
+RUN_STATUSES = {name: number for number, name in STATUS_NAMES.items()}
 
 
 class ViewType:
@@ -104,7 +97,7 @@ class RunInfo:
             p.run_id,
             p.experiment_id,
             p.run_name,
-            _STATUS_NAMES.get(p.status, "UNKNOWN"),
+            STATUS_NAMES.get(p.status, "UNKNOWN"),
             _ms(p, "start_time"),
             _ms(p, "end_time"),
             p.artifact_uri,
@@ -166,7 +159,7 @@ def runs_from_table(table: tracking_service_pb2.RunTable) -> list[Run]:
             run_id,
             experiment_id,
             name,
-            _STATUS_NAMES.get(status, "UNKNOWN"),
+            STATUS_NAMES.get(status, "UNKNOWN"),
             start,
             end or None,
             artifact_uri,

@@ -1,107 +1,30 @@
-"""Exceptions the client raises: one per gRPC status code the server uses."""
+"""Exceptions the client raises: one per gRPC status code the server uses (defined in
+`trackwire_protocol.errors`, which the server's web UI shares)."""
 
-from __future__ import annotations
+from trackwire_protocol.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    TrackwireException,
+    UnavailableError,
+    from_code_number,
+    from_rpc_error,
+    from_status,
+    names_checked,
+)
 
-import contextlib
-from collections.abc import Iterator
-
-import grpc
-
-from trackwire import naming
-
-
-class TrackwireException(Exception):
-    """An error reported by the Trackwire server (or found by the client before sending).
-
-    `code` is the gRPC status code, `reason` the server's stable reason string.
-    """
-
-    code = grpc.StatusCode.UNKNOWN
-
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None, reason: str = ""):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.reason = reason or self.code.name
-
-    @property
-    def error_code(self) -> str:
-        """The status code's name, e.g. "INVALID_ARGUMENT" (MLflow's attribute name)."""
-        return self.code.name
-
-
-class InvalidArgumentError(TrackwireException):
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-
-class NotFoundError(TrackwireException):
-    code = grpc.StatusCode.NOT_FOUND
-
-
-class AlreadyExistsError(TrackwireException):
-    code = grpc.StatusCode.ALREADY_EXISTS
-
-
-class FailedPreconditionError(TrackwireException):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-class ResourceExhaustedError(TrackwireException):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class UnavailableError(TrackwireException):
-    code = grpc.StatusCode.UNAVAILABLE
-
-
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidArgumentError,
-        NotFoundError,
-        AlreadyExistsError,
-        FailedPreconditionError,
-        ResourceExhaustedError,
-        UnavailableError,
-    )
-}
-
-
-@contextlib.contextmanager
-def names_checked() -> Iterator[None]:
-    """A refusal of trackwire.naming's rules inside becomes InvalidArgumentError, as the
-    server answers it."""
-    try:
-        yield
-    except naming.InvalidName as e:
-        raise InvalidArgumentError(e.message) from None
-
-
-def from_status(code: grpc.StatusCode, message: str, reason: str = "") -> TrackwireException:
-    cls = _BY_CODE.get(code, TrackwireException)
-    return cls(message, code=code, reason=reason)
-
-
-def from_code_number(number: int, message: str) -> TrackwireException:
-    for code in grpc.StatusCode:
-        if code.value[0] == number:
-            return from_status(code, message)
-    return TrackwireException(message)
-
-
-def from_rpc_error(error: grpc.RpcError) -> TrackwireException:
-    reason = ""
-    try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
-
-        status = rpc_status.from_call(error)
-        if status is not None:
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    reason = info.reason
-    except Exception:  # details are a bonus; the code and message are what matter
-        pass
-    return from_status(error.code(), error.details() or "", reason)
+__all__ = [
+    "AlreadyExistsError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "ResourceExhaustedError",
+    "TrackwireException",
+    "UnavailableError",
+    "from_code_number",
+    "from_rpc_error",
+    "from_status",
+    "names_checked",
+]

@@ -1,7 +1,8 @@
 """The fluent API: module-level functions over an active run, as in MLflow.
 
 The active-run stack lives in a ContextVar (each thread and asyncio task has its
-own); the tracking URI and active experiment are process settings.
+own); the tracking URI and active experiment are process settings. Each tracking URI
+has one default client, made on first use: the only client the process keeps.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from trackwire import errors, search
-from trackwire.client import TrackwireClient, close_metric_writers, metric_writer_for
-from trackwire.connection import registry, resolve_tracking_uri
+from trackwire import connection, errors, search
+from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, Run, ViewType
 
 EXPERIMENT_NAME_ENV = "TRACKWIRE_EXPERIMENT_NAME"
@@ -27,10 +27,9 @@ NOTE_TAG = "trackwire.note.content"
 
 
 class _Settings:
-    """Process-wide settings: set_tracking_uri and set_experiment write here."""
+    """Process-wide settings: set_experiment writes here (set_tracking_uri: connection)."""
 
     def __init__(self):
-        self.tracking_uri: str | None = None
         self.experiment_id: str | None = None
         self.clients: dict[str, TrackwireClient] = {}
         self.last_run: Run | None = None
@@ -74,21 +73,19 @@ class ActiveRun(Run):
 # -- where to track -----------------------------------------------------------
 
 
-def set_tracking_uri(uri: str) -> None:
-    """`grpc://host:port`, `host:port`, or a database URL for an embedded server."""
-    _settings.tracking_uri = uri
-
-
-def get_tracking_uri() -> str:
-    return resolve_tracking_uri(_settings.tracking_uri)
+set_tracking_uri = connection.set_tracking_uri
+get_tracking_uri = connection.get_tracking_uri
 
 
 def _client() -> TrackwireClient:
+    """The default client of the tracking URI (made on first use, kept until exit)."""
     uri = get_tracking_uri()
     client = _settings.clients.get(uri)
     if client is None:
         with _settings.lock:
-            client = _settings.clients.setdefault(uri, TrackwireClient(uri))
+            client = _settings.clients.get(uri)
+            if client is None:
+                client = _settings.clients[uri] = TrackwireClient(uri)
     return client
 
 
@@ -329,8 +326,7 @@ def log_metrics(
 
 def flush(timeout: float | None = 300.0) -> None:
     """Waits until every metric point logged so far is stored; raises what the server refused."""
-    writer = metric_writer_for(get_tracking_uri())
-    writer.flush(timeout)
+    _client().flush_metrics(timeout)
 
 
 # -- search --------------------------------------------------------------------------
@@ -433,27 +429,19 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 def _on_exit() -> None:
-    """Ends the runs still active in this thread, stores every queued point, then stops."""
+    """Ends the runs still active in this thread; then trackwire.client's exit hook
+    (registered before this one, so run after it) stores every queued point and closes
+    the clients."""
     try:
         while _run_stack.get():
             end_run("FINISHED")
     except Exception as e:  # at exit, say it; there is no caller left to raise to
         print(f"trackwire: while ending runs at exit: {e}", file=sys.stderr)
-    try:
-        close_metric_writers()
-    except Exception as e:
-        print(f"trackwire: while flushing metrics at exit: {e}", file=sys.stderr)
-    registry.close_all()
 
 
 def _register_exit_hook() -> None:
-    # Interpreter exit first joins the worker threads of every ThreadPoolExecutor
-    # (the embedded server's among them), and only then runs atexit callbacks;
-    # an open metric stream would hold a server worker and hang the exit. Hooks
-    # registered with threading run before that join, newest first.
-    # Importing it here registers that join first, so that ours runs before it.
-    import concurrent.futures.thread  # noqa: F401
-
+    # As trackwire.client's hook: before the join of the executors' threads, newest
+    # first, so this one runs before the client's.
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         register(_on_exit)

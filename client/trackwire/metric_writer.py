@@ -31,7 +31,6 @@ import uuid
 
 import grpc
 
-from trackwire import naming
 from trackwire.errors import (
     InvalidArgumentError,
     TrackwireException,
@@ -40,6 +39,7 @@ from trackwire.errors import (
     names_checked,
 )
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_protocol import naming
 
 log = logging.getLogger("trackwire.metric_writer")
 

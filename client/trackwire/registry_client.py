@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trackwire import errors
-from trackwire.calls import call
 from trackwire.entities import PagedList
 from trackwire.registry_entities import ModelVersion, RegisteredModel
+from trackwire.user import default_user
 from trackwire.v1 import model_registry_service_pb2 as pb
 from trackwire.v1 import registered_model_pb2
+from trackwire_protocol.calls import call
 
 # SearchModelVersions pages: the server's limit.
 SEARCH_MODEL_VERSIONS_PAGE = 10_000
@@ -126,8 +127,6 @@ class ModelRegistryMethods:
         `run_link` and `await_creation_for` are accepted for MLflow compatibility; versions
         are ready as soon as they are created.
         """
-        from trackwire.client import _default_user
-
         response = call(
             self._registry.CreateModelVersion,
             pb.CreateModelVersionRequest(
@@ -139,7 +138,7 @@ class ModelRegistryMethods:
                     registered_model_pb2.ModelVersionTag(key=k, value=str(v))
                     for k, v in (tags or {}).items()
                 ],
-                user_id=_default_user(),
+                user_id=default_user(),
             ),
         )
         return ModelVersion.from_proto(response.model_version)

@@ -5,12 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trackwire.v1 import registered_model_pb2
-
-_STATUS_NAMES = {
-    registered_model_pb2.MODEL_VERSION_STATUS_PENDING_REGISTRATION: "PENDING_REGISTRATION",
-    registered_model_pb2.MODEL_VERSION_STATUS_FAILED_REGISTRATION: "FAILED_REGISTRATION",
-    registered_model_pb2.MODEL_VERSION_STATUS_READY: "READY",
-}
+from trackwire_protocol.enums import MODEL_VERSION_STATUSES as _STATUS_NAMES
 
 
 def _ms(message, name: str) -> int | None:

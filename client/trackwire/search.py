@@ -6,18 +6,11 @@ from collections.abc import Sequence
 
 from trackwire import errors
 from trackwire.client import TrackwireClient
-from trackwire.entities import Experiment, ViewType, runs_from_table
-from trackwire.v1 import run_pb2, tracking_service_pb2
+from trackwire.entities import STATUS_NAMES, Experiment, ViewType, runs_from_table
+from trackwire.v1 import tracking_service_pb2
 
 # Pages as large as the server allows: fewer round trips for big result sets.
 _PAGE_SIZE = 50_000
-_STATUS_NAMES = {
-    run_pb2.RUN_STATUS_RUNNING: "RUNNING",
-    run_pb2.RUN_STATUS_SCHEDULED: "SCHEDULED",
-    run_pb2.RUN_STATUS_FINISHED: "FINISHED",
-    run_pb2.RUN_STATUS_FAILED: "FAILED",
-    run_pb2.RUN_STATUS_KILLED: "KILLED",
-}
 
 
 def search_runs(
@@ -39,16 +32,15 @@ def search_runs(
     count = 0
     token = None
     while count < max_results:
-        page = client._search_runs_page(
+        page = client.search_runs_page(
             experiment_ids or (),
             filter_string,
             run_view_type,
             min(_PAGE_SIZE, max_results - count),
             order_by,
             token,
-            experiment_names or (),
-            select,
-            as_table=True,
+            experiment_names=experiment_names or (),
+            select=select,
         )
         pages.append(page)
         count += len(page.table.run_ids)
@@ -84,7 +76,7 @@ def _data_frame(tables: list[tracking_service_pb2.RunTable]):
         n = len(table.run_ids)
         info["run_id"] += table.run_ids
         info["experiment_id"] += table.experiment_ids
-        info["status"] += [_STATUS_NAMES.get(s, "UNKNOWN") for s in table.statuses]
+        info["status"] += [STATUS_NAMES.get(s, "UNKNOWN") for s in table.statuses]
         info["artifact_uri"] += table.artifact_uris
         info["start_time"] += table.start_times_ms
         info["end_time"] += [t or None for t in table.end_times_ms]

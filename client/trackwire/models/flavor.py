@@ -6,14 +6,14 @@ import importlib
 import types
 from typing import Any
 
-from trackwire import naming
 from trackwire.errors import FailedPreconditionError, InvalidArgumentError, names_checked
+from trackwire_protocol import naming
 
 
 def model_path(model_dir: str, relative: Any, field: str) -> str:
     """The local path of a file an MLmodel names (`relative`, e.g. "model.skops"), inside
     `model_dir`: InvalidArgumentError naming `field` if it is no relative path that stays
-    there (trackwire.naming's rules, the server's: no '..', no absolute path, ...)."""
+    there (trackwire_protocol.naming's rules, the server's: no '..', no absolute path, ...)."""
     if not isinstance(relative, str):
         raise InvalidArgumentError(f"{field} must be a path, not {type(relative).__name__}")
     with names_checked():

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackwire import naming
 from trackwire.errors import InvalidArgumentError, NotFoundError, names_checked
 from trackwire.models import environment, input_example
 from trackwire.models.signature import ModelSignature, Schema, infer_signature
+from trackwire_protocol import naming
 
 MLMODEL_FILE = "MLmodel"
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trackwire import naming
 from trackwire.errors import InvalidArgumentError, names_checked
 from trackwire.models.flavor import model_path
+from trackwire_protocol import naming
 
 PYTHON_MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from trackwire import naming
+from trackwire_protocol import naming
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger("trackwire.artifacts")

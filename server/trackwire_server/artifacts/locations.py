@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from trackwire import naming
+from trackwire_protocol import naming
 from trackwire_server.errors import FailedPrecondition, InvalidArgument
 
 LOCAL = "file"

@@ -1,6 +1,6 @@
 """Reading and writing run artifacts: local folders (`local.py`) and fsspec object stores.
 
-Every path from a client is checked (`trackwire.naming`) before it touches a filesystem,
+Every path from a client is checked (`trackwire_protocol.naming`) before it touches a filesystem,
 and every stored run location is checked against the server's root and allowed prefixes
 (`locations.py`) before it is used. Local folders are walked without following links;
 other filesystems are reached through a `DirFileSystem` rooted at the run's folder.

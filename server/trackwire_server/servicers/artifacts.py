@@ -1,6 +1,6 @@
 """ArtifactService: upload, download and list the files of a run.
 
-The chunks of uploads and downloads are decoded and encoded by `trackwire.wire` (the same
+The chunks of uploads and downloads are decoded and encoded by `trackwire_protocol.wire` (the same
 wire format, fewer copies): see `add_to_server`.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import grpc
 
-from trackwire import wire
 from trackwire.v1 import artifact_service_pb2 as pb
 from trackwire.v1 import artifact_service_pb2_grpc
+from trackwire_protocol import wire
 from trackwire_server import convert
 from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
@@ -75,7 +75,7 @@ def _checked_data(number: int, message: wire.UploadChunk) -> memoryview:
 
 def add_to_server(servicer: ArtifactServicer, server: grpc.Server) -> None:
     """Registers the service as the generated `add_ArtifactServiceServicer_to_server`
-    does, with `trackwire.wire` decoding upload chunks (a view of the received bytes,
+    does, with `trackwire_protocol.wire` decoding upload chunks (a view of the received bytes,
     written as it is) and encoding download chunks."""
     handlers = {
         "UploadArtifact": grpc.stream_unary_rpc_method_handler(

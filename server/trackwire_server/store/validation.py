@@ -1,6 +1,6 @@
 """Checks on names, keys and values shared by the store's write paths.
 
-The rules themselves are `trackwire.naming` (the client applies the same ones); this
+The rules themselves are `trackwire_protocol.naming` (the client applies the same ones); this
 module turns their refusals into InvalidArgument and adds the server's length limits.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from trackwire import naming
+from trackwire_protocol import naming
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.limits import LIMITS
 

@@ -1,27 +1,31 @@
-"""The UI's gRPC client of the server, and the HTTP glue its routes share: gRPC errors as
-HTTP statuses, JSON endpoints run in threads, same-origin checks on writes."""
+"""The UI's connection to the server, and the HTTP glue its routes share: the services'
+errors as HTTP statuses, JSON endpoints run in threads, same-origin checks on writes.
+
+The UI is a client of the public services like any other: it calls them through
+`trackwire_protocol` (the channel and stubs, the call and stream helpers, status codes as
+exceptions, each with its HTTP status), as `TrackwireClient` does.
+"""
 
 from __future__ import annotations
 
 import functools
 import threading
+from typing import NamedTuple
 
-import grpc
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from trackwire.client import MetricWatch
-from trackwire.v1 import artifact_service_pb2_grpc, tracking_service_pb2_grpc
+from trackwire.v1 import tracking_service_pb2
+from trackwire_protocol import calls, errors
+from trackwire_protocol.channel import CHANNEL_OPTIONS, Connection
+from trackwire_protocol.watch import MetricWatch
 
-HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-    grpc.StatusCode.UNAVAILABLE: 503,
-}
+# Charts of many long histories: larger answers than the client's default.
+UI_CHANNEL_OPTIONS = [
+    *(o for o in CHANNEL_OPTIONS if o[0] != "grpc.max_receive_message_length"),
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+]
 
 
 class ApiError(Exception):
@@ -31,40 +35,56 @@ class ApiError(Exception):
         self.status = status
         self.message = message
 
+    @classmethod
+    def of(cls, error: errors.TrackwireException) -> ApiError:
+        return cls(error.http_status, error.message or error.code.name)
+
 
 def millis(ts) -> int | None:
     """A protobuf Timestamp in milliseconds; None when unset."""
     return ts.seconds * 1000 + ts.nanos // 1_000_000 if ts.seconds or ts.nanos else None
 
 
+class WatchedPoints(NamedTuple):
+    """The points of one committed write, as a live chart draws them."""
+
+    steps: list[int]
+    values: list[float]
+    timestamps: list[int]
+
+
+def _watched(m: tracking_service_pb2.WatchMetricsResponse) -> tuple[str, str, WatchedPoints]:
+    return m.run_id, m.key, WatchedPoints(list(m.steps), list(m.values), list(m.timestamps_ms))
+
+
 class Backend:
-    """The gRPC stubs the UI calls, on one channel to the server."""
+    """The services the UI calls, on one connection to the server."""
 
     def __init__(self, target: str):
-        self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        )
-        self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
-        self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.connection = Connection.open(target, UI_CHANNEL_OPTIONS)
+        self.tracking = self.connection.tracking
+        self.artifacts = self.connection.artifacts
+        self.registry = self.connection.registry
         self._watches: set = set()
         self._lock = threading.Lock()
 
     def call(self, method, request):
+        """The response of a unary call, not retried (the page shows the error at once)."""
         try:
-            return method(request, timeout=60)
-        except grpc.RpcError as e:
-            raise ApiError(HTTP_STATUS.get(e.code(), 502), e.details() or str(e.code())) from None
+            return calls.call(method, request, timeout=60, retry_for=0)
+        except errors.TrackwireException as e:
+            raise ApiError.of(e) from None
 
     def stream(self, method, request):
         try:
-            yield from method(request, timeout=300)
-        except grpc.RpcError as e:
-            raise ApiError(HTTP_STATUS.get(e.code(), 502), e.details() or str(e.code())) from None
+            yield from calls.stream(method, request, timeout=300)
+        except errors.TrackwireException as e:
+            raise ApiError.of(e) from None
 
     def watch(self, request) -> MetricWatch:
-        """A WatchMetrics for a page's live charts; it watches anew when the server ends
-        it for being quiet, until `forget`."""
-        watch = MetricWatch(functools.partial(self.tracking.WatchMetrics, request))
+        """A WatchMetrics for a page's live charts, yielding (run_id, key, WatchedPoints);
+        it watches anew when the server ends it for being quiet, until `forget`."""
+        watch = MetricWatch(functools.partial(self.tracking.WatchMetrics, request), _watched)
         with self._lock:
             self._watches.add(watch)
         return watch
@@ -79,7 +99,7 @@ class Backend:
             watches = list(self._watches)
         for watch in watches:
             watch.cancel()
-        self.channel.close()
+        self.connection.close()
 
 
 def json_endpoint(handler):

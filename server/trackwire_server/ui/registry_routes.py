@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trackwire.v1 import model_registry_service_pb2 as rpb
-from trackwire.v1 import model_registry_service_pb2_grpc, registered_model_pb2
+from trackwire.v1 import registered_model_pb2
 from trackwire_server.ui.backend import ApiError, json_endpoint, millis, same_origin_json
 
 STATUS_NAMES = {v: k for k, v in registered_model_pb2.ModelVersionStatus.items()}
@@ -49,7 +49,7 @@ def model_json(m) -> dict:
 
 
 def registry_routes(backend) -> list[Route]:
-    stub = model_registry_service_pb2_grpc.ModelRegistryServiceStub(backend.channel)
+    stub = backend.registry
 
     def search_models(request: Request) -> dict:
         text = request.query_params.get("q", "").strip()

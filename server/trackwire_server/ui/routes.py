@@ -19,11 +19,12 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from trackwire.client import WATCH_OVERFLOWED
-from trackwire.errors import TrackwireException
 from trackwire.v1 import artifact_service_pb2 as apb
 from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_protocol.enums import LIFECYCLE_STAGES, RUN_STATUSES
+from trackwire_protocol.errors import TrackwireException
+from trackwire_protocol.watch import WATCH_OVERFLOWED
 from trackwire_server.ui.backend import (
     ApiError,
     Backend,
@@ -67,11 +68,12 @@ def chart_numbers(values) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-STATUS_NAMES = {v: k for k, v in run_pb2.RunStatus.items()}
-
-
 def status_name(status: int) -> str:
-    return STATUS_NAMES.get(status, "UNKNOWN").removeprefix("RUN_STATUS_")
+    return RUN_STATUSES.get(status, "UNKNOWN")
+
+
+def stage_name(stage: int) -> str:
+    return LIFECYCLE_STAGES.get(stage, "active")
 
 
 # -- JSON shapes ---------------------------------------------------------------
@@ -82,7 +84,7 @@ def experiment_json(e, run_count: int | None = None) -> dict:
         "experiment_id": e.experiment_id,
         "name": e.name,
         "artifact_location": e.artifact_location,
-        "lifecycle_stage": "deleted" if e.lifecycle_stage == 2 else "active",
+        "lifecycle_stage": stage_name(e.lifecycle_stage),
         "tags": {t.key: t.value for t in e.tags},
         "create_time": millis(e.create_time),
         "update_time": millis(e.update_time),
@@ -100,7 +102,7 @@ def run_json(r) -> dict:
         "start_time": millis(info.start_time),
         "end_time": millis(info.end_time),
         "artifact_uri": info.artifact_uri,
-        "lifecycle_stage": "deleted" if info.lifecycle_stage == 2 else "active",
+        "lifecycle_stage": stage_name(info.lifecycle_stage),
         "parent_run_id": info.parent_run_id,
         "user_id": info.user_id,
         "params": {p.key: p.value for p in r.data.params},

@@ -6,7 +6,7 @@ server applies it once however often it arrives. So every unary call is safe to 
 and `call` retries it when the server answers UNAVAILABLE (unreachable, restarting, its
 database away) or DEADLINE_EXCEEDED (rolled back past a per-attempt timeout), with
 backoff, for up to `retry_seconds` ($TRACKWIRE_RETRY_SECONDS, 30 by default). Errors
-come out as `trackwire.errors` exceptions. Streams are not retried here: the metric
+come out as `trackwire_protocol.errors` exceptions. Streams are not retried here: the metric
 writer resends its own batches, and an upload's chunks are consumed as they go.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from trackwire import errors
+from trackwire_protocol import errors
 
 RETRY_SECONDS_ENV = "TRACKWIRE_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 30.0
@@ -67,9 +67,9 @@ def call_once(method, request):
         raise errors.from_rpc_error(e) from None
 
 
-def stream(method, request) -> Iterator:
-    """The messages of a server stream; errors as `trackwire.errors` exceptions."""
+def stream(method, request, *, timeout: float | None = None) -> Iterator:
+    """The messages of a server stream; errors as `trackwire_protocol.errors` exceptions."""
     try:
-        yield from method(request)
+        yield from method(request, timeout=timeout)
     except grpc.RpcError as e:
         raise errors.from_rpc_error(e) from None

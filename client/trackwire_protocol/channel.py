@@ -1,0 +1,83 @@
+"""A channel to one server with its stubs: what every caller of the services holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+
+from trackwire.v1 import (
+    artifact_service_pb2,
+    artifact_service_pb2_grpc,
+    model_registry_service_pb2_grpc,
+    tracking_service_pb2,
+    tracking_service_pb2_grpc,
+)
+from trackwire_protocol import wire
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+@dataclass
+class Connection:
+    """A channel to one server and its stubs; `close()` closes the channel."""
+
+    target: str
+    channel: grpc.Channel
+    tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
+    artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
+    registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
+    # UploadArtifact and DownloadArtifact with their chunks encoded by trackwire_protocol.wire
+    upload: grpc.StreamUnaryMultiCallable = field(init=False)
+    download: grpc.UnaryStreamMultiCallable = field(init=False)
+    _info: tracking_service_pb2.GetServerInfoResponse | None = field(default=None, init=False)
+
+    def __post_init__(self):
+        self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
+        self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
+        self.upload = self.channel.stream_unary(
+            wire.UPLOAD_METHOD,
+            request_serializer=wire.passthrough,
+            response_deserializer=artifact_service_pb2.UploadArtifactResponse.FromString,
+            _registered_method=True,
+        )
+        self.download = self.channel.unary_stream(
+            wire.DOWNLOAD_METHOD,
+            request_serializer=artifact_service_pb2.DownloadArtifactRequest.SerializeToString,
+            response_deserializer=wire.decode_download_response,
+            _registered_method=True,
+        )
+
+    @classmethod
+    def open(cls, target: str, options=CHANNEL_OPTIONS) -> Connection:
+        """A new insecure channel to `target` (`host:port`)."""
+        return cls(target, grpc.insecure_channel(target, options=options))
+
+    @property
+    def info(self) -> tracking_service_pb2.GetServerInfoResponse:
+        """The server's version, limits and features, asked once per connection."""
+        if self._info is None:
+            self._info = self.tracking.GetServerInfo(tracking_service_pb2.GetServerInfoRequest())
+        return self._info
+
+    @property
+    def limits(self) -> tracking_service_pb2.ServerLimits:
+        """The server's limits, asked once per connection."""
+        return self.info.limits
+
+    def supports(self, feature: str) -> bool:
+        """Whether the server lists `feature` (GetServerInfoResponse.features), e.g.
+        "log_batch.metric_columns"; a server older than the feature does not."""
+        return feature in self.info.features
+
+    def close(self) -> None:
+        self.channel.close()
