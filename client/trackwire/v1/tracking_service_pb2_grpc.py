@@ -364,6 +364,11 @@ class TrackingServiceServicer:
         the history first with BatchReadMetricHistory). A watcher that falls far
         behind is sent a message with `overflowed` set and should re-read.
 
+        Once the watch is registered, before any point, the server sends the
+        response headers (initial metadata) with `trackwire-watch-live: 1`: every
+        point committed after the client sees that header is sent on this stream.
+        A client that must not miss a point reads the history after the header.
+
         A watch on which the server had nothing to send for
         ServerLimits.stream_idle_timeout (the runs are quiet) ends with OK, which
         frees the slots of abandoned watchers: a client that still wants points
