@@ -1,11 +1,12 @@
-# Entry points: make serve | test | lint | protos | check-protos | bench
+# Entry points: make serve | test | lint | protos | check-protos | freeze-v1 | bench
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTO_FILES := $(wildcard protos/trackwire/v1/*.proto)
 STUB_DIR := client/trackwire/v1
+V1_IMAGE := trackwire-v1.binpb
 
-.PHONY: venv protos check-protos test lint serve bench bench-compare clean
+.PHONY: venv protos check-protos test lint freeze-v1 serve bench bench-compare clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +52,12 @@ lint: venv
 	$(VENV)/bin/ruff check client server tests bench
 	$(VENV)/bin/ruff format --check client server tests bench
 	cd protos && ../$(VENV)/bin/buf lint
+	cd protos && ../$(VENV)/bin/buf breaking --against $(V1_IMAGE)
+
+# trackwire.v1 as released (README: How the contract evolves). Rebuilt only when v1 gains
+# additions, never to let a breaking change through.
+freeze-v1: venv
+	cd protos && ../$(VENV)/bin/buf build -o $(V1_IMAGE)
 
 # The server on the embedded default: SQLite file + local artifact folder.
 serve: venv
