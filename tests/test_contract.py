@@ -102,3 +102,93 @@ def test_watch_sends_its_live_header_before_any_point(stub, client):
         assert list(received[0].steps) == [7]
     finally:
         call.cancel()
+
+
+# -- uploads are checked against their declared size and digest ----------------------
+
+
+def _upload(channel, header, *chunks):
+    from trackwire.v1 import artifact_service_pb2 as apb
+    from trackwire.v1 import artifact_service_pb2_grpc as astubs
+
+    stub = astubs.ArtifactServiceStub(channel)
+    messages = [apb.UploadArtifactRequest(header=header, data=chunks[0] if chunks else b"")]
+    messages += [apb.UploadArtifactRequest(data=c) for c in chunks[1:]]
+    return stub.UploadArtifact(iter(messages), timeout=10)
+
+
+def _download(channel, run_id, path):
+    from trackwire.v1 import artifact_service_pb2 as apb
+    from trackwire.v1 import artifact_service_pb2_grpc as astubs
+
+    request = apb.DownloadArtifactRequest(run_id=run_id, path=path)
+    return b"".join(m.data for m in astubs.ArtifactServiceStub(channel).DownloadArtifact(request))
+
+
+def test_an_upload_ended_early_never_replaces_a_good_file(channel, client):
+    import hashlib
+
+    from trackwire.v1 import artifact_service_pb2 as apb
+
+    run_id = client.create_run(client.create_experiment("uploads")).info.run_id
+    good = b"0123456789" * 1000
+    client.log_bytes(run_id, good, "model.bin")
+    cases = [
+        # a clean half-close after the first half: fewer bytes than declared
+        (
+            apb.UploadArtifactHeader(run_id=run_id, path="model.bin", size_bytes=len(good)),
+            [good[:4000]],
+            "UPLOAD_SIZE_MISMATCH",
+            "header.size_bytes",
+        ),
+        (
+            apb.UploadArtifactHeader(run_id=run_id, path="model.bin", size_bytes=10),
+            [good[:8], good[8:20]],
+            "UPLOAD_SIZE_MISMATCH",
+            "header.size_bytes",
+        ),
+        (
+            apb.UploadArtifactHeader(
+                run_id=run_id, path="model.bin", sha256=hashlib.sha256(good).hexdigest()
+            ),
+            [good[:5000]],
+            "UPLOAD_DIGEST_MISMATCH",
+            "header.sha256",
+        ),
+        (
+            apb.UploadArtifactHeader(run_id=run_id, path="model.bin", sha256="ABC"),
+            [good],
+            "INVALID_ARGUMENT",
+            "header.sha256",
+        ),
+        (
+            apb.UploadArtifactHeader(run_id=run_id, path="model.bin", size_bytes=-1),
+            [good],
+            "INVALID_ARGUMENT",
+            "header.size_bytes",
+        ),
+    ]
+    for header, chunks, reason, field in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            _upload(channel, header, *chunks)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        info = error_info(caught.value)
+        assert (info.reason, info.metadata["field"]) == (reason, field)
+        assert _download(channel, run_id, "model.bin") == good
+    assert [f.path for f in client.list_artifacts(run_id)] == ["model.bin"]
+
+
+def test_an_upload_that_matches_its_header_is_stored(channel, client):
+    import hashlib
+
+    from trackwire.v1 import artifact_service_pb2 as apb
+
+    run_id = client.create_run(client.create_experiment("uploads")).info.run_id
+    data = b"abc" * 700
+    header = apb.UploadArtifactHeader(
+        run_id=run_id, path="d/x.bin", size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+    assert _upload(channel, header, data[:1000], data[1000:]).file.file_size == len(data)
+    empty = apb.UploadArtifactHeader(run_id=run_id, path="empty", size_bytes=0)
+    assert _upload(channel, empty).file.file_size == 0
+    assert _download(channel, run_id, "d/x.bin") == data

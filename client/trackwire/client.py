@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import hashlib
 import os
 import posixpath
 import queue
@@ -576,7 +577,10 @@ class TrackwireClient(ModelRegistryMethods):
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
         with open(local_path, "rb", buffering=0) as f:
-            return self._upload(run_id, path, _file_chunks(f))
+            size = os.fstat(f.fileno()).st_size
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            f.seek(0)
+            return self._upload(run_id, path, _file_chunks(f), size, sha256)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
@@ -597,6 +601,8 @@ class TrackwireClient(ModelRegistryMethods):
             artifact_file,
             [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)]
             or [b""],
+            len(data),
+            hashlib.sha256(data).hexdigest(),
         )
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> FileInfo:
@@ -634,12 +640,15 @@ class TrackwireClient(ModelRegistryMethods):
             run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
-    def _upload(self, run_id: str, path: str, chunks: Iterable) -> FileInfo:
+    def _upload(self, run_id: str, path: str, chunks: Iterable, size: int, sha256: str) -> FileInfo:
         """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
-        a reused buffer) as the file `path`."""
+        a reused buffer) as the file `path`, of `size` bytes with that SHA-256 digest (the
+        server stores it only if both match what it received)."""
 
         def requests():
-            header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
+            header = artifact_pb.UploadArtifactHeader(
+                run_id=run_id, path=path, size_bytes=size, sha256=sha256
+            )
             first = True
             for data in chunks:
                 yield wire.encode_upload_request(header if first else None, data)
