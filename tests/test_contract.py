@@ -192,3 +192,117 @@ def test_an_upload_that_matches_its_header_is_stored(channel, client):
     empty = apb.UploadArtifactHeader(run_id=run_id, path="empty", size_bytes=0)
     assert _upload(channel, empty).file.file_size == 0
     assert _download(channel, run_id, "d/x.bin") == data
+
+
+# -- filters: ids and times in either form, one naming, enums by either name ---------
+
+
+def _experiment_names(stub, filter, order_by=()):
+    request = pb.SearchExperimentsRequest(filter=filter, order_by=order_by)
+    return [e.name for e in stub.SearchExperiments(request).experiments]
+
+
+def _rfc3339(ms: int) -> str:
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_experiment_filters_take_ids_and_times_in_either_form(stub, client):
+    ids = {name: client.create_experiment(name) for name in ("a", "b")}
+    created = client.get_experiment(ids["b"]).creation_time
+    for filter in (
+        f"experiment_id = {ids['b']}",
+        f"experiment_id = '{ids['b']}'",
+        f"create_time = {created}",
+        f"create_time = '{_rfc3339(created)}'",
+        f"creation_time >= '{_rfc3339(created)}' AND name != 'Default'",
+        f"update_time > '{_rfc3339(created - 1)}' AND name = 'b'",
+        f"attributes.last_update_time >= {created} AND name = 'b'",
+    ):
+        assert _experiment_names(stub, filter) == ["b"], filter
+    # one name per time field in order_by too, today's names kept
+    for key in ("create_time", "creation_time", "update_time", "last_update_time"):
+        assert _experiment_names(stub, "name != 'Default'", [f"{key} ASC"]) == ["a", "b"]
+    assert _experiment_names(stub, "create_time > '1970-01-01T01:00:00+01:00'") != []
+
+
+def test_bad_filter_values_name_the_field(stub):
+    for filter, named in (
+        ("experiment_id = 'x5'", "'experiment_id' is a decimal integer"),
+        ("create_time = 'yesterday'", "'create_time' is a number"),
+        ("create_time > '2024-05-01T12:00:00'", "RFC 3339 time with its offset"),
+        ("tags.x = 1", "tag values are strings"),
+        ("nonsense = 1", "'nonsense' has no kind prefix"),
+        ("attributes.nonsense = 1", "unknown attribute 'nonsense'"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.SearchExperiments(pb.SearchExperimentsRequest(filter=filter))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert named in caught.value.details(), caught.value.details()
+        assert error_info(caught.value).metadata["field"] == "filter"
+
+
+def test_run_filters_take_times_and_status_by_either_name(client):
+    experiment_id = client.create_experiment("runs")
+    first = client.create_run(experiment_id, start_time=1_700_000_000_000).info.run_id
+    second = client.create_run(experiment_id, start_time=1_700_000_060_000).info.run_id
+    client.update_run(first, status="FINISHED", end_time=1_700_000_001_000)
+
+    def found(filter):
+        return {r.info.run_id for r in client.search_runs([experiment_id], filter)}
+
+    assert found("start_time > '2023-11-14T22:13:30Z'") == {second}
+    assert found("start_time = '2023-11-14T23:13:20.000+01:00'") == {first}
+    assert found("start_time < 1700000000000.5") == {first}
+    assert found("status = 'RUNNING'") == {second}
+    assert found("status = 'run_status_running'") == {second}
+    assert found("status IN ('RUN_STATUS_FINISHED', 'KILLED')") == {first}
+    assert found("end_time <= '2023-11-14T22:13:21Z'") == {first}
+    with pytest.raises(Exception, match="status 'RUN_STATUS_DONE' is not one of"):
+        found("status = 'RUN_STATUS_DONE'")
+
+
+def test_registry_filters_take_versions_stages_and_times_in_either_form(channel, client):
+    from trackwire.v1 import model_registry_service_pb2 as rpb
+    from trackwire.v1 import model_registry_service_pb2_grpc as rstubs
+
+    registry = rstubs.ModelRegistryServiceStub(channel)
+    run_id = client.create_run(client.create_experiment("registry")).info.run_id
+    client.create_registered_model("m")
+    for _ in range(3):
+        client.create_model_version("m", f"runs:/{run_id}/model", run_id)
+    client.transition_model_version_stage("m", "2", "Staging")
+
+    def versions(filter, order_by=()):
+        request = rpb.SearchModelVersionsRequest(filter=filter, order_by=order_by)
+        return [v.version for v in registry.SearchModelVersions(request).model_versions]
+
+    assert versions("version = 2") == ["2"]
+    assert versions("version = '2'") == ["2"]
+    assert versions("version_number = '2'") == ["2"]
+    assert versions("version_number >= 2", ["version ASC"]) == ["2", "3"]
+    assert versions("current_stage = 'staging'") == ["2"]
+    assert versions("current_stage = 'MODEL_VERSION_STAGE_STAGING'") == ["2"]
+    assert versions("current_stage IN ('NONE', 'Production')") == ["3", "1"]
+    assert versions("current_stage LIKE 'Stag%'") == ["2"]
+    assert versions("create_time > 0 AND creation_timestamp > '2000-01-01T00:00:00Z'") == [
+        "3",
+        "2",
+        "1",
+    ]
+    for bad, named in (
+        ("current_stage = 'Prod'", "current_stage 'Prod' is not one of"),
+        ("version = 'two'", "'version' is a decimal integer"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            versions(bad)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert named in caught.value.details()
+    models = registry.SearchRegisteredModels(
+        rpb.SearchRegisteredModelsRequest(
+            filter="update_time >= '2000-01-01T00:00:00Z'", order_by=["create_time DESC"]
+        )
+    )
+    assert [m.name for m in models.registered_models] == ["m"]
