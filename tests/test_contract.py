@@ -306,3 +306,55 @@ def test_registry_filters_take_versions_stages_and_times_in_either_form(channel,
         )
     )
     assert [m.name for m in models.registered_models] == ["m"]
+
+
+# -- writes to a finished run are accepted; to a deleted run refused -----------------
+
+
+def test_writes_to_a_finished_run_are_accepted_and_to_a_deleted_one_refused(client):
+    from trackwire.errors import FailedPreconditionError
+
+    run_id = client.create_run(client.create_experiment("finished")).info.run_id
+    client.update_run(run_id, status="FINISHED", end_time=1_700_000_000_000)
+    client.log_metric(run_id, "late", 1.0, step=1)  # LogBatch
+    client.log_metric_async(run_id, "late", 2.0, step=2)  # WriteMetrics
+    client.flush_metrics()
+    client.log_param(run_id, "p", "v")
+    client.set_tag(run_id, "t", "v")
+    client.log_bytes(run_id, b"late", "late.txt")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert [m.value for m in client.get_metric_history(run_id, "late")] == [1.0, 2.0]
+    assert run.data.params == {"p": "v"} and run.data.tags["t"] == "v"
+
+    client.delete_run(run_id)
+    for write in (
+        lambda: client.log_metric(run_id, "late", 3.0, step=3),
+        lambda: client.log_param(run_id, "q", "v"),
+        lambda: client.set_tag(run_id, "u", "v"),
+        lambda: client.log_bytes(run_id, b"x", "x.txt"),
+    ):
+        with pytest.raises(FailedPreconditionError, match="deleted"):
+            write()
+
+
+# -- downsampling and NaN, as documented on max_points -------------------------------
+
+
+def test_downsampling_keeps_nan_only_at_bucket_ends(client):
+    import math
+
+    run_id = client.create_run(client.create_experiment("nan")).info.run_id
+    values = [float(i % 7) for i in range(40)]
+    values[0] = values[5] = values[17] = math.nan  # first of bucket 1; inside buckets 1, 2
+    for step, value in enumerate(values):
+        client.log_metric_async(run_id, "loss", value, step=step)
+    client.flush_metrics()
+    full = client.get_metric_histories([run_id], "loss")[run_id]
+    assert sum(math.isnan(v) for v in full.values) == 3
+    downsampled = client.get_metric_histories([run_id], "loss", max_points=8)[run_id]  # 2 buckets
+    assert len(downsampled.steps) <= 8
+    nan_steps = [
+        s for s, v in zip(downsampled.steps, downsampled.values, strict=True) if math.isnan(v)
+    ]
+    assert nan_steps == [0]

@@ -33,9 +33,13 @@ class TrackingServiceStub:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored.
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
@@ -182,9 +186,13 @@ class TrackingServiceServicer:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored.
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
@@ -530,9 +538,13 @@ class TrackingService:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored.
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
