@@ -358,3 +358,47 @@ def test_downsampling_keeps_nan_only_at_bucket_ends(client):
         s for s, v in zip(downsampled.steps, downsampled.values, strict=True) if math.isnan(v)
     ]
     assert nan_steps == [0]
+
+
+# -- reflection v1 (and v1alpha) -----------------------------------------------------
+
+
+def test_reflection_v1_lists_and_describes_our_services(channel):
+    from google.protobuf import descriptor_pb2
+
+    from trackwire_server.generated import reflection_pb2 as v1
+
+    info = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=v1.ServerReflectionRequest.SerializeToString,
+        response_deserializer=v1.ServerReflectionResponse.FromString,
+    )
+    listed, described, itself = info(
+        iter(
+            [
+                v1.ServerReflectionRequest(list_services=""),
+                v1.ServerReflectionRequest(file_containing_symbol="trackwire.v1.ArtifactService"),
+                v1.ServerReflectionRequest(
+                    file_containing_symbol="grpc.reflection.v1.ServerReflection"
+                ),
+            ]
+        ),
+        timeout=10,
+    )
+    assert {s.name for s in listed.list_services_response.service} == {
+        "trackwire.v1.TrackingService",
+        "trackwire.v1.ArtifactService",
+        "trackwire.v1.ModelRegistryService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in described.file_descriptor_response.file_descriptor_proto
+    ]
+    artifact_file = next(f for f in files if f.name == "trackwire/v1/artifact_service.proto")
+    header = next(m for m in artifact_file.message_type if m.name == "UploadArtifactHeader")
+    assert {f.name for f in header.field} >= {"run_id", "path", "size_bytes", "sha256"}
+    (own,) = itself.file_descriptor_response.file_descriptor_proto
+    assert descriptor_pb2.FileDescriptorProto.FromString(own).package == "grpc.reflection.v1"
