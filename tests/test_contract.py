@@ -284,6 +284,7 @@ def test_registry_filters_take_versions_stages_and_times_in_either_form(channel,
     assert versions("version_number = '2'") == ["2"]
     assert versions("version_number >= 2", ["version ASC"]) == ["2", "3"]
     assert versions("current_stage = 'staging'") == ["2"]
+    assert versions("stage = 'Staging'") == ["2"]
     assert versions("current_stage = 'MODEL_VERSION_STAGE_STAGING'") == ["2"]
     assert versions("current_stage IN ('NONE', 'Production')") == ["3", "1"]
     assert versions("current_stage LIKE 'Stag%'") == ["2"]
@@ -402,3 +403,46 @@ def test_reflection_v1_lists_and_describes_our_services(channel):
     assert {f.name for f in header.field} >= {"run_id", "path", "size_bytes", "sha256"}
     (own,) = itself.file_descriptor_response.file_descriptor_proto
     assert descriptor_pb2.FileDescriptorProto.FromString(own).package == "grpc.reflection.v1"
+
+
+# -- stages are an enum on the wire; the Python client keeps MLflow's names ----------
+
+
+def test_stages_are_an_enum_on_the_wire(channel, client):
+    from trackwire.v1 import model_registry_service_pb2 as rpb
+    from trackwire.v1 import model_registry_service_pb2_grpc as rstubs
+    from trackwire.v1 import registered_model_pb2 as mpb
+
+    registry = rstubs.ModelRegistryServiceStub(channel)
+    run_id = client.create_run(client.create_experiment("stages")).info.run_id
+    client.create_registered_model("m")
+    client.create_model_version("m", f"runs:/{run_id}/model", run_id)
+    client.create_model_version("m", f"runs:/{run_id}/model", run_id)
+    moved = registry.TransitionModelVersionStage(
+        rpb.TransitionModelVersionStageRequest(
+            name="m", version="1", new_stage=mpb.MODEL_VERSION_STAGE_PRODUCTION
+        )
+    ).model_version
+    assert moved.stage == mpb.MODEL_VERSION_STAGE_PRODUCTION
+    latest = registry.GetLatestModelVersions(
+        rpb.GetLatestModelVersionsRequest(
+            name="m", wanted_stages=[mpb.MODEL_VERSION_STAGE_PRODUCTION]
+        )
+    ).model_versions
+    assert [(v.version, v.stage) for v in latest] == [("1", mpb.MODEL_VERSION_STAGE_PRODUCTION)]
+    version_2 = client.get_model_version("m", 2)
+    assert version_2.current_stage == "None"  # MLflow's names in the Python client
+    assert client.transition_model_version_stage("m", 2, "sTaGiNg").current_stage == "Staging"
+    for request, field in (
+        (rpb.TransitionModelVersionStageRequest(name="m", version="1"), "new_stage"),
+        (rpb.TransitionModelVersionStageRequest(name="m", version="1", new_stage=9), "new_stage"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            registry.TransitionModelVersionStage(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(caught.value).metadata["field"] == field
+    with pytest.raises(grpc.RpcError) as caught:
+        registry.GetLatestModelVersions(
+            rpb.GetLatestModelVersionsRequest(name="m", wanted_stages=[2, 0])
+        )
+    assert error_info(caught.value).metadata["field"] == "wanted_stages[1]"
