@@ -41,6 +41,14 @@ class TrackingServiceStub:
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
     refuses them, with FAILED_PRECONDITION, until it is restored.
 
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
+
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
     one of the server's stream slots while it is open (`trackwire server
@@ -193,6 +201,14 @@ class TrackingServiceServicer:
     or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
     refuses them, with FAILED_PRECONDITION, until it is restored.
+
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
@@ -545,6 +561,14 @@ class TrackingService:
     or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
     refuses them, with FAILED_PRECONDITION, until it is restored.
+
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
