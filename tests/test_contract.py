@@ -446,3 +446,12 @@ def test_stages_are_an_enum_on_the_wire(channel, client):
             rpb.GetLatestModelVersionsRequest(name="m", wanted_stages=[2, 0])
         )
     assert error_info(caught.value).metadata["field"] == "wanted_stages[1]"
+
+
+def test_the_stores_stage_names_are_the_enums():
+    """The registry store keeps MLflow's names; they are the enum's, in its order."""
+    from trackwire.v1 import registered_model_pb2 as mpb
+    from trackwire_server.store.registry_store import STAGES
+
+    names = [name for name, number in mpb.ModelVersionStage.items() if number]
+    assert [f"MODEL_VERSION_STAGE_{s.upper()}" for s in STAGES] == names

@@ -640,10 +640,12 @@ class TrackwireClient(ModelRegistryMethods):
             run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
-    def _upload(self, run_id: str, path: str, chunks: Iterable, size: int, sha256: str) -> FileInfo:
+    def _upload(
+        self, run_id: str, path: str, chunks: Iterable, size: int | None = None, sha256: str = ""
+    ) -> FileInfo:
         """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
         a reused buffer) as the file `path`, of `size` bytes with the SHA-256 digest `sha256`
-        (empty: none); the server stores it only if what it received matches."""
+        (None, empty: not declared); the server stores it only if what it received matches."""
 
         def requests():
             header = artifact_pb.UploadArtifactHeader(
