@@ -284,7 +284,6 @@ def test_registry_filters_take_versions_stages_and_times_in_either_form(channel,
     assert versions("version_number = '2'") == ["2"]
     assert versions("version_number >= 2", ["version ASC"]) == ["2", "3"]
     assert versions("current_stage = 'staging'") == ["2"]
-    assert versions("stage = 'Staging'") == ["2"]
     assert versions("current_stage = 'MODEL_VERSION_STAGE_STAGING'") == ["2"]
     assert versions("current_stage IN ('NONE', 'Production')") == ["3", "1"]
     assert versions("current_stage LIKE 'Stag%'") == ["2"]

@@ -93,7 +93,6 @@ MODEL_VERSION_GRAMMAR = Grammar(
             "version_number",
             "run_id",
             "source",
-            "stage",
             "current_stage",
             "user_id",
             "create_time",
@@ -102,7 +101,7 @@ MODEL_VERSION_GRAMMAR = Grammar(
             "last_updated_timestamp",
         }
     ),
-    examples="name, version, run_id, source, stage, create_time or tags.<key>",
+    examples="name, version, run_id, source, current_stage, create_time or tags.<key>",
 )
 MODEL_VERSION_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
@@ -110,9 +109,6 @@ MODEL_VERSION_ATTRIBUTES = {
     "version_number": Attribute("version", numeric=True, convert=id_number),
     "run_id": Attribute("run_id", allows_in=True),
     "source": Attribute("source"),
-    "stage": Attribute(
-        "current_stage", allows_in=True, convert=enum_value(STAGE_NAMES, "MODEL_VERSION_STAGE_")
-    ),
     "current_stage": Attribute(
         "current_stage", allows_in=True, convert=enum_value(STAGE_NAMES, "MODEL_VERSION_STAGE_")
     ),
