@@ -39,7 +39,10 @@ class TrackingServiceStub:
     status only records how it ended: writes to a run that is FINISHED, FAILED
     or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
-    refuses them, with FAILED_PRECONDITION, until it is restored.
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
 
     Times: a resource's times (create_time, update_time, start_time,
     end_time) are google.protobuf.Timestamp, as in every Google API. Metric
@@ -200,7 +203,10 @@ class TrackingServiceServicer:
     status only records how it ended: writes to a run that is FINISHED, FAILED
     or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
-    refuses them, with FAILED_PRECONDITION, until it is restored.
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
 
     Times: a resource's times (create_time, update_time, start_time,
     end_time) are google.protobuf.Timestamp, as in every Google API. Metric
@@ -560,7 +566,10 @@ class TrackingService:
     status only records how it ended: writes to a run that is FINISHED, FAILED
     or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
     like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
-    refuses them, with FAILED_PRECONDITION, until it is restored.
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
 
     Times: a resource's times (create_time, update_time, start_time,
     end_time) are google.protobuf.Timestamp, as in every Google API. Metric
