@@ -11,7 +11,9 @@ _LEADING_FIELD = re.compile(
     r"([a-z][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z][a-z0-9_]*(?:\[\d+\])?)*)(?=[ :']|$)"
 )
 # Leading words of messages that start with prose, not with a field.
-_NOT_FIELDS = frozenset({"a", "an", "the", "message", "is", "not", "to", "use", "param"})
+_NOT_FIELDS = frozenset(
+    {"a", "an", "the", "message", "is", "not", "to", "use", "param", "artifact"}
+)
 
 
 class TrackwireError(Exception):
