@@ -22,7 +22,7 @@ SERVER_GEN := server/trackwire_server/generated
 REFLECTION_V1 := protos/grpc/reflection/v1/reflection.proto
 
 define GEN_STUBS
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES) && \
 	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) $(REFLECTION_V1)
 endef
 
