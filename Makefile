@@ -1,11 +1,12 @@
-# Entry points: make serve | test | lint | protos | check-protos | bench
+# Entry points: make serve | test | lint | protos | check-protos | freeze-v1 | bench
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTO_FILES := $(wildcard protos/trackwire/v1/*.proto)
 STUB_DIR := client/trackwire/v1
+V1_IMAGE := trackwire-v1.binpb
 
-.PHONY: venv protos check-protos test lint serve bench bench-compare clean
+.PHONY: venv protos check-protos test lint freeze-v1 serve bench bench-compare clean
 
 venv: $(VENV)/.installed
 
@@ -16,19 +17,28 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The server's reflection v1 messages (grpcio-reflection has v1alpha only), from gRPC's proto.
+SERVER_GEN := server/trackwire_server/generated
+REFLECTION_V1 := protos/grpc/reflection/v1/reflection.proto
+
 define GEN_STUBS
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTO_FILES) && \
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) $(REFLECTION_V1)
 endef
 
-# Regenerate the Python stubs from protos/ into the client package.
+# Regenerate the Python stubs from protos/ into the client package (and the server's
+# reflection v1 messages into its generated/ folder).
 protos: venv
-	rm -f $(STUB_DIR)/*_pb2*.py $(STUB_DIR)/*_pb2*.pyi
-	$(call GEN_STUBS,client)
+	rm -f $(STUB_DIR)/*_pb2*.py $(STUB_DIR)/*_pb2*.pyi $(SERVER_GEN)/reflection_pb2.py*
+	@tmp=$$(mktemp -d) && $(call GEN_STUBS,$$tmp) && cp $$tmp/trackwire/v1/*_pb2* $(STUB_DIR)/ && \
+	cp $$tmp/grpc/reflection/v1/reflection_pb2.py* $(SERVER_GEN)/ && rm -rf $$tmp
 
 # Fail if the committed stubs differ from what `make protos` would write.
 check-protos: venv
 	@tmp=$$(mktemp -d) && $(call GEN_STUBS,$$tmp) && \
-	if diff -r $$tmp/trackwire/v1 $(STUB_DIR) >/dev/null; then echo "stubs are fresh"; rm -rf $$tmp; \
+	if diff -r $$tmp/trackwire/v1 $(STUB_DIR) >/dev/null && \
+	  diff $$tmp/grpc/reflection/v1/reflection_pb2.py $(SERVER_GEN)/reflection_pb2.py >/dev/null; \
+	then echo "stubs are fresh"; rm -rf $$tmp; \
 	else diff -r $$tmp/trackwire/v1 $(STUB_DIR) | head -20; rm -rf $$tmp; \
 	echo "stubs are stale: run 'make protos' and commit"; exit 1; fi
 
@@ -51,6 +61,12 @@ lint: venv
 	$(VENV)/bin/ruff check client server tests bench
 	$(VENV)/bin/ruff format --check client server tests bench
 	cd protos && ../$(VENV)/bin/buf lint
+	cd protos && ../$(VENV)/bin/buf breaking --against $(V1_IMAGE)
+
+# trackwire.v1 as released (README: How the contract evolves). Rebuilt only when v1 gains
+# additions, never to let a breaking change through.
+freeze-v1: venv
+	cd protos && ../$(VENV)/bin/buf build -o $(V1_IMAGE)
 
 # The server on the embedded default: SQLite file + local artifact folder.
 serve: venv

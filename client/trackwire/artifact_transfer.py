@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import hashlib
 import os
 import posixpath
 import queue
@@ -42,7 +43,10 @@ class ArtifactTransfer:
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
         with open(local_path, "rb", buffering=0) as f:
-            return self.upload(run_id, path, _file_chunks(f))
+            # The size, so that a stream cut short never replaces a good file; no digest:
+            # it would cost a pass over the file on each side (a third of the throughput).
+            size = os.fstat(f.fileno()).st_size
+            return self.upload(run_id, path, _file_chunks(f), size, "")
 
     def upload_folder(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
@@ -63,14 +67,21 @@ class ArtifactTransfer:
             path,
             [data[i : i + UPLOAD_CHUNK_BYTES] for i in range(0, len(data), UPLOAD_CHUNK_BYTES)]
             or [b""],
+            len(data),
+            hashlib.sha256(data).hexdigest(),
         )
 
-    def upload(self, run_id: str, path: str, chunks: Iterable) -> FileInfo:
+    def upload(
+        self, run_id: str, path: str, chunks: Iterable, size: int | None = None, sha256: str = ""
+    ) -> FileInfo:
         """Streams `chunks` (bytes-like, each copied once into its message: a chunk may be
-        a reused buffer) as the file `path`."""
+        a reused buffer) as the file `path`, of `size` bytes with the SHA-256 digest `sha256`
+        (None, empty: not declared); the server stores it only if what it received matches."""
 
         def requests():
-            header = artifact_pb.UploadArtifactHeader(run_id=run_id, path=path)
+            header = artifact_pb.UploadArtifactHeader(
+                run_id=run_id, path=path, size_bytes=size, sha256=sha256
+            )
             first = True
             for data in chunks:
                 yield wire.encode_upload_request(header if first else None, data)

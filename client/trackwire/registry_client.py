@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from trackwire import errors
 from trackwire.entities import PagedList
-from trackwire.registry_entities import ModelVersion, RegisteredModel
+from trackwire.registry_entities import ModelVersion, RegisteredModel, stage_number
 from trackwire.user import default_user
 from trackwire.v1 import model_registry_service_pb2 as pb
 from trackwire.v1 import registered_model_pb2
@@ -195,7 +195,10 @@ class ModelRegistryMethods:
         """The latest version in each of `stages` (default: every stage) that has one."""
         response = call(
             self._registry.GetLatestModelVersions,
-            pb.GetLatestModelVersionsRequest(name=name, stages=list(stages or ())),
+            pb.GetLatestModelVersionsRequest(
+                name=name,
+                wanted_stages=[stage_number(f"stages[{i}]", s) for i, s in enumerate(stages or ())],
+            ),
         )
         return [ModelVersion.from_proto(v) for v in response.model_versions]
 
@@ -210,7 +213,7 @@ class ModelRegistryMethods:
             pb.TransitionModelVersionStageRequest(
                 name=name,
                 version=_version(version),
-                stage=stage,
+                new_stage=stage_number("stage", stage),
                 archive_existing_versions=archive_existing_versions,
             ),
         )

@@ -4,8 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trackwire import errors
 from trackwire.v1 import registered_model_pb2
 from trackwire_protocol.enums import MODEL_VERSION_STATUSES as _STATUS_NAMES
+
+
+# MLflow's stage names ("None", "Staging", "Production", "Archived") by ModelVersionStage.
+STAGE_NAMES = {
+    number: name.removeprefix("MODEL_VERSION_STAGE_").capitalize()
+    for name, number in registered_model_pb2.ModelVersionStage.items()
+    if number != registered_model_pb2.MODEL_VERSION_STAGE_UNSPECIFIED
+}
+
+
+def stage_name(stage: int) -> str:
+    """A ModelVersionStage as MLflow names it ("Staging")."""
+    return STAGE_NAMES.get(stage, "None")
+
+
+def stage_number(field: str, stage: str) -> int:
+    """MLflow's stage name, in any case (or the enum's own name), as a ModelVersionStage."""
+    if isinstance(stage, str):
+        wanted = stage.upper().removeprefix("MODEL_VERSION_STAGE_")
+        for number, name in STAGE_NAMES.items():
+            if wanted == name.upper():
+                return number
+    raise errors.InvalidArgumentError(
+        f"{field} '{str(stage)[:40]}' is not one of {', '.join(STAGE_NAMES.values())}"
+    )
 
 
 def _ms(message, name: str) -> int | None:
@@ -40,7 +66,7 @@ class ModelVersion:
             last_updated_timestamp=_ms(p, "update_time"),
             description=p.description,
             user_id=p.user_id,
-            current_stage=p.current_stage,
+            current_stage=stage_name(p.stage),
             source=p.source,
             run_id=p.run_id,
             status=_STATUS_NAMES.get(p.status, "UNKNOWN"),

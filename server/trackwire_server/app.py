@@ -7,7 +7,6 @@ import os
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from trackwire.v1 import (
     artifact_service_pb2,
@@ -16,6 +15,7 @@ from trackwire.v1 import (
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
+from trackwire_server import reflection
 from trackwire_server.admission import AdmissionInterceptor
 from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.config import ConfigError, ServerConfig
@@ -106,9 +106,7 @@ class TrackwireServer:
         self.health = health.HealthServicer()
         self.database_watch = DatabaseWatch(self.store, self.health, SERVICE_NAMES)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
-        )
+        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self.grpc_server)
         self.port = self.grpc_server.add_insecure_port(f"{config.host}:{config.port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")

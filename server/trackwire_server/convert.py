@@ -194,6 +194,26 @@ def file_info(entry: FileEntry) -> artifact_pb.FileInfo:
     return artifact_pb.FileInfo(path=entry.path, is_dir=entry.is_dir, file_size=entry.size)
 
 
+_STAGE = registered_model_pb2.ModelVersionStage
+_STAGE_PREFIX = "MODEL_VERSION_STAGE_"
+# The store keeps MLflow's stage names ("None", "Staging", ...): the enum's, capitalized.
+STAGE_NAMES = {
+    number: name.removeprefix(_STAGE_PREFIX).capitalize()
+    for name, number in _STAGE.items()
+    if number != _STAGE.MODEL_VERSION_STAGE_UNSPECIFIED
+}
+_STAGE_NUMBERS = {name: number for number, name in STAGE_NAMES.items()}
+
+
+def stage_name(stage: int, field: str) -> str:
+    """A requested ModelVersionStage as the store names it ("Staging")."""
+    if stage not in STAGE_NAMES:
+        known = ", ".join(_STAGE.Name(n) for n in STAGE_NAMES)
+        shown = "unset" if stage == _STAGE.MODEL_VERSION_STAGE_UNSPECIFIED else f"{stage}"
+        raise InvalidArgument(f"{field} is {shown}; give one of {known}", field=field)
+    return STAGE_NAMES[stage]
+
+
 def model_version(record: ModelVersionRecord) -> registered_model_pb2.ModelVersion:
     return registered_model_pb2.ModelVersion(
         name=record.name,
@@ -201,7 +221,7 @@ def model_version(record: ModelVersionRecord) -> registered_model_pb2.ModelVersi
         create_time=timestamp(record.creation_time),
         update_time=timestamp(record.last_update_time),
         user_id=record.user_id,
-        current_stage=record.current_stage,
+        stage=_STAGE_NUMBERS[record.current_stage],
         description=record.description,
         source=record.source,
         run_id=record.run_id,

@@ -4,20 +4,44 @@ They carry no gRPC knowledge; `interceptors.ErrorMappingInterceptor` is the one
 place that turns them into status codes.
 """
 
+import re
+
+# The request field a message starts with: `name`, `header.path`, `requests[2].run_id`.
+_LEADING_FIELD = re.compile(
+    r"([a-z][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z][a-z0-9_]*(?:\[\d+\])?)*)(?=[ :']|$)"
+)
+# Leading words of messages that start with prose, not with a field.
+_NOT_FIELDS = frozenset(
+    {"a", "an", "the", "message", "is", "not", "to", "use", "param", "artifact"}
+)
+
 
 class TrackwireError(Exception):
     """Base class of the errors the server reports to clients.
 
-    `reason` is a stable, machine-readable UPPER_SNAKE_CASE identifier.
+    `reason` is a stable, machine-readable UPPER_SNAKE_CASE identifier; `field`, when
+    set, is the offending request field (`header.path`, `requests[2].run_id`), reported
+    in `ErrorInfo.metadata["field"]`.
     """
 
     reason = "ERROR"
 
-    def __init__(self, message: str, *, reason: str | None = None):
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None):
         super().__init__(message)
         self.message = message
         if reason:
             self.reason = reason
+        self.field = field if field is not None else self._leading_field(message)
+
+    def _leading_field(self, message: str) -> str:
+        """The field an argument error's message starts with (our messages name the field
+        first, "page_size must not be negative"); other errors name one explicitly."""
+        if not isinstance(self, (InvalidArgument, ResourceExhausted)):
+            return ""
+        match = _LEADING_FIELD.match(message)
+        if match is None or match.group(1) in _NOT_FIELDS:
+            return ""
+        return match.group(1)
 
 
 class InvalidArgument(TrackwireError):

@@ -1,7 +1,8 @@
 """Maps domain errors to gRPC status codes: the only place that does.
 
 Every error carries a google.rpc.ErrorInfo detail with a stable `reason` and
-the domain "trackwire.dev". Anything that is not a domain error is a bug: it
+the domain "trackwire.dev", and `metadata["field"]` naming the offending request
+field when there is one. Anything that is not a domain error is a bug: it
 is logged with its traceback and answered INTERNAL.
 """
 
@@ -41,7 +42,10 @@ def status_code_for(error: errors.TrackwireError) -> grpc.StatusCode:
 def _abort(context: grpc.ServicerContext, error: errors.TrackwireError) -> None:
     code = status_code_for(error)
     detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    if error.field:
+        info.metadata["field"] = error.field
+    detail.Pack(info)
     status = status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
     context.abort_with_status(rpc_status.to_status(status))
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/artifact_service.proto\x12\x0ctrackwire.v1\"4\n\x14UploadArtifactHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"Y\n\x15UploadArtifactRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".trackwire.v1.UploadArtifactHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x16UploadArtifactResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.trackwire.v1.FileInfo\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"(\n\x18\x44ownloadArtifactResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"4\n\x14ListArtifactsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\">\n\x15ListArtifactsResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.trackwire.v1.FileInfo2\xaf\x02\n\x0f\x41rtifactService\x12]\n\x0eUploadArtifact\x12#.trackwire.v1.UploadArtifactRequest\x1a$.trackwire.v1.UploadArtifactResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.trackwire.v1.DownloadArtifactRequest\x1a&.trackwire.v1.DownloadArtifactResponse0\x01\x12X\n\rListArtifacts\x12\".trackwire.v1.ListArtifactsRequest\x1a#.trackwire.v1.ListArtifactsResponseBT\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/artifact_service.proto\x12\x0ctrackwire.v1\"l\n\x14UploadArtifactHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x17\n\nsize_bytes\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06sha256\x18\x04 \x01(\tB\r\n\x0b_size_bytes\"Y\n\x15UploadArtifactRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".trackwire.v1.UploadArtifactHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x16UploadArtifactResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.trackwire.v1.FileInfo\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"(\n\x18\x44ownloadArtifactResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"4\n\x14ListArtifactsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\">\n\x15ListArtifactsResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.trackwire.v1.FileInfo2\xaf\x02\n\x0f\x41rtifactService\x12]\n\x0eUploadArtifact\x12#.trackwire.v1.UploadArtifactRequest\x1a$.trackwire.v1.UploadArtifactResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.trackwire.v1.DownloadArtifactRequest\x1a&.trackwire.v1.DownloadArtifactResponse0\x01\x12X\n\rListArtifacts\x12\".trackwire.v1.ListArtifactsRequest\x1a#.trackwire.v1.ListArtifactsResponseBT\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,21 +33,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.trackwire.v1P\001Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1'
   _globals['_UPLOADARTIFACTHEADER']._serialized_start=53
-  _globals['_UPLOADARTIFACTHEADER']._serialized_end=105
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=107
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=196
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=198
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=260
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=262
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=317
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=319
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=359
-  _globals['_LISTARTIFACTSREQUEST']._serialized_start=361
-  _globals['_LISTARTIFACTSREQUEST']._serialized_end=413
-  _globals['_FILEINFO']._serialized_start=415
-  _globals['_FILEINFO']._serialized_end=474
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=476
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=538
-  _globals['_ARTIFACTSERVICE']._serialized_start=541
-  _globals['_ARTIFACTSERVICE']._serialized_end=844
+  _globals['_UPLOADARTIFACTHEADER']._serialized_end=161
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=163
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=252
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=254
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=316
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=318
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=373
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=375
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=415
+  _globals['_LISTARTIFACTSREQUEST']._serialized_start=417
+  _globals['_LISTARTIFACTSREQUEST']._serialized_end=469
+  _globals['_FILEINFO']._serialized_start=471
+  _globals['_FILEINFO']._serialized_end=530
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=532
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=594
+  _globals['_ARTIFACTSERVICE']._serialized_start=597
+  _globals['_ARTIFACTSERVICE']._serialized_end=900
 # @@protoc_insertion_point(module_scope)

@@ -7,12 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UploadArtifactHeader(_message.Message):
-    __slots__ = ("run_id", "path")
+    __slots__ = ("run_id", "path", "size_bytes", "sha256")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     path: str
-    def __init__(self, run_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+    size_bytes: int
+    sha256: str
+    def __init__(self, run_id: _Optional[str] = ..., path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class UploadArtifactRequest(_message.Message):
     __slots__ = ("header", "data")

@@ -35,7 +35,9 @@ class ArtifactServiceStub:
     links in a run's artifact folder are never followed: reading, listing or
     writing through one is FAILED_PRECONDITION, and listings leave them out. A
     full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
-    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE. Errors carry a
+    google.rpc.ErrorInfo detail as TrackingService's do (`metadata["field"]`
+    names a field at fault: `header.path`, `header.size_bytes`, ...).
     """
 
     def __init__(self, channel):
@@ -71,7 +73,9 @@ class ArtifactServiceServicer:
     links in a run's artifact folder are never followed: reading, listing or
     writing through one is FAILED_PRECONDITION, and listings leave them out. A
     full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
-    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE. Errors carry a
+    google.rpc.ErrorInfo detail as TrackingService's do (`metadata["field"]`
+    names a field at fault: `header.path`, `header.size_bytes`, ...).
     """
 
     def UploadArtifact(self, request_iterator, context):
@@ -137,7 +141,9 @@ class ArtifactService:
     links in a run's artifact folder are never followed: reading, listing or
     writing through one is FAILED_PRECONDITION, and listings leave them out. A
     full artifact store is RESOURCE_EXHAUSTED, a read-only one or refused access
-    FAILED_PRECONDITION, an unreachable one UNAVAILABLE.
+    FAILED_PRECONDITION, an unreachable one UNAVAILABLE. Errors carry a
+    google.rpc.ErrorInfo detail as TrackingService's do (`metadata["field"]`
+    names a field at fault: `header.path`, `header.size_bytes`, ...).
     """
 
     @staticmethod

@@ -220,12 +220,12 @@ class SearchModelVersionsResponse(_message.Message):
     def __init__(self, model_versions: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetLatestModelVersionsRequest(_message.Message):
-    __slots__ = ("name", "stages")
+    __slots__ = ("name", "wanted_stages")
     NAME_FIELD_NUMBER: _ClassVar[int]
-    STAGES_FIELD_NUMBER: _ClassVar[int]
+    WANTED_STAGES_FIELD_NUMBER: _ClassVar[int]
     name: str
-    stages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+    wanted_stages: _containers.RepeatedScalarFieldContainer[_registered_model_pb2.ModelVersionStage]
+    def __init__(self, name: _Optional[str] = ..., wanted_stages: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersionStage, str]]] = ...) -> None: ...
 
 class GetLatestModelVersionsResponse(_message.Message):
     __slots__ = ("model_versions",)
@@ -234,18 +234,18 @@ class GetLatestModelVersionsResponse(_message.Message):
     def __init__(self, model_versions: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersion, _Mapping]]] = ...) -> None: ...
 
 class TransitionModelVersionStageRequest(_message.Message):
-    __slots__ = ("name", "version", "stage", "archive_existing_versions", "request_id")
+    __slots__ = ("name", "version", "archive_existing_versions", "request_id", "new_stage")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
-    STAGE_FIELD_NUMBER: _ClassVar[int]
     ARCHIVE_EXISTING_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_STAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
-    stage: str
     archive_existing_versions: bool
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., archive_existing_versions: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    new_stage: _registered_model_pb2.ModelVersionStage
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., archive_existing_versions: _Optional[bool] = ..., request_id: _Optional[str] = ..., new_stage: _Optional[_Union[_registered_model_pb2.ModelVersionStage, str]] = ...) -> None: ...
 
 class TransitionModelVersionStageResponse(_message.Message):
     __slots__ = ("model_version",)

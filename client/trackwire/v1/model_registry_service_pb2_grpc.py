@@ -36,6 +36,9 @@ class ModelRegistryServiceStub:
     version, alias or run, ALREADY_EXISTS a duplicate model name,
     FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
     full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    Every error carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a
+    stable `reason`); when a request field is at fault, `metadata["field"]` names
+    it as the message does (`new_stage`, `wanted_stages[1]`, `filter`).
     """
 
     def __init__(self, channel):
@@ -162,6 +165,9 @@ class ModelRegistryServiceServicer:
     version, alias or run, ALREADY_EXISTS a duplicate model name,
     FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
     full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    Every error carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a
+    stable `reason`); when a request field is at fault, `metadata["field"]` names
+    it as the message does (`new_stage`, `wanted_stages[1]`, `filter`).
     """
 
     def CreateRegisteredModel(self, request, context):
@@ -443,6 +449,9 @@ class ModelRegistryService:
     version, alias or run, ALREADY_EXISTS a duplicate model name,
     FAILED_PRECONDITION a write to a read-only database, RESOURCE_EXHAUSTED a
     full disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    Every error carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a
+    stable `reason`); when a request field is at fault, `metadata["field"]` names
+    it as the message does (`new_stage`, `wanted_stages[1]`, `filter`).
     """
 
     @staticmethod

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/registered_model.proto\x12\x0ctrackwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x12RegisteredModelTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"-\n\x0fModelVersionTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"6\n\x14RegisteredModelAlias\x12\r\n\x05\x61lias\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xb0\x02\n\x0fRegisteredModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x33\n\x0flatest_versions\x18\x05 \x03(\x0b\x32\x1a.trackwire.v1.ModelVersion\x12.\n\x04tags\x18\x06 \x03(\x0b\x32 .trackwire.v1.RegisteredModelTag\x12\x33\n\x07\x61liases\x18\x07 \x03(\x0b\x32\".trackwire.v1.RegisteredModelAlias\"\xf4\x02\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x15\n\rcurrent_stage\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x30\n\x06status\x18\n \x01(\x0e\x32 .trackwire.v1.ModelVersionStatus\x12\x16\n\x0estatus_message\x18\x0b \x01(\t\x12+\n\x04tags\x18\x0c \x03(\x0b\x32\x1d.trackwire.v1.ModelVersionTag\x12\x0f\n\x07\x61liases\x18\r \x03(\t*\xb7\x01\n\x12ModelVersionStatus\x12$\n MODEL_VERSION_STATUS_UNSPECIFIED\x10\x00\x12-\n)MODEL_VERSION_STATUS_PENDING_REGISTRATION\x10\x01\x12,\n(MODEL_VERSION_STATUS_FAILED_REGISTRATION\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATUS_READY\x10\x03\x42T\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/registered_model.proto\x12\x0ctrackwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x12RegisteredModelTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"-\n\x0fModelVersionTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"6\n\x14RegisteredModelAlias\x12\r\n\x05\x61lias\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xb0\x02\n\x0fRegisteredModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x33\n\x0flatest_versions\x18\x05 \x03(\x0b\x32\x1a.trackwire.v1.ModelVersion\x12.\n\x04tags\x18\x06 \x03(\x0b\x32 .trackwire.v1.RegisteredModelTag\x12\x33\n\x07\x61liases\x18\x07 \x03(\x0b\x32\".trackwire.v1.RegisteredModelAlias\"\xa2\x03\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x30\n\x06status\x18\n \x01(\x0e\x32 .trackwire.v1.ModelVersionStatus\x12\x16\n\x0estatus_message\x18\x0b \x01(\t\x12+\n\x04tags\x18\x0c \x03(\x0b\x32\x1d.trackwire.v1.ModelVersionTag\x12\x0f\n\x07\x61liases\x18\r \x03(\t\x12.\n\x05stage\x18\x0e \x01(\x0e\x32\x1f.trackwire.v1.ModelVersionStageJ\x04\x08\x06\x10\x07R\rcurrent_stage*\xb7\x01\n\x12ModelVersionStatus\x12$\n MODEL_VERSION_STATUS_UNSPECIFIED\x10\x00\x12-\n)MODEL_VERSION_STATUS_PENDING_REGISTRATION\x10\x01\x12,\n(MODEL_VERSION_STATUS_FAILED_REGISTRATION\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATUS_READY\x10\x03*\xbd\x01\n\x11ModelVersionStage\x12#\n\x1fMODEL_VERSION_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n\x18MODEL_VERSION_STAGE_NONE\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STAGE_STAGING\x10\x02\x12\"\n\x1eMODEL_VERSION_STAGE_PRODUCTION\x10\x03\x12 \n\x1cMODEL_VERSION_STAGE_ARCHIVED\x10\x04\x42T\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trackwire.v1.registered_mod
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.trackwire.v1P\001Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1'
-  _globals['_MODELVERSIONSTATUS']._serialized_start=922
-  _globals['_MODELVERSIONSTATUS']._serialized_end=1105
+  _globals['_MODELVERSIONSTATUS']._serialized_start=968
+  _globals['_MODELVERSIONSTATUS']._serialized_end=1151
+  _globals['_MODELVERSIONSTAGE']._serialized_start=1154
+  _globals['_MODELVERSIONSTAGE']._serialized_end=1343
   _globals['_REGISTEREDMODELTAG']._serialized_start=86
   _globals['_REGISTEREDMODELTAG']._serialized_end=134
   _globals['_MODELVERSIONTAG']._serialized_start=136
@@ -44,5 +46,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTEREDMODEL']._serialized_start=240
   _globals['_REGISTEREDMODEL']._serialized_end=544
   _globals['_MODELVERSION']._serialized_start=547
-  _globals['_MODELVERSION']._serialized_end=919
+  _globals['_MODELVERSION']._serialized_end=965
 # @@protoc_insertion_point(module_scope)

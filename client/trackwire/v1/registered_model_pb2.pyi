@@ -16,10 +16,23 @@ class ModelVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_VERSION_STATUS_PENDING_REGISTRATION: _ClassVar[ModelVersionStatus]
     MODEL_VERSION_STATUS_FAILED_REGISTRATION: _ClassVar[ModelVersionStatus]
     MODEL_VERSION_STATUS_READY: _ClassVar[ModelVersionStatus]
+
+class ModelVersionStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_VERSION_STAGE_UNSPECIFIED: _ClassVar[ModelVersionStage]
+    MODEL_VERSION_STAGE_NONE: _ClassVar[ModelVersionStage]
+    MODEL_VERSION_STAGE_STAGING: _ClassVar[ModelVersionStage]
+    MODEL_VERSION_STAGE_PRODUCTION: _ClassVar[ModelVersionStage]
+    MODEL_VERSION_STAGE_ARCHIVED: _ClassVar[ModelVersionStage]
 MODEL_VERSION_STATUS_UNSPECIFIED: ModelVersionStatus
 MODEL_VERSION_STATUS_PENDING_REGISTRATION: ModelVersionStatus
 MODEL_VERSION_STATUS_FAILED_REGISTRATION: ModelVersionStatus
 MODEL_VERSION_STATUS_READY: ModelVersionStatus
+MODEL_VERSION_STAGE_UNSPECIFIED: ModelVersionStage
+MODEL_VERSION_STAGE_NONE: ModelVersionStage
+MODEL_VERSION_STAGE_STAGING: ModelVersionStage
+MODEL_VERSION_STAGE_PRODUCTION: ModelVersionStage
+MODEL_VERSION_STAGE_ARCHIVED: ModelVersionStage
 
 class RegisteredModelTag(_message.Message):
     __slots__ = ("key", "value")
@@ -64,13 +77,12 @@ class RegisteredModel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., latest_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[RegisteredModelTag, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[RegisteredModelAlias, _Mapping]]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "version", "create_time", "update_time", "user_id", "current_stage", "description", "source", "run_id", "status", "status_message", "tags", "aliases")
+    __slots__ = ("name", "version", "create_time", "update_time", "user_id", "description", "source", "run_id", "status", "status_message", "tags", "aliases", "stage")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
-    CURRENT_STAGE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -78,12 +90,12 @@ class ModelVersion(_message.Message):
     STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     user_id: str
-    current_stage: str
     description: str
     source: str
     run_id: str
@@ -91,4 +103,5 @@ class ModelVersion(_message.Message):
     status_message: str
     tags: _containers.RepeatedCompositeFieldContainer[ModelVersionTag]
     aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., current_stage: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[ModelVersionTag, _Mapping]]] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    stage: ModelVersionStage
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[ModelVersionTag, _Mapping]]] = ..., aliases: _Optional[_Iterable[str]] = ..., stage: _Optional[_Union[ModelVersionStage, str]] = ...) -> None: ...

@@ -33,9 +33,24 @@ class TrackingServiceStub:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
+
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
@@ -182,9 +197,24 @@ class TrackingServiceServicer:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
+
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds
@@ -364,6 +394,11 @@ class TrackingServiceServicer:
         the history first with BatchReadMetricHistory). A watcher that falls far
         behind is sent a message with `overflowed` set and should re-read.
 
+        Once the watch is registered, before any point, the server sends the
+        response headers (initial metadata) with `trackwire-watch-live: 1`: every
+        point committed after the client sees that header is sent on this stream.
+        A client that must not miss a point reads the history after the header.
+
         A watch on which the server had nothing to send for
         ServerLimits.stream_idle_timeout (the runs are quiet) ends with OK, which
         frees the slots of abandoned watchers: a client that still wants points
@@ -525,9 +560,24 @@ class TrackingService:
     answered DEADLINE_EXCEEDED. Mutating calls take a `request_id` that makes
     them safe to retry. Errors use the canonical gRPC codes: INVALID_ARGUMENT
     names the field at fault, NOT_FOUND an unknown id, ALREADY_EXISTS a
-    duplicate name, FAILED_PRECONDITION a write to a deleted or finished
-    resource or to a read-only database, RESOURCE_EXHAUSTED a limit or a full
-    disk, UNAVAILABLE a database that cannot be reached (retry with backoff).
+    duplicate name, FAILED_PRECONDITION a write to a deleted resource or to a
+    read-only database, RESOURCE_EXHAUSTED a limit or a full disk, UNAVAILABLE a
+    database that cannot be reached (retry with backoff). As in MLflow, a run's
+    status only records how it ended: writes to a run that is FINISHED, FAILED
+    or KILLED (LogBatch, WriteMetrics, tags, artifacts, UpdateRun) are accepted
+    like writes to a RUNNING one; only a deleted run (lifecycle_stage DELETED)
+    refuses them, with FAILED_PRECONDITION, until it is restored. Every error
+    carries a google.rpc.ErrorInfo detail (domain "trackwire.dev", a stable
+    `reason`); when a request field is at fault, `metadata["field"]` names it as
+    the message does (`name`, `run_ids[2]`, `filter`, `order_by[0]`).
+
+    Times: a resource's times (create_time, update_time, start_time,
+    end_time) are google.protobuf.Timestamp, as in every Google API. Metric
+    points carry int64 milliseconds since the Unix epoch (`timestamp_ms`)
+    instead: points travel and are stored in columns of millions, where a
+    Timestamp message per point would multiply the size and the decoding cost,
+    and MLflow's clients and data already use milliseconds. Filters take
+    either form (see SearchRunsRequest.filter).
 
     Every streaming call (WriteMetrics, WatchMetrics, ReadMetricHistory,
     BatchReadMetricHistory, and ArtifactService's uploads and downloads) holds

@@ -6,6 +6,9 @@ wire format, fewer copies): see `add_to_server`.
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import grpc
 
 from trackwire.v1 import artifact_service_pb2 as pb
@@ -18,6 +21,8 @@ from trackwire_server.limits import LIMITS
 from trackwire_server.store import TrackingStore
 from trackwire_server.store.constants import DELETED
 from trackwire_server.store.validation import check_relative_path
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
@@ -32,12 +37,13 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgument("header is required in the first message of an upload")
         path = check_relative_path("header.path", first.header.path)
+        check = _UploadCheck(first.header)
         run = self.store.get_run(first.header.run_id, with_data=False, field="header.run_id")
         if run.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {run.run_id} is deleted")
 
         def chunks():
-            yield _checked_data(1, first)
+            yield check.add(_checked_data(1, first))
             for number, message in enumerate(request_iterator, start=2):
                 if message.error:
                     raise InvalidArgument(
@@ -45,7 +51,8 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
                     )
                 if message.HasField("header"):
                     raise InvalidArgument("header may only be sent in the first message")
-                yield _checked_data(number, message)
+                yield check.add(_checked_data(number, message))
+            check.finish()  # before the file is renamed into place (or committed)
 
         entry = self.repository.write(run.artifact_uri, path, chunks())
         return pb.UploadArtifactResponse(file=convert.file_info(entry))
@@ -61,6 +68,52 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         run = self.store.get_run(request.run_id, with_data=False)
         entries = self.repository.list(run.artifact_uri, path)
         return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])
+
+
+class _UploadCheck:
+    """The upload's bytes against the header's declared size and SHA-256 digest."""
+
+    def __init__(self, header: pb.UploadArtifactHeader):
+        self.size = header.size_bytes if header.HasField("size_bytes") else None
+        if self.size is not None and self.size < 0:
+            raise InvalidArgument(
+                f"header.size_bytes is {self.size}; a size is 0 or more", field="header.size_bytes"
+            )
+        self.sha256 = header.sha256
+        if self.sha256 and not _SHA256.fullmatch(self.sha256):
+            raise InvalidArgument(
+                f"header.sha256 '{self.sha256[:80]}' is not 64 lowercase hex digits",
+                field="header.sha256",
+            )
+        self.digest = hashlib.sha256() if self.sha256 else None
+        self.received = 0
+
+    def add(self, data: memoryview) -> memoryview:
+        self.received += len(data)
+        if self.size is not None and self.received > self.size:
+            raise self._size_mismatch("more than")
+        if self.digest is not None:
+            self.digest.update(data)
+        return data
+
+    def finish(self) -> None:
+        if self.size is not None and self.received != self.size:
+            raise self._size_mismatch("only")
+        if self.digest is not None and self.digest.hexdigest() != self.sha256:
+            raise InvalidArgument(
+                f"header.sha256: the {self.received:,} bytes received have the digest "
+                f"{self.digest.hexdigest()}, not {self.sha256}; nothing was stored",
+                reason="UPLOAD_DIGEST_MISMATCH",
+                field="header.sha256",
+            )
+
+    def _size_mismatch(self, how: str) -> InvalidArgument:
+        return InvalidArgument(
+            f"header.size_bytes: the upload carried {how} {self.received:,} bytes; the header "
+            f"declares {self.size:,}; nothing was stored",
+            reason="UPLOAD_SIZE_MISMATCH",
+            field="header.size_bytes",
+        )
 
 
 def _checked_data(number: int, message: wire.UploadChunk) -> memoryview:

@@ -97,14 +97,21 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         )
 
     def GetLatestModelVersions(self, request, context):
-        records = self.store.get_latest_versions(request.name, list(request.stages))
+        stages = [
+            convert.stage_name(stage, f"wanted_stages[{i}]")
+            for i, stage in enumerate(request.wanted_stages)
+        ]
+        records = self.store.get_latest_versions(request.name, stages)
         return pb.GetLatestModelVersionsResponse(
             model_versions=[convert.model_version(r) for r in records]
         )
 
     def TransitionModelVersionStage(self, request, context):
         record = self.store.transition_model_version_stage(
-            request.name, request.version, request.stage, request.archive_existing_versions
+            request.name,
+            request.version,
+            convert.stage_name(request.new_stage, "new_stage"),
+            request.archive_existing_versions,
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.model_version(record))
 

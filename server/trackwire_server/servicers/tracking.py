@@ -21,6 +21,8 @@ from trackwire_server.store.records import MetricColumns, SeriesKey
 
 # How often an idle WatchMetrics stream checks that its client is still there.
 WATCH_POLL_SECONDS = 1.0
+# The initial-metadata header a WatchMetrics stream sends once it is live.
+WATCH_LIVE_HEADER = "trackwire-watch-live"
 
 
 class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
@@ -255,6 +257,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         if subscription.closed:  # a client re-opening its watch as the server stops
             context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
         context.add_callback(subscription.close)
+        # The subscription is registered: every point committed from now on is sent.
+        context.send_initial_metadata(((WATCH_LIVE_HEADER, "1"),))
         expires = time.monotonic() + self.stream_idle_timeout
         try:
             while context.is_active() and not subscription.closed:

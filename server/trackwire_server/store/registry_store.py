@@ -28,7 +28,14 @@ from trackwire_server.search.grammar import Grammar
 from trackwire_server.store import unit_of_work
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import ModelVersionRecord, RegisteredModelRecord
-from trackwire_server.store.search_queries import Attribute, QueryBuilder
+from trackwire_server.store.search_queries import (
+    TAGGED_KINDS,
+    Attribute,
+    QueryBuilder,
+    enum_value,
+    id_number,
+    time_ms,
+)
 from trackwire_server.store.statement_cache import upsert
 from trackwire_server.store.unit_of_work import for_update
 from trackwire_server.store.validation import (
@@ -50,6 +57,7 @@ STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED = STAGES = (
     "Production",
     "Archived",
 )
+STAGE_NAMES = {stage.upper(): stage for stage in STAGES}  # as filters name them
 STATUS_READY = 3  # ModelVersionStatus.MODEL_VERSION_STATUS_READY
 
 MAX_MODEL_NAME_LENGTH = 256
@@ -62,41 +70,53 @@ _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 
 REGISTERED_MODEL_GRAMMAR = Grammar(
-    kinds={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
-    bare_attributes=frozenset({"name", "creation_timestamp", "last_updated_timestamp"}),
-    examples="name, creation_timestamp, last_updated_timestamp or tags.<key>",
+    kinds=TAGGED_KINDS,
+    bare_attributes=frozenset(
+        {"name", "create_time", "update_time", "creation_timestamp", "last_updated_timestamp"}
+    ),
+    examples="name, create_time, update_time or tags.<key>",
 )
 REGISTERED_MODEL_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
-    "creation_timestamp": Attribute("creation_time", numeric=True),
-    "last_updated_timestamp": Attribute("last_update_time", numeric=True),
+    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
+    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
+    "creation_timestamp": Attribute("creation_time", numeric=True, convert=time_ms),
+    "last_updated_timestamp": Attribute("last_update_time", numeric=True, convert=time_ms),
 }
 
 MODEL_VERSION_GRAMMAR = Grammar(
-    kinds={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
+    kinds=TAGGED_KINDS,
     bare_attributes=frozenset(
         {
             "name",
+            "version",
             "version_number",
             "run_id",
             "source",
             "current_stage",
             "user_id",
+            "create_time",
+            "update_time",
             "creation_timestamp",
             "last_updated_timestamp",
         }
     ),
-    examples="name, version_number, run_id, source, current_stage or tags.<key>",
+    examples="name, version, run_id, source, current_stage, create_time or tags.<key>",
 )
 MODEL_VERSION_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
-    "version_number": Attribute("version", numeric=True),
+    "version": Attribute("version", numeric=True, convert=id_number),
+    "version_number": Attribute("version", numeric=True, convert=id_number),
     "run_id": Attribute("run_id", allows_in=True),
     "source": Attribute("source"),
-    "current_stage": Attribute("current_stage", allows_in=True),
+    "current_stage": Attribute(
+        "current_stage", allows_in=True, convert=enum_value(STAGE_NAMES, "MODEL_VERSION_STAGE_")
+    ),
     "user_id": Attribute("user_id"),
-    "creation_timestamp": Attribute("creation_time", numeric=True),
-    "last_updated_timestamp": Attribute("last_update_time", numeric=True),
+    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
+    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
+    "creation_timestamp": Attribute("creation_time", numeric=True, convert=time_ms),
+    "last_updated_timestamp": Attribute("last_update_time", numeric=True, convert=time_ms),
 }
 
 

@@ -10,11 +10,17 @@ patterns `%` and `_` are wildcards and a backslash makes the next character
 literal (a lone backslash at the end matches itself).
 
 Values are bound as given, never converted to the column's type: `start_time <
-1001.5` must not become `start_time < 1001`.
+1001.5` must not become `start_time < 1001`. What a field accepts is the same for every
+resource: ids as a number or a quoted decimal (`experiment_id = 5`, `= '5'`), times as
+milliseconds since the Unix epoch or a quoted RFC 3339 time with its offset, enums by
+their short name or their proto name in any case (`status = 'RUNNING'`,
+`= 'RUN_STATUS_RUNNING'`). Time fields are named as in the resources' messages
+(`create_time`, `update_time`, `start_time`, `end_time`); the older names stay aliases.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import itertools
 import operator
@@ -61,10 +67,13 @@ RUN_GRAMMAR = Grammar(
     examples="metrics.<key>, params.<key>, tags.<key> or attributes.<name>",
 )
 
+TAGGED_KINDS = {"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"}
 EXPERIMENT_GRAMMAR = Grammar(
-    kinds={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
-    bare_attributes=frozenset({"name", "experiment_id", "creation_time", "last_update_time"}),
-    examples="name, experiment_id, creation_time, last_update_time or tags.<key>",
+    kinds=TAGGED_KINDS,
+    bare_attributes=frozenset(
+        {"name", "experiment_id", "create_time", "update_time", "creation_time", "last_update_time"}
+    ),
+    examples="name, experiment_id, create_time, update_time or tags.<key>",
 )
 
 STATUS_NUMBERS = {
@@ -122,30 +131,86 @@ class Attribute:
     column: str
     numeric: bool = False
     allows_in: bool = False
-    convert: Callable[[object, Identifier], object] | None = None
+    convert: Callable[[object, Identifier], object] | None = None  # the value as bound
+    allows_like: bool = True  # for a string with `convert`: LIKE matches the stored text
 
 
-def _status_number(value, identifier: Identifier) -> int:
-    if not isinstance(value, str) or value.upper() not in STATUS_NUMBERS:
-        raise _fail(identifier, f"status {value!r} is not one of {', '.join(STATUS_NUMBERS)}")
-    return STATUS_NUMBERS[value.upper()]
+def _number(value: float):
+    """A filter's number as bound: an integer when it is one, else as written."""
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
 
+
+def enum_value(names: dict[str, object], prefix: str):
+    """A converter for an enum-valued field: its short name (`RUNNING`) or its proto
+    name (`RUN_STATUS_RUNNING`), in any case, to the stored value."""
+
+    def convert(value, identifier: Identifier):
+        if isinstance(value, str):
+            name = value.upper()
+            name = name[len(prefix) :] if name.startswith(prefix) else name
+            if name in names:
+                return names[name]
+        raise _fail(
+            identifier,
+            f"{identifier.key} {value!r} is not one of {', '.join(names)} "
+            f"(or {prefix}<name>, in any case)",
+        )
+
+    return convert
+
+
+def id_number(value, identifier: Identifier):
+    """An id: a number, or a quoted decimal integer (ids are strings in messages)."""
+    if isinstance(value, float):
+        return _number(value)
+    if value.isascii() and value.isdigit() and int(value) < 2**63:
+        return int(value)
+    raise _fail(
+        identifier, f"'{identifier.key}' is a decimal integer, quoted or not; {value!r} is not"
+    )
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def time_ms(value, identifier: Identifier):
+    """A time: milliseconds since the Unix epoch, or a quoted RFC 3339 time with its
+    offset ('2024-05-01T12:00:00Z', '2024-05-01T14:00:00.250+02:00')."""
+    if isinstance(value, float):
+        return _number(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+        raise _fail(
+            identifier,
+            f"'{identifier.key}' is a number (milliseconds since the Unix epoch) or a quoted "
+            f"RFC 3339 time with its offset such as '2024-05-01T12:00:00Z'; {value!r} is neither",
+        )
+    micros = (parsed - _EPOCH) // datetime.timedelta(microseconds=1)
+    return micros // 1000 if micros % 1000 == 0 else micros / 1000
+
+
+_status_number = enum_value(STATUS_NUMBERS, "RUN_STATUS_")
 
 RUN_ATTRIBUTES = {
     "run_id": Attribute("run_id", allows_in=True),
     "run_name": Attribute("name", allows_in=True),
-    "status": Attribute("status", allows_in=True, convert=_status_number),
+    "status": Attribute("status", allows_in=True, convert=_status_number, allows_like=False),
     "user_id": Attribute("user_id"),
     "artifact_uri": Attribute("artifact_uri"),
-    "start_time": Attribute("start_time", numeric=True),
-    "end_time": Attribute("end_time", numeric=True),
+    "start_time": Attribute("start_time", numeric=True, convert=time_ms),
+    "end_time": Attribute("end_time", numeric=True, convert=time_ms),
 }
 
 EXPERIMENT_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
-    "experiment_id": Attribute("experiment_id", numeric=True),
-    "creation_time": Attribute("creation_time", numeric=True),
-    "last_update_time": Attribute("last_update_time", numeric=True),
+    "experiment_id": Attribute("experiment_id", numeric=True, convert=id_number),
+    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
+    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
+    "creation_time": Attribute("creation_time", numeric=True, convert=time_ms),
+    "last_update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
 }
 
 
@@ -205,9 +270,11 @@ class QueryBuilder:
             values = [self._attribute_value(attribute, v, identifier) for v in node.values]
             return column.not_in(values) if node.negated else column.in_(values)
         allowed = NUMBER_OPS if attribute.numeric else STRING_OPS
-        if node.op not in allowed or (attribute.convert and node.op in ("LIKE", "ILIKE")):
+        like = node.op in ("LIKE", "ILIKE")
+        if node.op not in allowed or (like and attribute.convert and not attribute.allows_like):
             raise _fail(identifier, f"operator {node.op} is not allowed for '{identifier.key}'")
-        value = self._attribute_value(attribute, node.value, identifier)
+        # A LIKE pattern matches the stored text; other values are converted.
+        value = node.value if like else self._attribute_value(attribute, node.value, identifier)
         condition = compare(column, node.op, value)
         return ~condition if node.negated else condition
 

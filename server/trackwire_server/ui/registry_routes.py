@@ -13,6 +13,20 @@ from trackwire.v1 import registered_model_pb2
 from trackwire_server.ui.backend import ApiError, json_endpoint, millis, same_origin_json
 
 STATUS_NAMES = {v: k for k, v in registered_model_pb2.ModelVersionStatus.items()}
+# Stages as the UI shows them: MLflow's names ("Staging"), from the enum's.
+STAGE_NAMES = {
+    number: name.removeprefix("MODEL_VERSION_STAGE_").capitalize()
+    for name, number in registered_model_pb2.ModelVersionStage.items()
+    if number
+}
+
+
+def _stage_number(stage: str) -> int:
+    """MLflow's stage name ("Staging", any case) as a ModelVersionStage."""
+    for number, name in STAGE_NAMES.items():
+        if stage.lower() == name.lower():
+            return number
+    raise ApiError(400, f"stage '{stage[:40]}' is not one of {', '.join(STAGE_NAMES.values())}")
 
 
 def _quoted(text: str) -> str:
@@ -23,7 +37,7 @@ def version_json(v) -> dict:
     return {
         "name": v.name,
         "version": v.version,
-        "current_stage": v.current_stage,
+        "current_stage": STAGE_NAMES.get(v.stage, ""),
         "description": v.description,
         "source": v.source,
         "run_id": v.run_id,
@@ -94,7 +108,7 @@ def registry_routes(backend) -> list[Route]:
             rpb.TransitionModelVersionStageRequest(
                 name=request.path_params["name"],
                 version=request.path_params["version"],
-                stage=stage,
+                new_stage=_stage_number(stage),
                 archive_existing_versions=archive,
             ),
         )

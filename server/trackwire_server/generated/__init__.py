@@ -1,0 +1,1 @@
+"""Generated code only (`make protos`, from protos/grpc/): never edited by hand."""
