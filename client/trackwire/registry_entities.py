@@ -8,7 +8,6 @@ from trackwire import errors
 from trackwire.v1 import registered_model_pb2
 from trackwire_protocol.enums import MODEL_VERSION_STATUSES as _STATUS_NAMES
 
-
 # MLflow's stage names ("None", "Staging", "Production", "Archived") by ModelVersionStage.
 STAGE_NAMES = {
     number: name.removeprefix("MODEL_VERSION_STAGE_").capitalize()
