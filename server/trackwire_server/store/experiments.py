@@ -15,6 +15,7 @@ from trackwire_server.store.constants import (
     DELETED,
 )
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.inserts import upsert
 from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import ExperimentRecord
 from trackwire_server.store.rows import experiment_row
@@ -23,7 +24,6 @@ from trackwire_server.store.search_queries import (
     EXPERIMENT_GRAMMAR,
     QueryBuilder,
 )
-from trackwire_server.store.statement_cache import upsert
 from trackwire_server.store.validation import (
     check_key,
     check_length,

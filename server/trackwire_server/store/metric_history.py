@@ -14,6 +14,7 @@ from trackwire_server.errors import InvalidArgument, NotFound, SequenceGap
 from trackwire_server.limits import LIMITS
 from trackwire_server.store import metric_codec
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.inserts import bulk_insert, upsert_latest
 from trackwire_server.store.metric_points import (
     MERGE_BATCHES_BELOW,
     MERGE_BELOW_POINTS,
@@ -24,7 +25,6 @@ from trackwire_server.store.metric_points import (
 )
 from trackwire_server.store.records import MetricColumns
 from trackwire_server.store.rows import run_row, writable_run
-from trackwire_server.store.statement_cache import bulk_insert
 from trackwire_server.store.unit_of_work import RetryTransaction, for_update
 from trackwire_server.store.validation import check_length, check_lookup_key, check_run_id
 from trackwire_server.store.writes import Columns, grouped_series, now_ms, slices
@@ -44,41 +44,12 @@ class MetricHistory:
         """Stores points per key of `run` (its row, locked, inside the caller's unit of
         work) and moves latest_metrics forward."""
         run_id = run.run_id
-        candidates = {key: latest_point(*columns) for key, columns in series.items()}
         self._store_chunks(run_id, series)
-        M = self.t.LatestMetric
-        param = peewee.SQL(self.db.param)
-        queries = self.ctx.queries
-
-        def latest(n):  # the latest points of n keys
-            return M.select(M.key, M.step, M.timestamp).where(
-                (M.run_id == param) & M.key.in_(peewee.SQL(self.ctx.placeholders(n)))
-            )
-
-        current = {}
-        for chunk in slices(list(candidates), 500):
-            sql = queries.sql(("latest", len(chunk)), functools.partial(latest, len(chunk)))
-            rows = self.db.execute_sql(sql, (run_id, *chunk)).fetchall()
-            current.update((k, (s, t)) for k, s, t in rows)
-        inserts, updates = [], []
-        for key, point in candidates.items():
-            if key not in current:
-                inserts.append(latest_row(run.experiment_id, run_id, key, point))
-            elif point[:2] >= current[key]:
-                row = latest_row(run.experiment_id, run_id, key, point)
-                updates.append(
-                    (row["value"], row["special"], row["step"], row["timestamp"], run_id, key)
-                )
-        if updates:
-            sql = queries.sql(
-                ("latest_update",),
-                lambda: M.update(
-                    {M.value: param, M.special: param, M.step: param, M.timestamp: param}
-                ).where((M.run_id == param) & (M.key == param)),
-            )
-            for values in updates:
-                self.db.execute_sql(sql, values)
-        bulk_insert(M, inserts)
+        latest = [
+            latest_row(run.experiment_id, run_id, key, latest_point(*columns))
+            for key, columns in series.items()
+        ]
+        upsert_latest(self.t.LatestMetric, latest)
 
     def _store_chunks(self, run_id: str, series: dict[str, Columns]) -> None:
         """One chunk per key; a key's few points are appended to its last chunk while that

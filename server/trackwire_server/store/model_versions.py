@@ -14,6 +14,7 @@ from trackwire_server.errors import InvalidArgument, NotFound
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Grammar
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.inserts import upsert
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import ModelVersionRecord
 from trackwire_server.store.registry_rows import (
@@ -38,7 +39,6 @@ from trackwire_server.store.registry_rows import (
     version_row,
 )
 from trackwire_server.store.search_queries import Attribute, QueryBuilder
-from trackwire_server.store.statement_cache import upsert
 from trackwire_server.store.validation import (
     check_length,
     check_lookup_key,

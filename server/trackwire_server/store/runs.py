@@ -12,6 +12,7 @@ from trackwire_server.errors import AlreadyExists, FailedPrecondition, InvalidAr
 from trackwire_server.limits import LIMITS
 from trackwire_server.store.constants import ACTIVE, DELETED, RUN_STATUSES, RUNNING
 from trackwire_server.store.context import StoreContext, Written
+from trackwire_server.store.inserts import bulk_insert, upsert
 from trackwire_server.store.metric_history import MetricHistory
 from trackwire_server.store.metric_points import chunk_fields, latest_point, latest_row
 from trackwire_server.store.records import MetricPointColumns, MetricRecord, RunRecord
@@ -23,7 +24,6 @@ from trackwire_server.store.rows import (
     writable_run,
 )
 from trackwire_server.store.run_names import random_run_name
-from trackwire_server.store.statement_cache import bulk_insert, upsert
 from trackwire_server.store.unit_of_work import for_update
 from trackwire_server.store.validation import (
     check_key,
