@@ -12,8 +12,9 @@ unit of work), `rows` and `registry_rows` (the rows calls start from, and record
 Beside them: `schema` the tables and their migrations, `connecting` opening the
 database and replacing broken connections, `unit_of_work` one transaction per call (the
 one retry policy, deadlines, database faults as domain errors), `statement_cache`
-statements rendered once, bulk inserts and upserts, `writes` what a write carries
-(checked against the limits, and the one routine splitting points by series),
+statements rendered once, `inserts` bulk inserts and upserts (`on_conflict`), `writes`
+what a write carries (checked against the limits, and the one routine splitting points
+by series),
 `metric_points` and `metric_codec` how metric points are kept (chunks, latest values,
 downsampling), `search_queries` filters and sort keys as queries, `paging` page tokens,
 `validation` checks on names and keys, `records` the plain objects the store returns,
