@@ -450,7 +450,7 @@ def test_stages_are_an_enum_on_the_wire(channel, client):
 def test_the_stores_stage_names_are_the_enums():
     """The registry store keeps MLflow's names; they are the enum's, in its order."""
     from trackwire.v1 import registered_model_pb2 as mpb
-    from trackwire_server.store.registry_store import STAGES
+    from trackwire_server.store.registry_rows import STAGES
 
     names = [name for name, number in mpb.ModelVersionStage.items() if number]
     assert [f"MODEL_VERSION_STAGE_{s.upper()}" for s in STAGES] == names

@@ -21,7 +21,7 @@ from trackwire import Metric, TrackwireClient, ViewType
 from trackwire.entities import Run, runs_from_table
 from trackwire.errors import InvalidArgumentError, NotFoundError
 from trackwire.v1 import tracking_service_pb2 as pb
-from trackwire_server.store import run_search, tracking_store
+from trackwire_server.store import rows, run_search
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
@@ -1268,7 +1268,7 @@ def test_a_page_larger_than_one_read_of_run_data(data, monkeypatch):
     """A page's params, tags and metrics are read a fixed number of runs per statement;
     every run of a page spanning several such reads has all its data (each compared with
     GetRun, which reads one run)."""
-    monkeypatch.setattr(tracking_store, "IDS_PER_STATEMENT", 3)
+    monkeypatch.setattr(rows, "IDS_PER_STATEMENT", 3)
     client = data.client
     runs = client.search_runs([data.main, data.other], run_view_type=ViewType.ALL)
     assert len(runs) > 3 * 3

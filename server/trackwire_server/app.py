@@ -29,8 +29,7 @@ from trackwire_server.servicers.artifacts import ArtifactServicer
 from trackwire_server.servicers.artifacts import add_to_server as add_artifact_service
 from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
-from trackwire_server.store import TrackingStore, open_database
-from trackwire_server.store.registry_store import RegistryStore
+from trackwire_server.store import Store, open_database
 
 log = logging.getLogger("trackwire.server")
 
@@ -55,7 +54,7 @@ class TrackwireServer:
         if locations.root.is_local and os.path.exists(root) and not os.path.isdir(root):
             raise ConfigError(f"artifact root {root} is not a folder")
         self.artifact_root = root
-        self.store = TrackingStore(open_database(config.db_url), self.artifact_root)
+        self.store = Store(open_database(config.db_url), self.artifact_root)
         self.store.initialize()
         self.metric_feed = MetricFeed()
         self.store.metric_listeners.append(self.metric_feed.publish)
@@ -99,9 +98,8 @@ class TrackwireServer:
             self.grpc_server,
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
-        self.registry = RegistryStore(self.store.db, self.store.t)
         model_registry_service_pb2_grpc.add_ModelRegistryServiceServicer_to_server(
-            ModelRegistryServicer(self.registry), self.grpc_server
+            ModelRegistryServicer(self.store), self.grpc_server
         )
         self.health = health.HealthServicer()
         self.database_watch = DatabaseWatch(self.store, self.health, SERVICE_NAMES)

@@ -16,7 +16,7 @@ import time
 from grpc_health.v1 import health, health_pb2
 
 from trackwire_server.errors import TrackwireError
-from trackwire_server.store import TrackingStore
+from trackwire_server.store import Store
 
 log = logging.getLogger("trackwire.server")
 
@@ -27,7 +27,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class DatabaseWatch:
     def __init__(
         self,
-        store: TrackingStore,
+        store: Store,
         health_servicer: health.HealthServicer,
         service_names: tuple[str, ...],
         interval: float = 0.5,

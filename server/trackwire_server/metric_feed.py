@@ -1,7 +1,7 @@
 """The live metric feed: committed metric points, fanned out to WatchMetrics streams.
 
 The store calls `MetricFeed.publish` after each commit that stored points (it is
-one of `TrackingStore.metric_listeners`); each watcher has a bounded queue of
+one of `Store.metric_listeners`); each watcher has a bounded queue of
 its own, so a slow watcher never holds up a writer: when its queue is full it
 is told it overflowed and should re-read the histories.
 """

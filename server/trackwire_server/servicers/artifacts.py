@@ -18,7 +18,7 @@ from trackwire_server import convert
 from trackwire_server.artifacts import ArtifactRepository
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from trackwire_server.limits import LIMITS
-from trackwire_server.store import TrackingStore
+from trackwire_server.store import Store
 from trackwire_server.store.constants import DELETED
 from trackwire_server.store.validation import check_relative_path
 
@@ -26,7 +26,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
-    def __init__(self, store: TrackingStore, repository: ArtifactRepository):
+    def __init__(self, store: Store, repository: ArtifactRepository):
         self.store = store
         self.repository = repository
 
@@ -38,7 +38,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             raise InvalidArgument("header is required in the first message of an upload")
         path = check_relative_path("header.path", first.header.path)
         check = _UploadCheck(first.header)
-        run = self.store.get_run(first.header.run_id, with_data=False, field="header.run_id")
+        run = self.store.runs.get_run(first.header.run_id, with_data=False, field="header.run_id")
         if run.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {run.run_id} is deleted")
 
@@ -59,13 +59,13 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
     def DownloadArtifact(self, request, context):
         path = check_relative_path("path", request.path)
-        run = self.store.get_run(request.run_id, with_data=False)
+        run = self.store.runs.get_run(request.run_id, with_data=False)
         for data in self.repository.read(run.artifact_uri, path):
             yield wire.encode_download_response(data)
 
     def ListArtifacts(self, request, context):
         path = check_relative_path("path", request.path, allow_empty=True)
-        run = self.store.get_run(request.run_id, with_data=False)
+        run = self.store.runs.get_run(request.run_id, with_data=False)
         entries = self.repository.list(run.artifact_uri, path)
         return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])
 

@@ -6,7 +6,7 @@ from trackwire.v1 import model_registry_service_pb2 as pb
 from trackwire.v1 import model_registry_service_pb2_grpc
 from trackwire_server import convert
 from trackwire_server.errors import InvalidArgument
-from trackwire_server.store.registry_store import RegistryStore
+from trackwire_server.store import Store
 
 
 def _tag(request, field: str = "tag"):
@@ -17,36 +17,38 @@ def _tag(request, field: str = "tag"):
 
 
 class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryServiceServicer):
-    def __init__(self, store: RegistryStore):
+    def __init__(self, store: Store):
         self.store = store
 
     # -- registered models ---------------------------------------------------
 
     def CreateRegisteredModel(self, request, context):
-        record = self.store.create_registered_model(
+        record = self.store.registered_models.create_registered_model(
             request.name, request.description, {t.key: t.value for t in request.tags}
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def GetRegisteredModel(self, request, context):
-        record = self.store.get_registered_model(request.name)
+        record = self.store.registered_models.get_registered_model(request.name)
         return pb.GetRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def RenameRegisteredModel(self, request, context):
-        record = self.store.rename_registered_model(request.name, request.new_name)
+        record = self.store.registered_models.rename_registered_model(
+            request.name, request.new_name
+        )
         return pb.RenameRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def UpdateRegisteredModel(self, request, context):
         description = request.description if request.HasField("description") else None
-        record = self.store.update_registered_model(request.name, description)
+        record = self.store.registered_models.update_registered_model(request.name, description)
         return pb.UpdateRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def DeleteRegisteredModel(self, request, context):
-        self.store.delete_registered_model(request.name)
+        self.store.registered_models.delete_registered_model(request.name)
         return pb.DeleteRegisteredModelResponse()
 
     def SearchRegisteredModels(self, request, context):
-        records, token = self.store.search_registered_models(
+        records, token = self.store.registered_models.search_registered_models(
             request.filter, list(request.order_by), request.page_size, request.page_token
         )
         return pb.SearchRegisteredModelsResponse(
@@ -55,17 +57,17 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         )
 
     def SetRegisteredModelTag(self, request, context):
-        self.store.set_registered_model_tag(request.name, *_tag(request))
+        self.store.registered_models.set_registered_model_tag(request.name, *_tag(request))
         return pb.SetRegisteredModelTagResponse()
 
     def DeleteRegisteredModelTag(self, request, context):
-        self.store.delete_registered_model_tag(request.name, request.key)
+        self.store.registered_models.delete_registered_model_tag(request.name, request.key)
         return pb.DeleteRegisteredModelTagResponse()
 
     # -- model versions ---------------------------------------------------------
 
     def CreateModelVersion(self, request, context):
-        record = self.store.create_model_version(
+        record = self.store.model_versions.create_model_version(
             request.name,
             request.source,
             request.run_id,
@@ -76,20 +78,22 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.CreateModelVersionResponse(model_version=convert.model_version(record))
 
     def GetModelVersion(self, request, context):
-        record = self.store.get_model_version(request.name, request.version)
+        record = self.store.model_versions.get_model_version(request.name, request.version)
         return pb.GetModelVersionResponse(model_version=convert.model_version(record))
 
     def UpdateModelVersion(self, request, context):
         description = request.description if request.HasField("description") else None
-        record = self.store.update_model_version(request.name, request.version, description)
+        record = self.store.model_versions.update_model_version(
+            request.name, request.version, description
+        )
         return pb.UpdateModelVersionResponse(model_version=convert.model_version(record))
 
     def DeleteModelVersion(self, request, context):
-        self.store.delete_model_version(request.name, request.version)
+        self.store.model_versions.delete_model_version(request.name, request.version)
         return pb.DeleteModelVersionResponse()
 
     def SearchModelVersions(self, request, context):
-        records, token = self.store.search_model_versions(
+        records, token = self.store.model_versions.search_model_versions(
             request.filter, list(request.order_by), request.page_size, request.page_token
         )
         return pb.SearchModelVersionsResponse(
@@ -101,13 +105,13 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
             convert.stage_name(stage, f"wanted_stages[{i}]")
             for i, stage in enumerate(request.wanted_stages)
         ]
-        records = self.store.get_latest_versions(request.name, stages)
+        records = self.store.model_versions.get_latest_versions(request.name, stages)
         return pb.GetLatestModelVersionsResponse(
             model_versions=[convert.model_version(r) for r in records]
         )
 
     def TransitionModelVersionStage(self, request, context):
-        record = self.store.transition_model_version_stage(
+        record = self.store.model_versions.transition_model_version_stage(
             request.name,
             request.version,
             convert.stage_name(request.new_stage, "new_stage"),
@@ -116,27 +120,35 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.TransitionModelVersionStageResponse(model_version=convert.model_version(record))
 
     def SetModelVersionTag(self, request, context):
-        self.store.set_model_version_tag(request.name, request.version, *_tag(request))
+        self.store.model_versions.set_model_version_tag(
+            request.name, request.version, *_tag(request)
+        )
         return pb.SetModelVersionTagResponse()
 
     def DeleteModelVersionTag(self, request, context):
-        self.store.delete_model_version_tag(request.name, request.version, request.key)
+        self.store.model_versions.delete_model_version_tag(
+            request.name, request.version, request.key
+        )
         return pb.DeleteModelVersionTagResponse()
 
     # -- aliases --------------------------------------------------------------------
 
     def SetRegisteredModelAlias(self, request, context):
-        self.store.set_registered_model_alias(request.name, request.alias, request.version)
+        self.store.registered_models.set_registered_model_alias(
+            request.name, request.alias, request.version
+        )
         return pb.SetRegisteredModelAliasResponse()
 
     def DeleteRegisteredModelAlias(self, request, context):
-        self.store.delete_registered_model_alias(request.name, request.alias)
+        self.store.registered_models.delete_registered_model_alias(request.name, request.alias)
         return pb.DeleteRegisteredModelAliasResponse()
 
     def GetModelVersionByAlias(self, request, context):
-        record = self.store.get_model_version_by_alias(request.name, request.alias)
+        record = self.store.model_versions.get_model_version_by_alias(request.name, request.alias)
         return pb.GetModelVersionByAliasResponse(model_version=convert.model_version(record))
 
     def GetModelVersionDownloadUri(self, request, context):
-        uri = self.store.get_model_version_download_uri(request.name, request.version)
+        uri = self.store.model_versions.get_model_version_download_uri(
+            request.name, request.version
+        )
         return pb.GetModelVersionDownloadUriResponse(artifact_uri=uri)

@@ -16,7 +16,7 @@ from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import FEATURES, LIMITS
 from trackwire_server.metric_feed import MetricFeed
-from trackwire_server.store import TrackingStore
+from trackwire_server.store import Store
 from trackwire_server.store.records import MetricColumns, SeriesKey
 
 # How often an idle WatchMetrics stream checks that its client is still there.
@@ -28,7 +28,7 @@ WATCH_LIVE_HEADER = "trackwire-watch-live"
 class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def __init__(
         self,
-        store: TrackingStore,
+        store: Store,
         feed: MetricFeed | None = None,
         locations: ArtifactLocations | None = None,
         stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
@@ -46,21 +46,21 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
 
     def CreateExperiment(self, request, context):
         location = self.locations.experiment_location(request.artifact_location)
-        record = self.store.create_experiment(
+        record = self.store.experiments.create_experiment(
             request.name, location, {t.key: t.value for t in request.tags}
         )
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))
 
     def GetExperiment(self, request, context):
-        record = self.store.get_experiment(request.experiment_id)
+        record = self.store.experiments.get_experiment(request.experiment_id)
         return pb.GetExperimentResponse(experiment=convert.experiment(record))
 
     def GetExperimentByName(self, request, context):
-        record = self.store.get_experiment_by_name(request.name)
+        record = self.store.experiments.get_experiment_by_name(request.name)
         return pb.GetExperimentByNameResponse(experiment=convert.experiment(record))
 
     def SearchExperiments(self, request, context):
-        records, token = self.store.search_experiments(
+        records, token = self.store.experiments.search_experiments(
             request.view_type,
             request.page_size,
             request.page_token,
@@ -73,28 +73,30 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
 
     def UpdateExperiment(self, request, context):
         if request.HasField("name"):
-            record = self.store.rename_experiment(request.experiment_id, request.name)
+            record = self.store.experiments.rename_experiment(request.experiment_id, request.name)
         else:
-            record = self.store.get_experiment(request.experiment_id)
+            record = self.store.experiments.get_experiment(request.experiment_id)
         return pb.UpdateExperimentResponse(experiment=convert.experiment(record))
 
     def DeleteExperiment(self, request, context):
-        self.store.delete_experiment(request.experiment_id)
+        self.store.experiments.delete_experiment(request.experiment_id)
         return pb.DeleteExperimentResponse()
 
     def RestoreExperiment(self, request, context):
-        self.store.restore_experiment(request.experiment_id)
+        self.store.experiments.restore_experiment(request.experiment_id)
         return pb.RestoreExperimentResponse()
 
     def SetExperimentTag(self, request, context):
-        self.store.set_experiment_tag(request.experiment_id, request.tag.key, request.tag.value)
+        self.store.experiments.set_experiment_tag(
+            request.experiment_id, request.tag.key, request.tag.value
+        )
         return pb.SetExperimentTagResponse()
 
     # -- runs --------------------------------------------------------------
 
     def CreateRun(self, request, context):
         new = convert.new_run(request)
-        record, resumed = self.store.create_run(
+        record, resumed = self.store.runs.create_run(
             experiment_id=request.experiment_id,
             run_name=new.run_name,
             start_time=new.start_time,
@@ -113,7 +115,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 raise InvalidArgument(
                     f"requests[{i}].experiment_id is {r.experiment_id}, not {request.experiment_id}"
                 )
-        records = self.store.create_runs(
+        records = self.store.runs.create_runs(
             request.experiment_id,
             [convert.new_run(r, f"requests[{i}].") for i, r in enumerate(request.requests)],
         )
@@ -122,10 +124,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         return response
 
     def GetRun(self, request, context):
-        return pb.GetRunResponse(run=convert.run(self.store.get_run(request.run_id)))
+        return pb.GetRunResponse(run=convert.run(self.store.runs.get_run(request.run_id)))
 
     def UpdateRun(self, request, context):
-        record = self.store.update_run(
+        record = self.store.runs.update_run(
             request.run_id,
             status=request.status,
             end_time=convert.millis(request.end_time, request.HasField("end_time")),
@@ -134,23 +136,23 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         return pb.UpdateRunResponse(run=convert.run(record))
 
     def DeleteRun(self, request, context):
-        self.store.delete_run(request.run_id)
+        self.store.runs.delete_run(request.run_id)
         return pb.DeleteRunResponse()
 
     def RestoreRun(self, request, context):
-        self.store.restore_run(request.run_id)
+        self.store.runs.restore_run(request.run_id)
         return pb.RestoreRunResponse()
 
     def SetRunTag(self, request, context):
-        self.store.set_run_tag(request.run_id, request.tag.key, request.tag.value)
+        self.store.runs.set_run_tag(request.run_id, request.tag.key, request.tag.value)
         return pb.SetRunTagResponse()
 
     def DeleteRunTag(self, request, context):
-        self.store.delete_run_tag(request.run_id, request.key)
+        self.store.runs.delete_run_tag(request.run_id, request.key)
         return pb.DeleteRunTagResponse()
 
     def LogBatch(self, request, context):
-        self.store.log_batch(
+        self.store.runs.log_batch(
             request.run_id,
             metrics=convert.metric_records(request.metrics),
             params=[(p.key, p.value) for p in request.params],
@@ -173,7 +175,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 timestamps=request.timestamps_ms,
             )
             try:
-                duplicate, expected = self.store.write_metric_columns(
+                duplicate, expected = self.store.metrics.write_metric_columns(
                     request.writer_id, request.sequence_number, batch
                 )
             except TrackwireError as e:
@@ -196,7 +198,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         if isinstance(error, SequenceGap):
             return error.expected
         try:
-            return self.store.next_sequence_number(request.writer_id)
+            return self.store.metrics.next_sequence_number(request.writer_id)
         except TrackwireError:  # the database is away too: the writer resends later
             return 0
 
@@ -207,7 +209,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"chunk_size must be between 1 and {LIMITS.max_history_chunk_points}",
             )
-        chunks = self.store.iter_metric_history(
+        chunks = self.store.metrics.iter_metric_history(
             request.run_id,
             request.metric_key,
             request.start_step if request.HasField("start_step") else None,
@@ -222,7 +224,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             yield response
 
     def BatchReadMetricHistory(self, request, context):
-        histories = self.store.read_metric_histories(
+        histories = self.store.metrics.read_metric_histories(
             list(request.run_ids),
             request.metric_key,
             request.start_step if request.HasField("start_step") else None,
@@ -250,7 +252,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             )
         for i, run_id in enumerate(run_ids):
             # INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown run
-            self.store.get_run(run_id, with_data=False, field=f"run_ids[{i}]")
+            self.store.runs.get_run(run_id, with_data=False, field=f"run_ids[{i}]")
         if self.feed is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no live metric feed")
         subscription = self.feed.subscribe(run_ids, request.metric_keys)
@@ -285,7 +287,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     # -- search ------------------------------------------------------------
 
     def SearchRuns(self, request, context):
-        records, token, total = self.store.search_runs(
+        records, token, total = self.store.search.search_runs(
             list(request.experiment_ids),
             request.view_type,
             request.page_size,

@@ -20,7 +20,8 @@ import peewee
 
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.store import unit_of_work
-from trackwire_server.store.statement_cache import RenderedQueries, insert_sql
+from trackwire_server.store.inserts import insert_sql
+from trackwire_server.store.statement_cache import RenderedQueries
 from trackwire_server.store.unit_of_work import RetryTransaction
 
 RETENTION_MS = 24 * 3600 * 1000

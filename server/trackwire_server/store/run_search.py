@@ -1,7 +1,8 @@
 """Searching runs: the filter and order parsed, a plan chosen, the page read.
 
-`RunSearch` is the search half of `TrackingStore` (a mixin: it uses the store's tables,
-its rendered-statement cache and its run loading). The plan: when the filter's
+`RunSearch` is given what it needs (the store's context, for its tables, database and
+rendered-statement cache; the experiments, to resolve names), and reads run data
+through `rows.load_run_data`. The plan: when the filter's
 top-level terms that an index answers match few runs, those runs drive the query;
 otherwise the sort key's index is walked and the walk stops after a page.
 """
@@ -14,8 +15,11 @@ import peewee
 
 from trackwire_server.search.grammar import And, Comparison, Node, OrderKey
 from trackwire_server.store.connecting import is_sqlite
+from trackwire_server.store.context import StoreContext
+from trackwire_server.store.experiments import Experiments
 from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import RunRecord
+from trackwire_server.store.rows import load_run_data, run_columns
 from trackwire_server.store.search_queries import (
     NUMBER_OPS,
     RUN_ATTRIBUTES,
@@ -68,9 +72,15 @@ class RunSearchQuery:
 
 
 class RunSearch:
-    """search_runs and its plans, mixed into TrackingStore: it uses the store's tables
-    (`t`), database (`db`), rendered statements (`_queries`), checked filters
-    (`_checked_filters`), `_experiment_ids`, `_run_columns` and `_load_run_data`."""
+    """search_runs and its plans over one database's runs."""
+
+    def __init__(self, ctx: StoreContext, experiments: Experiments):
+        self.ctx = ctx
+        self.db = ctx.db
+        self.t = ctx.t
+        self.experiments = experiments
+        self._queries = ctx.queries
+        self._checked_filters: dict[str, Node | None] = {}
 
     def search_runs(
         self,
@@ -96,7 +106,7 @@ class RunSearch:
         R = self.t.Run
 
         def work():
-            ids = self._experiment_ids(experiment_ids, experiment_names)
+            ids = self.experiments.ids(experiment_ids, experiment_names)
             fingerprint = PageToken.fingerprint(
                 "runs", sorted(ids), view_type, filter, list(order_by)
             )
@@ -110,11 +120,11 @@ class RunSearch:
                 )[0]
             rows = self._ordered_page(search, ids, offset, size + 1)
             records = [RunRecord(*row) for row in rows[:size]]
-            self._load_run_data(records, projection)
+            load_run_data(self.ctx, records, projection)
             token = PageToken.encode(offset + size, fingerprint) if len(rows) > size else ""
             return records, token, total
 
-        return self._read(work)
+        return self.ctx.read(work)
 
     def _checked_run_filter(self, filter: str) -> Node | None:
         """The parsed filter, checked once per distinct text: a bad filter fails here,
@@ -197,7 +207,7 @@ class RunSearch:
         """
         R = self.t.Run
         builder, order_keys, sqlite = search.builder, search.order_keys, is_sqlite(self.db)
-        columns = self._run_columns()
+        columns = run_columns(self.ctx)
         tie_breakers = [R.start_time.desc(), R.run_id]
         candidates = self._candidates(search, ids)
         page = (offset, limit)

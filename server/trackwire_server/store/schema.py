@@ -1,6 +1,6 @@
 """Tables, bound per database, and the schema version.
 
-Each `TrackingStore` binds its own copies of the model classes to its own
+Each `Store` binds its own copies of the model classes to its own
 database (`bind_tables`), so one process can serve several databases (tests
 do). Schema changes are new entries in `MIGRATIONS`, applied in order at start;
 a table definition already released is never edited in place.

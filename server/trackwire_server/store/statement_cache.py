@@ -1,4 +1,4 @@
-"""Statements rendered by Peewee once and kept, and bulk inserts through the driver.
+"""Statements rendered by Peewee once and kept.
 
 Rendering a query through Peewee costs about as much as SQLite takes to answer a small
 one, so the hot statements are rendered once per shape.
@@ -6,37 +6,9 @@ one, so the hot statements are rendered once per shape.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import peewee
-
-
-def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
-    """Inserts rows that all have the same keys, fast.
-
-    Peewee renders every value of a multi-row INSERT in Python (several µs
-    each); on SQLite and MySQL the driver's executemany takes the rendered
-    one-row statement and the raw values instead. PostgreSQL's driver runs
-    executemany row by row, so there the rows go in multi-row INSERTs.
-    """
-    if not rows:
-        return
-    db = table._meta.database
-    if isinstance(db, peewee.PostgresqlDatabase):
-        for chunk in peewee.chunked(rows, 200):
-            table.insert_many(chunk).execute()
-        return
-    db.cursor().executemany(insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
-
-
-@functools.lru_cache(maxsize=256)
-def insert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
-    """The one-row INSERT for these columns, rendered by Peewee once."""
-    fields = [table._meta.fields[name] for name in columns]
-    placeholder_row = tuple(None for _ in columns)
-    sql, _ = table.insert_many([placeholder_row], fields=fields).as_rowcount().sql()
-    return sql
 
 
 class RenderedQueries:
@@ -73,15 +45,3 @@ class RenderedQueries:
         """The rows of `build()` as the driver returns them (no Peewee conversions)."""
         sql, params = self.render(key, build)
         return self.db.execute_sql(sql, params).fetchall()
-
-
-def upsert(table: type[peewee.Model], rows: list[dict], key: tuple, values: tuple) -> None:
-    """Inserts rows, or overwrites the `values` columns of those whose `key` columns exist
-    already: one INSERT ... ON CONFLICT (ON DUPLICATE KEY UPDATE on MySQL) per 200 rows,
-    which takes no lock a concurrent upsert of the same keys could deadlock on (deleting
-    then inserting did, on MariaDB)."""
-    if not rows:
-        return
-    target = None if isinstance(table._meta.database, peewee.MySQLDatabase) else key
-    for chunk in peewee.chunked(rows, 200):
-        table.insert_many(chunk).on_conflict(conflict_target=target, preserve=values).execute()

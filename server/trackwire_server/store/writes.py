@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from trackwire_server.errors import InvalidArgument
+from trackwire_server.errors import InvalidArgument, ResourceExhausted
 from trackwire_server.limits import LIMITS
-from trackwire_server.store.records import MetricPointColumns, MetricRecord
+from trackwire_server.store.records import MetricColumns, MetricPointColumns, MetricRecord
 from trackwire_server.store.validation import (
     check_key,
     check_length,
@@ -107,20 +107,22 @@ class Batch:
         """The metric points as {key: (steps, timestamps, values)}, the records' points of
         a key before its columns' points; no timestamp (0) means now."""
         ts = now_ms()
-        by_key: dict[str, list[MetricRecord]] = {}
-        for m in self.metrics:
-            points = by_key.get(m.key)
-            if points is None:
-                points = by_key[m.key] = []
-            points.append(m)
         series = {}
-        for key, points in by_key.items():
-            n = len(points)
-            series[key] = (
-                np.fromiter((m.step for m in points), dtype=np.int64, count=n),
-                np.fromiter((m.timestamp or ts for m in points), dtype=np.int64, count=n),
-                np.fromiter((m.value for m in points), dtype=np.float64, count=n),
+        if self.metrics:
+            n = len(self.metrics)
+            key_numbers: dict[str, int] = {}
+            index = np.fromiter(
+                (key_numbers.setdefault(m.key, len(key_numbers)) for m in self.metrics),
+                dtype=np.int64,
+                count=n,
             )
+            columns = (
+                np.fromiter((m.step for m in self.metrics), dtype=np.int64, count=n),
+                np.fromiter((m.timestamp or ts for m in self.metrics), dtype=np.int64, count=n),
+                np.fromiter((m.value for m in self.metrics), dtype=np.float64, count=n),
+            )
+            parts = split_by_series(index, len(key_numbers), columns)
+            series = dict(zip(key_numbers, parts, strict=True))
         for key, (steps, timestamps, values) in (self.column_series or {}).items():
             if not timestamps.all():
                 timestamps = np.where(timestamps == 0, ts, timestamps)
@@ -131,6 +133,25 @@ class Batch:
                 )
             series[key] = (steps, timestamps, values)
         return series
+
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def split_by_series(index: np.ndarray | None, count: int, columns: Columns) -> list[Columns | None]:
+    """The one routine that splits metric point columns by series: part i holds the
+    points whose `index` entry is i, in their order (None when there are none). `index`
+    None (or `count` 1) puts every point in the one series. Entries of `index` must lie
+    in [0, count)."""
+    if index is None or count == 1:
+        return [columns]
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(count + 1))
+    parts: list[Columns | None] = []
+    for i in range(count):
+        part = order[bounds[i] : bounds[i + 1]]
+        parts.append(tuple(column[part] for column in columns) if len(part) else None)
+    return parts
 
 
 def columns_series(
@@ -172,23 +193,63 @@ def columns_series(
         if len(columns.timestamps)
         else np.zeros(n, np.int64)
     )
-    if len(keys) == 1 and len(columns.key_index) == 0:
-        return {keys[0]: (steps, timestamps, values)}
-    index = np.asarray(columns.key_index, dtype=np.int64)
-    if int(index.max()) >= len(keys):
+    index = np.asarray(columns.key_index, dtype=np.int64) if len(columns.key_index) else None
+    if index is not None and int(index.max()) >= len(keys):
         raise InvalidArgument(
             f"{prefix}key_index holds {int(index.max())}; keys has {len(keys)} entries"
         )
-    if len(keys) == 1:
-        return {keys[0]: (steps, timestamps, values)}
-    order = np.argsort(index, kind="stable")
-    bounds = np.searchsorted(index[order], np.arange(len(keys) + 1))
-    series = {}
-    for i, key in enumerate(keys):
-        part = order[bounds[i] : bounds[i + 1]]
-        if len(part):
-            series[key] = (steps[part], timestamps[part], values[part])
-    return series
+    parts = split_by_series(index, len(keys), (steps, timestamps, values))
+    return {key: part for key, part in zip(keys, parts, strict=True) if part is not None}
+
+
+def grouped_series(batch: MetricColumns) -> dict[str, dict[str, Columns]]:
+    """Checks a streamed batch of points (WriteMetrics) and splits it into
+    {run_id: {key: (steps, timestamps, values)}}; no timestamps means now."""
+    n = len(batch.values)
+    n_series = len(batch.series)
+    if n_series == 0:
+        raise InvalidArgument("series must name at least one (run_id, key)")
+    if n_series > LIMITS.max_stream_batch_series:
+        raise ResourceExhausted(
+            f"series has {n_series} entries; the limit is {LIMITS.max_stream_batch_series}"
+        )
+    if n == 0:
+        raise InvalidArgument("values must not be empty")
+    if n > LIMITS.max_stream_batch_points:
+        raise ResourceExhausted(
+            f"values has {n} points; the limit is {LIMITS.max_stream_batch_points} per batch"
+        )
+    for name, column in (("steps", batch.steps), ("timestamps_ms", batch.timestamps)):
+        if len(column) not in (0, n):
+            raise InvalidArgument(f"{name} has {len(column)} entries; values has {n}")
+    if len(batch.series_index) not in ((0, n) if n_series == 1 else (n,)):
+        raise InvalidArgument(f"series_index has {len(batch.series_index)} entries; values has {n}")
+    for i, s in enumerate(batch.series):
+        check_run_id(f"series[{i}].run_id", s.run_id)
+        check_key(f"series[{i}].key", s.key)
+    values = np.asarray(batch.values, dtype=np.float64)
+    steps = np.asarray(batch.steps, dtype=np.int64) if len(batch.steps) else np.zeros(n, np.int64)
+    if len(batch.timestamps):
+        timestamps = np.asarray(batch.timestamps, dtype=np.int64)
+    else:
+        timestamps = np.full(n, now_ms(), dtype=np.int64)
+    index = None
+    if len(batch.series_index):
+        index = np.asarray(batch.series_index, dtype=np.int64)
+        if index.max() >= n_series:
+            raise InvalidArgument(
+                f"series_index holds {int(index.max())}; series has {n_series} entries"
+            )
+    groups: dict[str, dict[str, Columns]] = {}
+    parts = split_by_series(index, n_series, (steps, timestamps, values))
+    for i, (s, part) in enumerate(zip(batch.series, parts, strict=True)):
+        if part is None:
+            continue
+        series = groups.setdefault(s.run_id, {})
+        if s.key in series:
+            raise InvalidArgument(f"series[{i}] repeats ({s.run_id}, {s.key})")
+        series[s.key] = part
+    return groups
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""Writing many rows at once: bulk inserts through the driver, and upserts with the
+database's own INSERT ... ON CONFLICT (ON DUPLICATE KEY UPDATE on MySQL) through
+Peewee's `on_conflict`; never delete-then-insert, whose locks concurrent upserts of
+the same keys deadlocked on (MariaDB)."""
+
+from __future__ import annotations
+
+import functools
+
+import peewee
+
+
+def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
+    """Inserts rows that all have the same keys, fast.
+
+    Peewee renders every value of a multi-row INSERT in Python (several µs
+    each); on SQLite and MySQL the driver's executemany takes the rendered
+    one-row statement and the raw values instead. PostgreSQL's driver runs
+    executemany row by row, so there the rows go in multi-row INSERTs.
+    """
+    if not rows:
+        return
+    db = table._meta.database
+    if isinstance(db, peewee.PostgresqlDatabase):
+        for chunk in peewee.chunked(rows, 200):
+            table.insert_many(chunk).execute()
+        return
+    db.cursor().executemany(insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def insert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
+    """The one-row INSERT for these columns, rendered by Peewee once."""
+    fields = [table._meta.fields[name] for name in columns]
+    placeholder_row = tuple(None for _ in columns)
+    sql, _ = table.insert_many([placeholder_row], fields=fields).as_rowcount().sql()
+    return sql
+
+
+def upsert(table: type[peewee.Model], rows: list[dict], key: tuple, values: tuple) -> None:
+    """Inserts rows, or overwrites the `values` columns of those whose `key` columns exist
+    already: one INSERT ... ON CONFLICT (ON DUPLICATE KEY UPDATE on MySQL) per 200 rows,
+    which takes no lock a concurrent upsert of the same keys could deadlock on (deleting
+    then inserting did, on MariaDB)."""
+    if not rows:
+        return
+    target = None if isinstance(table._meta.database, peewee.MySQLDatabase) else key
+    for chunk in peewee.chunked(rows, 200):
+        table.insert_many(chunk).on_conflict(conflict_target=target, preserve=values).execute()
+
+
+def upsert_latest(table: type[peewee.Model], rows: list[dict]) -> None:
+    """Inserts latest points (`schema.LatestMetric` rows, all with the same keys), or
+    moves a (run_id, key)'s stored one forward to the new one when that is not older:
+    a higher step, or the same step and a timestamp at least as high. One statement,
+    rendered once, for all rows (a multi-row one per 200 on PostgreSQL, whose driver
+    runs executemany row by row)."""
+    if not rows:
+        return
+    db = table._meta.database
+    if isinstance(db, peewee.PostgresqlDatabase):
+        for chunk in peewee.chunked(rows, 200):
+            _latest_upsert(table, table.insert_many(chunk)).execute()
+        return
+    db.connect(reuse_if_open=True)  # MySQL's statement depends on the server's version
+    sql = _latest_upsert_sql(table, tuple(rows[0]))
+    db.cursor().executemany(sql, [tuple(r.values()) for r in rows])
+
+
+def _latest_upsert(table: type[peewee.Model], insert: peewee.Insert) -> peewee.Insert:
+    M = table
+    if not isinstance(M._meta.database, peewee.MySQLDatabase):
+        new_step, new_ts = peewee.EXCLUDED.step, peewee.EXCLUDED.timestamp
+        newer = (new_step > M.step) | ((new_step == M.step) & (new_ts >= M.timestamp))
+        return insert.on_conflict(
+            conflict_target=(M.run_id, M.key),
+            preserve=(M.value, M.special, M.step, M.timestamp),
+            where=newer,
+        )
+    # MySQL has no WHERE here: each column takes IF(newer, new, old). Its assignments
+    # run left to right and see the ones before, so `step` goes last: `newer` still
+    # holds for it once `timestamp` has been moved forward (and still fails if not).
+    db = M._meta.database
+    # MariaDB 10.3.3+ names VALUES() VALUE() (as Peewee's own `preserve` does).
+    fn_value = peewee.fn.VALUE if (db.server_version or (0,)) >= (10, 3, 3) else peewee.fn.VALUES
+    new_step, new_ts = fn_value(M.step), fn_value(M.timestamp)
+    newer = (new_step > M.step) | ((new_step == M.step) & (new_ts >= M.timestamp))
+    return insert.on_conflict(
+        update={
+            column: peewee.fn.IF(newer, fn_value(column), column)
+            for column in (M.value, M.special, M.timestamp, M.step)
+        }
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _latest_upsert_sql(table: type[peewee.Model], columns: tuple[str, ...]) -> str:
+    fields = [table._meta.fields[name] for name in columns]
+    placeholder_row = tuple(None for _ in columns)
+    insert = table.insert_many([placeholder_row], fields=fields).as_rowcount()
+    sql, _ = _latest_upsert(table, insert).sql()
+    return sql

@@ -1,0 +1,62 @@
+"""The store's facade: one database, and the parts the servicers call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+
+from trackwire_server.store import schema
+from trackwire_server.store.connecting import ping, start_wal_checkpoints
+from trackwire_server.store.context import StoreContext, Written
+from trackwire_server.store.experiments import Experiments
+from trackwire_server.store.metric_history import MetricHistory
+from trackwire_server.store.model_versions import ModelVersions
+from trackwire_server.store.registered_models import RegisteredModels
+from trackwire_server.store.request_log import RequestLog
+from trackwire_server.store.run_search import RunSearch
+from trackwire_server.store.runs import Runs
+from trackwire_server.store.writes import now_ms
+
+
+class Store:
+    """Experiments, runs, their metric history, run search and the model registry, in
+    one Peewee database. Each part's public methods are one unit of work each."""
+
+    def __init__(self, db: peewee.Database, artifact_root: str):
+        self.db = db
+        self.context = StoreContext(db, schema.bind_tables(db))
+        self.t = self.context.t
+        self.experiments = Experiments(self.context, artifact_root)
+        self.metrics = MetricHistory(self.context)
+        self.runs = Runs(self.context, self.metrics)
+        self.search = RunSearch(self.context, self.experiments)
+        self.registered_models = RegisteredModels(self.context)
+        self.model_versions = ModelVersions(self.context)
+        self.request_log = RequestLog(db, self.t, now_ms)
+        self._checkpoints = None
+
+    @property
+    def metric_listeners(self) -> list[Callable[[Written], None]]:
+        """Called after each commit that stored metric points, with
+        {run_id: {key: (steps, timestamps, values)}}; the server's live feed."""
+        return self.context.metric_listeners
+
+    def initialize(self) -> None:
+        """Creates or migrates the schema and the default experiment; starts SQLite's
+        background checkpoints."""
+        with self.db.connection_context():
+            schema.migrate(self.db, self.t)
+            self.experiments.create_default()
+        if self._checkpoints is None:
+            self._checkpoints = start_wal_checkpoints(self.db)
+
+    def ping(self) -> bool:
+        """Whether the database answers now."""
+        return ping(self.db)
+
+    def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
+        self.db.close()
