@@ -1,4 +1,4 @@
-"""The server's limits and protocol features, published to clients through GetServerInfo."""
+"""The server's limits, published to clients through GetServerInfo."""
 
 from dataclasses import dataclass
 
@@ -51,7 +51,3 @@ class Limits:
 
 
 LIMITS = Limits()
-
-# Protocol additions this server understands (GetServerInfoResponse.features): a client
-# sends such a field only to a server that lists it, as an older server would ignore it.
-FEATURES = ("log_batch.metric_columns",)
