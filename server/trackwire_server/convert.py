@@ -160,16 +160,12 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
 _NO_POINT = MetricRecord("", 0.0, 0, 0)
 
 
-def metric_points(
-    points, field: str, limit: int, too_many: type[TrackwireError] = InvalidArgument
-) -> MetricPointColumns | None:
-    """The one conversion of a MetricPoints message to the store's form: checked (an
-    InvalidArgument naming the field, after `field`, e.g. "metrics." or
-    "requests[2].metrics."; `too_many` for more than `limit` points), as numpy columns
-    (numpy reads the repeated fields in one go), a timestamp 0 made the time received.
-    None when the message holds no point."""
+def _checked_points(points, field: str, limit: int, too_many: type[TrackwireError]) -> int:
+    """The number of points of a MetricPoints message, after checking that its columns
+    agree (InvalidArgument naming the field, after `field`; `too_many` beyond `limit`).
+    The bound of the key indexes is the caller's to check (with numpy or without)."""
     n = len(points.values)
-    keys = list(points.keys)
+    keys = points.keys
     if n > limit:
         raise too_many(f"{field}values has {n} points; the limit is {limit}")
     for name, column in (
@@ -182,7 +178,7 @@ def metric_points(
     if n == 0:
         if keys:
             raise InvalidArgument(f"{field}keys has {len(keys)} entries but values is empty")
-        return None
+        return 0
     if not keys:
         raise InvalidArgument(f"{field}keys must name at least one key")
     if len(keys) > n:
@@ -195,21 +191,36 @@ def metric_points(
         if key in seen:
             raise InvalidArgument(f"{field}keys[{i}] repeats '{key}'")
         seen.add(key)
+    return n
+
+
+def _key_index_beyond(field: str, key_index, n_keys: int) -> InvalidArgument:
+    i = next(i for i, k in enumerate(key_index) if k >= n_keys)
+    return InvalidArgument(f"{field}key_index[{i}] is {key_index[i]}; keys has {n_keys} entries")
+
+
+def metric_points(
+    points, field: str, limit: int, too_many: type[TrackwireError] = InvalidArgument
+) -> MetricPointColumns | None:
+    """The conversion of a MetricPoints message to the store's form: checked (an
+    InvalidArgument naming the field, after `field`, e.g. "metrics." or "points.";
+    `too_many` for more than `limit` points), as numpy columns (numpy reads the repeated
+    fields in one go), a timestamp 0 made the time received. None when the message holds
+    no point."""
+    n = _checked_points(points, field, limit, too_many)
+    if n == 0:
+        return None
     key_index = np.asarray(points.key_index, dtype=np.int64)
-    if len(key_index) and int(key_index.max()) >= len(keys):
-        i = int(np.argmax(key_index >= len(keys)))
-        raise InvalidArgument(
-            f"{field}key_index[{i}] is {int(key_index[i])}; keys has {len(keys)} entries"
-        )
+    if len(key_index) and int(key_index.max()) >= len(points.keys):
+        raise _key_index_beyond(field, points.key_index, len(points.keys))
     steps = np.asarray(points.steps, dtype=np.int64) if len(points.steps) else np.zeros(n, np.int64)
     timestamps = np.asarray(points.timestamps_ms, dtype=np.int64)
-    if not len(timestamps) or not timestamps.all():
-        now = int(time.time() * 1000)
-        timestamps = np.where(timestamps == 0, now, timestamps) if len(timestamps) else None
-        if timestamps is None:
-            timestamps = np.full(n, now, np.int64)
+    if not len(timestamps):
+        timestamps = np.full(n, int(time.time() * 1000), np.int64)
+    elif not timestamps.all():
+        timestamps = np.where(timestamps == 0, int(time.time() * 1000), timestamps)
     return MetricPointColumns(
-        keys=keys,
+        keys=list(points.keys),
         key_index=key_index,
         values=np.asarray(points.values, dtype=np.float64),
         steps=steps,
@@ -217,20 +228,25 @@ def metric_points(
     )
 
 
-def metric_records(columns: MetricPointColumns | None) -> list[MetricRecord]:
-    """Checked points as records, for the store's NewRun (the points a run is created
-    with: a few per run)."""
-    if columns is None:
+def metric_records(points, field: str) -> list[MetricRecord]:
+    """The same conversion for the points a run is created with (the store's NewRun takes
+    records): checked as `metric_points` does, without numpy (a few points per run, and
+    BatchCreateRuns creates up to a thousand runs). A timestamp 0 is left for the store,
+    which makes it the time received."""
+    n = _checked_points(points, field, LIMITS.max_batch_metrics, InvalidArgument)
+    if n == 0:
         return []
-    keys = columns.keys
-    index = columns.key_index.tolist() if len(columns.key_index) else [0] * len(columns.values)
+    keys = list(points.keys)
+    index = points.key_index
+    if index and max(index) >= len(keys):
+        raise _key_index_beyond(field, index, len(keys))
     return [
         MetricRecord(keys[k], v, t, s)
         for k, v, t, s in zip(
-            index,
-            columns.values.tolist(),
-            columns.timestamps.tolist(),
-            columns.steps.tolist(),
+            index or [0] * n,
+            points.values,
+            points.timestamps_ms or [0] * n,
+            points.steps or [0] * n,
             strict=True,
         )
     ]
@@ -280,9 +296,7 @@ def new_run(request, field: str = "") -> NewRun:
         run_id=request.run_id,
         user_id=request.user_id,
         params=[(p.key, p.value) for p in request.params],
-        metrics=metric_records(
-            metric_points(request.metrics, f"{field}metrics.", LIMITS.max_batch_metrics)
-        ),
+        metrics=metric_records(request.metrics, f"{field}metrics."),
     )
 
 
