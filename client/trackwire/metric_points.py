@@ -17,6 +17,7 @@ def fill(points, metrics: Sequence[Metric]) -> None:
     one list and one extend per column, about 3x cheaper than a message per point. A
     value or step that is not already a float or an int ("0.5", 3.0 as a step) is
     converted as float() and int() do."""
+    metrics = list(metrics)
     if not metrics:
         return
     keys = [m.key for m in metrics]
@@ -63,14 +64,3 @@ def extend_history(history: MetricHistory, points) -> None:
 def history(points) -> MetricHistory:
     """The points of a MetricPoints message of one key as a MetricHistory."""
     return MetricHistory(list(points.steps), list(points.values), list(points.timestamps_ms))
-
-
-def metrics(points) -> list[Metric]:
-    """The points of a MetricPoints message as Metric objects, in their order."""
-    keys = list(points.keys)
-    index = points.key_index or [0] * len(points.values)
-    steps = points.steps or [0] * len(points.values)
-    return [
-        Metric(keys[k], v, t, s)
-        for k, v, t, s in zip(index, points.values, points.timestamps_ms, steps, strict=True)
-    ]
