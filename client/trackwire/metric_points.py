@@ -7,40 +7,46 @@ and WatchMetrics) is built and read here, nowhere else in the client.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from trackwire.entities import Metric, MetricHistory
 
 
-def fill(points, metrics: Sequence[Metric]) -> None:
+def fill(points, metrics: Iterable[Metric]) -> None:
     """Sets an empty MetricPoints message to `metrics` (Metric objects, in their order):
-    one list and one extend per column, about 3x cheaper than a message per point. A
-    value or step that is not already a float or an int ("0.5", 3.0 as a step) is
-    converted as float() and int() do."""
-    metrics = list(metrics)
-    if not metrics:
+    one pass to make the columns, then one extend per column, about 3x cheaper than a
+    message per point. A value or step that is not already a float or an int ("0.5", 3.0
+    as a step) is converted as float() and int() do."""
+    position: dict[str, int] = {}
+    keys: list[str] = []
+    index: list[int] = []
+    values: list = []
+    steps: list = []
+    timestamps: list = []
+    for m in metrics:
+        key = m.key
+        i = position.get(key)
+        if i is None:
+            i = position[key] = len(keys)
+            keys.append(key)
+        index.append(i)
+        values.append(m.value)
+        steps.append(m.step or 0)
+        timestamps.append(m.timestamp or 0)
+    if not values:
         return
-    keys = [m.key for m in metrics]
-    distinct = dict.fromkeys(keys)
-    values = [m.value for m in metrics]
-    steps = [m.step or 0 for m in metrics]
-    timestamps = [m.timestamp or 0 for m in metrics]
     try:
         points.values.extend(values)
         points.steps.extend(steps)
         points.timestamps_ms.extend(timestamps)
     except TypeError:
         points.Clear()
-        values = [float(v) for v in values]
-        steps = [int(s) for s in steps]
-        timestamps = [int(t) for t in timestamps]
-        points.values.extend(values)
-        points.steps.extend(steps)
-        points.timestamps_ms.extend(timestamps)
-    points.keys.extend(distinct)
-    if len(distinct) > 1:
-        position = {key: i for i, key in enumerate(distinct)}
-        points.key_index.extend([position[key] for key in keys])
+        points.values.extend([float(v) for v in values])
+        points.steps.extend([int(s) for s in steps])
+        points.timestamps_ms.extend([int(t) for t in timestamps])
+    points.keys.extend(keys)
+    if len(keys) > 1:
+        points.key_index.extend(index)
 
 
 def fill_columns(points, keys: Sequence[str], key_index, values, steps, timestamps) -> None:

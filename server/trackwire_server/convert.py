@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -168,13 +169,14 @@ def _checked_points(points, field: str, limit: int, too_many: type[TrackwireErro
     keys = points.keys
     if n > limit:
         raise too_many(f"{field}values has {n} points; the limit is {limit}")
-    for name, column in (
-        ("steps", points.steps),
-        ("timestamps_ms", points.timestamps_ms),
-        ("key_index", points.key_index),
+    n_index = len(points.key_index)
+    for name, length in (
+        ("steps", len(points.steps)),
+        ("timestamps_ms", len(points.timestamps_ms)),
+        ("key_index", n_index),
     ):
-        if len(column) not in (0, n):
-            raise InvalidArgument(f"{field}{name} has {len(column)} entries; values has {n}")
+        if length and length != n:
+            raise InvalidArgument(f"{field}{name} has {length} entries; values has {n}")
     if n == 0:
         if keys:
             raise InvalidArgument(f"{field}keys has {len(keys)} entries but values is empty")
@@ -183,15 +185,30 @@ def _checked_points(points, field: str, limit: int, too_many: type[TrackwireErro
         raise InvalidArgument(f"{field}keys must name at least one key")
     if len(keys) > n:
         raise InvalidArgument(f"{field}keys has {len(keys)} entries; values has {n}")
-    if len(points.key_index) == 0 and len(keys) > 1:
+    if n_index == 0 and len(keys) > 1:
         raise InvalidArgument(f"{field}key_index must have {n} entries: keys has {len(keys)}")
+    if len(keys) == 1:
+        if not _valid_key(keys[0]):
+            check_key(f"{field}keys[0]", keys[0])
+        return n
     seen = set()
     for i, key in enumerate(keys):
-        check_key(f"{field}keys[{i}]", key)
+        if not _valid_key(key):
+            check_key(f"{field}keys[{i}]", key)
         if key in seen:
             raise InvalidArgument(f"{field}keys[{i}] repeats '{key}'")
         seen.add(key)
     return n
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_key(key: str) -> bool:
+    """Whether a metric key passes check_key (the same keys come again and again)."""
+    try:
+        check_key("key", key)
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _key_index_beyond(field: str, key_index, n_keys: int) -> InvalidArgument:
@@ -237,18 +254,20 @@ def metric_records(points, field: str) -> list[MetricRecord]:
     if n == 0:
         return []
     keys = list(points.keys)
+    values = points.values
+    steps = points.steps or [0] * n
+    timestamps = points.timestamps_ms or [0] * n
+    if len(keys) == 1:
+        key = keys[0]
+        return [
+            MetricRecord(key, v, t, s) for v, t, s in zip(values, timestamps, steps, strict=True)
+        ]
     index = points.key_index
-    if index and max(index) >= len(keys):
+    if max(index) >= len(keys):
         raise _key_index_beyond(field, index, len(keys))
     return [
         MetricRecord(keys[k], v, t, s)
-        for k, v, t, s in zip(
-            index or [0] * n,
-            points.values,
-            points.timestamps_ms or [0] * n,
-            points.steps or [0] * n,
-            strict=True,
-        )
+        for k, v, t, s in zip(index, values, timestamps, steps, strict=True)
     ]
 
 
