@@ -261,14 +261,15 @@ class RawMetricStream:
         request = pb.WriteMetricsRequest(
             writer_id=self.writer_id,
             sequence_number=sequence if sequence is not None else self._next,
+            run_id=run_id,
         )
-        for key in keys:
-            request.series.add(run_id=run_id, key=key)
+        columns = request.points
+        columns.keys.extend(keys)
         for i in range(len(keys)):
-            request.series_index.extend([i] * points)
-            request.steps.extend(range(points))
-            request.values.extend(value_of(s) for s in range(points))
-            request.timestamps_ms.extend(timestamp_of(s) for s in range(points))
+            columns.key_index.extend([i] * points)
+            columns.steps.extend(range(points))
+            columns.values.extend(value_of(s) for s in range(points))
+            columns.timestamps_ms.extend(timestamp_of(s) for s in range(points))
         self._requests.put(request)
         try:
             answer = self._answers.get(timeout=30)

@@ -97,10 +97,10 @@ def eventually(call, timeout: float = 10.0):
 
 
 def metric_batch(run_id: str, seq: int, values, writer: str = "w1") -> pb.WriteMetricsRequest:
-    request = pb.WriteMetricsRequest(writer_id=writer, sequence_number=seq)
-    request.series.add(run_id=run_id, key="loss")
-    request.values.extend(values)
-    request.steps.extend(range(len(values)))
+    request = pb.WriteMetricsRequest(writer_id=writer, sequence_number=seq, run_id=run_id)
+    request.points.keys.append("loss")
+    request.points.values.extend(values)
+    request.points.steps.extend(range(len(values)))
     return request
 
 

@@ -61,9 +61,9 @@ def refused(call, field: str) -> str:
 
 
 def write_metrics(raw, run_id: str, key: str, sequence: int = 1) -> pb.WriteMetricsResponse:
-    request = pb.WriteMetricsRequest(writer_id="hardening", sequence_number=sequence)
-    request.series.add(run_id=run_id, key=key)
-    request.values.append(1.0)
+    request = pb.WriteMetricsRequest(writer_id="hardening", sequence_number=sequence, run_id=run_id)
+    request.points.keys.append(key)
+    request.points.values.append(1.0)
     (ack,) = raw.tracking.WriteMetrics(iter([request]))
     return ack
 
@@ -74,26 +74,26 @@ def write_metrics(raw, run_id: str, key: str, sequence: int = 1) -> pb.WriteMetr
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
 def test_bad_keys_are_refused_everywhere(raw, run_id, key):
     t = raw.tracking
-    metric = run_pb2.Metric(key=key, value=1.0)
+    metric = run_pb2.MetricPoints(keys=[key], values=[1.0])
+    two_keys = run_pb2.MetricPoints(keys=["ok", key], key_index=[0, 1], values=[1.0, 2.0])
     param = run_pb2.Param(key=key, value="v")
     tag = run_pb2.RunTag(key=key, value="v")
-    runs_before = len(t.SearchRuns(pb.SearchRunsRequest(experiment_ids=["0"])).runs)
+    runs_before = len(t.SearchRuns(pb.SearchRunsRequest(experiment_ids=["0"])).runs.run_ids)
     message = refused(
-        lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, metrics=[metric])), "metrics[0].key"
+        lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, metrics=metric)), "metrics.keys[0]"
     )
     assert repr(key)[1:-1] in message or "'" in message  # the key is shown, escaped
     refused(lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, params=[param])), "params[0].key")
     refused(lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, tags=[tag])), "tags[0].key")
-    columns = pb.MetricPointColumns(keys=[key], values=[1.0])
     refused(
-        lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, metric_columns=columns)),
-        "metric_columns.keys[0]",
+        lambda: t.LogBatch(pb.LogBatchRequest(run_id=run_id, metrics=two_keys)),
+        "metrics.keys[1]",
     )
     refused(lambda: t.SetRunTag(pb.SetRunTagRequest(run_id=run_id, tag=tag)), "tag.key")
     for field, request in (
         ("params[0].key", pb.CreateRunRequest(experiment_id="0", params=[param])),
         ("tags[0].key", pb.CreateRunRequest(experiment_id="0", tags=[tag])),
-        ("metrics[0].key", pb.CreateRunRequest(experiment_id="0", metrics=[metric])),
+        ("metrics.keys[0]", pb.CreateRunRequest(experiment_id="0", metrics=metric)),
     ):
         refused(lambda request=request: t.CreateRun(request), field)
     batch = pb.BatchCreateRunsRequest(
@@ -102,7 +102,7 @@ def test_bad_keys_are_refused_everywhere(raw, run_id, key):
     refused(lambda: t.BatchCreateRuns(batch), "requests[0].params[0].key")
     ack = write_metrics(raw, run_id, key)
     assert ack.error_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert "series[0].key" in ack.error_message
+    assert "points.keys[0]" in ack.error_message
     experiment_tag = experiment_pb2.ExperimentTag(key=key, value="v")
     refused(
         lambda: t.SetExperimentTag(
@@ -146,7 +146,7 @@ def test_bad_keys_are_refused_everywhere(raw, run_id, key):
     data = t.GetRun(pb.GetRunRequest(run_id=run_id)).run.data
     assert not data.metrics and not data.params
     assert {tag.key for tag in data.tags} == {"trackwire.runName"}
-    assert len(t.SearchRuns(pb.SearchRunsRequest(experiment_ids=["0"])).runs) == runs_before
+    assert len(t.SearchRuns(pb.SearchRunsRequest(experiment_ids=["0"])).runs.run_ids) == runs_before
     assert not t.GetExperiment(pb.GetExperimentRequest(experiment_id="0")).experiment.tags
     model = r.GetRegisteredModel(rpb.GetRegisteredModelRequest(name="m")).registered_model
     assert not model.tags
@@ -159,7 +159,9 @@ def test_mlflow_keys_are_accepted(raw, run_id, client):
     t.LogBatch(
         pb.LogBatchRequest(
             run_id=run_id,
-            metrics=[run_pb2.Metric(key=k, value=1.0) for k in GOOD_KEYS],
+            metrics=run_pb2.MetricPoints(
+                keys=GOOD_KEYS, key_index=range(len(GOOD_KEYS)), values=[1.0] * len(GOOD_KEYS)
+            ),
             params=[run_pb2.Param(key=k, value="v") for k in GOOD_KEYS],
             tags=[run_pb2.RunTag(key=k, value="v") for k in GOOD_KEYS],
         )
@@ -359,7 +361,7 @@ def test_malformed_run_ids_are_invalid_argument_naming_the_field(raw, run_id, ba
         assert "run id" in message, (name, message)
     ack = write_metrics(raw, bad, "m")
     assert ack.error_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert "series[0].run_id" in ack.error_message
+    assert "run_id" in ack.error_message and "run id" in ack.error_message
 
 
 def test_well_formed_unknown_run_ids_are_still_not_found(raw):

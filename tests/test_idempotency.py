@@ -41,9 +41,9 @@ def run_id(stub):
 
 def thousand_points(run_id: str, request_id: str = "") -> pb.LogBatchRequest:
     request = pb.LogBatchRequest(run_id=run_id, request_id=request_id)
-    request.metric_columns.keys.append("loss")
-    request.metric_columns.values.extend(float(i) for i in range(1000))
-    request.metric_columns.steps.extend(range(1000))
+    request.metrics.keys.append("loss")
+    request.metrics.values.extend(float(i) for i in range(1000))
+    request.metrics.steps.extend(range(1000))
     return request
 
 
@@ -148,12 +148,12 @@ def test_a_retried_create_answers_with_what_the_first_created(server, stub):
     create = pb.CreateRunRequest(
         experiment_id=first.experiment_id,
         request_id=uuid.uuid4().hex,
-        metrics=[run_pb2.Metric(key="m", value=1.5, step=3)],
+        metrics=run_pb2.MetricPoints(keys=["m"], values=[1.5], steps=[3]),
     )
     run = stub.CreateRun(create).run
     assert stub.CreateRun(create).run == run
     runs = stub.SearchRuns(pb.SearchRunsRequest(experiment_ids=[first.experiment_id])).runs
-    assert [r.info.run_id for r in runs] == [run.info.run_id]
+    assert list(runs.run_ids) == [run.info.run_id]
 
     batch = pb.BatchCreateRunsRequest(
         experiment_id=first.experiment_id,
@@ -269,9 +269,8 @@ def batch(run_id: str, sequence_number: int, value: float, writer_id: str = "w")
     return pb.WriteMetricsRequest(
         writer_id=writer_id,
         sequence_number=sequence_number,
-        series=[pb.MetricSeriesKey(run_id=run_id, key="loss")],
-        values=[value],
-        steps=[sequence_number],
+        run_id=run_id,
+        points=run_pb2.MetricPoints(keys=["loss"], values=[value], steps=[sequence_number]),
     )
 
 
@@ -328,31 +327,32 @@ def test_the_metric_writer_goes_on_after_a_refused_batch(tracking):
 
 
 def test_a_metric_without_a_value_is_invalid_argument(server, stub, run_id):
-    """Finding 9: proto3 could not tell an unset value from 0.0, which was stored."""
+    """Finding 9: proto3 could not tell an unset value from 0.0, which was stored. In
+    columns, a point without a value is a key, step or key index without its value."""
+    no_value = run_pb2.MetricPoints(keys=["a"])
     for method, request, field in (
         (
             stub.LogBatch,
             pb.LogBatchRequest(
                 run_id=run_id,
-                metrics=[run_pb2.Metric(key="a", value=0.0), run_pb2.Metric(key="b", step=2)],
+                metrics=run_pb2.MetricPoints(
+                    keys=["a", "b"], key_index=[0, 1], values=[0.0], steps=[0, 2]
+                ),
             ),
-            "metrics[1].value",
+            "metrics.steps has 2 entries; values has 1",
         ),
         (
             stub.CreateRun,
-            pb.CreateRunRequest(experiment_id="0", metrics=[run_pb2.Metric(key="a")]),
-            "metrics[0].value",
+            pb.CreateRunRequest(experiment_id="0", metrics=no_value),
+            "metrics.keys has 1 entries but values is empty",
         ),
         (
             stub.BatchCreateRuns,
             pb.BatchCreateRunsRequest(
                 experiment_id="0",
-                requests=[
-                    pb.CreateRunRequest(),
-                    pb.CreateRunRequest(metrics=[run_pb2.Metric(key="a")]),
-                ],
+                requests=[pb.CreateRunRequest(), pb.CreateRunRequest(metrics=no_value)],
             ),
-            "requests[1].metrics[0].value",
+            "requests[1].metrics.keys has 1 entries but values is empty",
         ),
     ):
         with pytest.raises(grpc.RpcError) as caught:
@@ -362,6 +362,8 @@ def test_a_metric_without_a_value_is_invalid_argument(server, stub, run_id):
     run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
     assert list(run.data.metrics) == []
     # An explicit 0.0 is a value like any other.
-    stub.LogBatch(pb.LogBatchRequest(run_id=run_id, metrics=[run_pb2.Metric(key="a", value=0.0)]))
+    stub.LogBatch(
+        pb.LogBatchRequest(run_id=run_id, metrics=run_pb2.MetricPoints(keys=["a"], values=[0.0]))
+    )
     (metric,) = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run.data.metrics
     assert metric.HasField("value") and metric.value == 0.0

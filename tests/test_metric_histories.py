@@ -124,7 +124,8 @@ def test_several_runs_in_requested_order(server, client, experiment_id):
     messages = raw_batch(server, run_ids=order, metric_key=KEY)
     assert [m.run_id for m in messages] == order
     assert [m.total_points for m in messages] == [1, 0, 10, 3]
-    assert list(messages[1].values) == []
+    assert list(messages[1].points.values) == [] and list(messages[1].points.keys) == []
+    assert list(messages[0].points.keys) == [KEY] and list(messages[0].points.key_index) == []
 
 
 def test_history_is_ordered_by_step_then_timestamp(client, experiment_id):
@@ -185,9 +186,9 @@ def test_long_history_comes_in_several_messages(server, client, experiment_id):
     assert messages[: len(long_parts)] == long_parts  # consecutive, before the next run
     assert len(long_parts) >= 3
     assert [m.total_points for m in long_parts] == [n] + [0] * (len(long_parts) - 1)
-    assert sum(len(m.values) for m in long_parts) == n
+    assert sum(len(m.points.values) for m in long_parts) == n
     limit = client.get_server_info().limits["max_history_chunk_points"]
-    assert all(0 < len(m.values) <= limit for m in long_parts)
+    assert all(0 < len(m.points.values) <= limit for m in long_parts)
     assert [m.run_id for m in messages[len(long_parts) :]] == [short_run]
 
     # Downsampled, the same history fits in one message of at most max_points points.

@@ -39,10 +39,10 @@ def raw_stream(server, requests):
 
 
 def batch(run_id, seq, values, steps=None, writer="w1", key="loss", **kwargs):
-    request = pb.WriteMetricsRequest(writer_id=writer, sequence_number=seq, **kwargs)
-    request.series.add(run_id=run_id, key=key)
-    request.values.extend(values)
-    request.steps.extend(steps if steps is not None else range(len(values)))
+    request = pb.WriteMetricsRequest(writer_id=writer, sequence_number=seq, run_id=run_id, **kwargs)
+    request.points.keys.append(key)
+    request.points.values.extend(values)
+    request.points.steps.extend(steps if steps is not None else range(len(values)))
     return request
 
 
@@ -149,24 +149,28 @@ def test_bad_keys_and_values_fail_at_the_call(tracking):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r.steps.append(1), "steps has 4 entries; values has 3"),
-        (lambda r: r.timestamps_ms.extend([1, 2]), "timestamps_ms has 2 entries"),
+        (lambda r: r.points.steps.append(1), "points.steps has 4 entries; values has 3"),
+        (lambda r: r.points.timestamps_ms.extend([1, 2]), "points.timestamps_ms has 2 entries"),
         (
-            lambda r: (
-                r.series.add(run_id=r.series[0].run_id, key="b"),
-                r.series_index.extend([0, 1]),
-            ),
-            "series_index has 2 entries",
+            lambda r: (r.points.keys.append("b"), r.points.key_index.extend([0, 1])),
+            "points.key_index has 2 entries",
         ),
         (
-            lambda r: (
-                r.series.add(run_id=r.series[0].run_id, key="b"),
-                r.series_index.extend([0, 1, 7]),
-            ),
-            "series_index holds 7",
+            lambda r: (r.points.keys.append("b"), r.points.key_index.extend([0, 1, 7])),
+            "points.key_index[2] is 7",
         ),
-        (lambda r: r.ClearField("values"), "values must not be empty"),
-        (lambda r: setattr(r.series[0], "key", ""), "series[0].key"),
+        (lambda r: r.points.keys.append("b"), "points.key_index must have 3 entries"),
+        (
+            lambda r: (r.points.keys.append("loss"), r.points.key_index.extend([0, 1, 0])),
+            "points.keys[1] repeats 'loss'",
+        ),
+        (
+            lambda r: (r.points.ClearField("values"), r.points.ClearField("steps")),
+            "points.keys has 1 entries but values is empty",
+        ),
+        (lambda r: r.ClearField("points"), "points.values must not be empty"),
+        (lambda r: r.points.keys.__setitem__(0, ""), "points.keys[0]"),
+        (lambda r: setattr(r, "run_id", "x"), "run_id"),
         (lambda r: setattr(r, "writer_id", ""), "writer_id"),
         (lambda r: setattr(r, "sequence_number", 0), "sequence_number"),
     ],

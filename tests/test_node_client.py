@@ -1,12 +1,16 @@
-"""The Node.js example (examples/node) against a real server: a polyglot proof.
+"""The Node.js examples (examples/node) against a real server: a polyglot proof.
 
-The example loads the .proto files directly with @grpc/proto-loader, streams
-10,000 points over WriteMetrics, reads them back and finishes the run. This test
-runs it, then checks through the Python client that the points are stored.
+The examples load the .proto files directly with @grpc/proto-loader. One streams
+10,000 points over WriteMetrics, reads them back and finishes the run; the others
+drive every RPC of every service (health, tracking, artifacts, registry), with a few
+bad inputs and their expected statuses. These tests run them, then check through the
+Python client what the Node side stored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pathlib
 import shutil
 import subprocess
@@ -72,3 +76,80 @@ def test_node_example_streams_metrics(node_modules, server):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["loss"] == 1 / TOTAL_POINTS
+
+
+def run_node(script: str, server) -> tuple[list[str], str]:
+    """Runs an example against `server`: its output lines (it must exit 0)."""
+    result = subprocess.run(
+        [node, script, f"127.0.0.1:{server.port}"],
+        cwd=NODE_EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, output
+    return result.stdout.splitlines(), output
+
+
+def service_methods() -> dict[str, list[str]]:
+    """Every RPC of every service the server offers, by full service name, read from the
+    same protos the Node examples load."""
+    from trackwire.v1 import artifact_service_pb2, model_registry_service_pb2, tracking_service_pb2
+
+    services = {"grpc.health.v1.Health": ["Check"]}  # Watch is for load balancers
+    for module in (tracking_service_pb2, artifact_service_pb2, model_registry_service_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            services[service.full_name] = sorted(m.name for m in service.methods)
+    return services
+
+
+@pytest.mark.timeout(600)
+def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tmp_path):
+    lines, output = run_node("all_services.js", server)
+    (result,) = [json.loads(line[len("RESULT ") :]) for line in lines if line.startswith("RESULT ")]
+    assert result["rpcs"] == service_methods(), output
+
+    # What Node stored, read back through the Python client.
+    client = trackwire.TrackwireClient(server.uri)
+    experiment = client.get_experiment(result["experiment_id"])
+    assert experiment.name.endswith("-renamed")
+    assert experiment.tags == {"team": "node", "stage": "demo"}
+    run = client.get_run(result["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == "node-tracking"
+    assert run.data.params == {"lr": "0.01", "optimizer": "adam"}
+    assert run.data.tags["framework"] == "node" and "temporary" not in run.data.tags
+    assert run.data.latest_metrics["acc"].value == 1.0 and run.data.latest_metrics["acc"].step == 5
+    loss = client.read_metric_history(result["run_id"], "loss")
+    assert loss.steps == [1, 2, 3, 4, 5] and loss.values == [1 / s for s in range(1, 6)]
+    # The streamed batches once each: the resent batch 1 was not stored again.
+    streamed = client.read_metric_history(result["run_id"], "stream")
+    assert streamed.steps == list(range(200))
+    assert streamed.values == [s / 2 for s in range(200)]
+    runs = client.search_runs([result["experiment_id"]], "params.seed IN ('0', '1', '2')")
+    assert sorted(r.data.metrics["acc"] for r in runs) == [0.0, 0.1, 0.2]
+
+    artifact = result["artifact"]
+    local = client.download_artifacts(result["run_id"], artifact["path"], str(tmp_path))
+    data = pathlib.Path(local).read_bytes()
+    assert len(data) == artifact["size"]
+    assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+
+    model = client.get_registered_model(result["model"])
+    assert model.tags == {"from": "node"}
+    (version,) = client.search_model_versions(f"name = '{result['model']}'")
+    assert version.run_id == result["run_id"]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    ("script", "last_line"),
+    [
+        ("tracking.js", "OK tracking 23 RPCs"),
+        ("artifacts.js", "OK artifacts 3 RPCs"),
+        ("registry.js", "OK registry 21 RPCs"),
+    ],
+)
+def test_each_node_example_runs_on_its_own(node_modules, server, script, last_line):
+    lines, output = run_node(script, server)
+    assert lines[-1] == last_line, output

@@ -131,11 +131,11 @@ def test_params_are_strings_and_write_once(client, experiment_id):
         ({"params": {"k": "v" * 6001}}, "params[0].value"),
         ({"tags": {"k" * 251: "v"}}, "tags[0].key"),
         ({"tags": {"k": "v" * 8001}}, "tags[0].value"),
-        # The client sends metric points in columns (LogBatchRequest.metric_columns).
-        ({"metrics": [Metric("k" * 251, 1.0, 0, 0)]}, "metric_columns.keys[0]"),
-        ({"metrics": [Metric("m", 1.0, 0, 0), Metric("", 1.0, 0, 0)]}, "metric_columns.keys[1]"),
+        # The client sends metric points in columns (LogBatchRequest.metrics, MetricPoints).
+        ({"metrics": [Metric("k" * 251, 1.0, 0, 0)]}, "metrics.keys[0]"),
+        ({"metrics": [Metric("m", 1.0, 0, 0), Metric("", 1.0, 0, 0)]}, "metrics.keys[1]"),
         ({"params": {f"p{i}": i for i in range(101)}}, "params"),
-        ({"metrics": [Metric("m", 1.0, 0, i) for i in range(1001)]}, "metric_columns.values"),
+        ({"metrics": [Metric("m", 1.0, 0, i) for i in range(1001)]}, "metrics.values"),
     ],
 )
 def test_limits_are_invalid_argument_naming_the_field(client, experiment_id, kwargs, field):

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trackwire import Metric, TrackwireClient, ViewType
-from trackwire.entities import Run, runs_from_table
+from trackwire.entities import Run, RunData, runs_from_table
 from trackwire.errors import InvalidArgumentError, NotFoundError
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_server.store import rows, run_search
@@ -1235,11 +1235,32 @@ def _comparable(run: Run) -> tuple:
     )
 
 
-def test_runs_as_table_equal_runs_as_messages(data):
-    """TrackwireClient.search_runs asks for the page as columns (`as_table`) and builds
-    its Run objects from them; every field must equal what the `runs` messages carry:
-    NaN and missing metrics, the latest value's time and step, deleted runs, a child run
-    with its parent, a run still running (no end time), and `select`."""
+def _selected(run: Run, select: list[str]) -> Run:
+    """`run` with only the data `select` names (all of it when `select` is empty)."""
+    if not select:
+        return run
+
+    def keep(kind: str, values: dict) -> dict:
+        return {k: v for k, v in values.items() if {f"{kind}.{k}", f"{kind}.*"} & set(select)}
+
+    data = run.data
+    return Run(
+        run.info,
+        RunData(
+            keep("metrics", data.metrics),
+            keep("params", data.params),
+            keep("tags", data.tags),
+            keep("metrics", data.latest_metrics),
+        ),
+    )
+
+
+def test_search_runs_table_equals_get_run(data):
+    """SearchRuns answers with the page as columns (RunTable), from which
+    TrackwireClient.search_runs builds its Run objects; every field must equal what
+    GetRun returns for the run: NaN and missing metrics, the latest value's time and
+    step, deleted runs, a child run with its parent, a run still running (no end time),
+    and `select`."""
     client = data.client
     parent = data.ids["r01"]
     child = client.create_run(data.main, run_name="child", parent_run_id=parent)
@@ -1253,11 +1274,16 @@ def test_runs_as_table_equal_runs_as_messages(data):
         {"view_type": ViewType.DELETED_ONLY},
     ):
         request = pb.SearchRunsRequest(experiment_ids=[data.main], page_size=1000, **query)
-        as_messages = [Run.from_proto(r) for r in stub.SearchRuns(request).runs]
-        request.as_table = True
-        as_table = runs_from_table(stub.SearchRuns(request).table)
-        assert len(as_table) == len(as_messages) > 0, query
-        assert [_comparable(r) for r in as_table] == [_comparable(r) for r in as_messages], query
+        from_table = runs_from_table(stub.SearchRuns(request).runs)
+        from_get = [
+            _selected(
+                Run.from_proto(stub.GetRun(pb.GetRunRequest(run_id=r.info.run_id)).run),
+                query.get("select", []),
+            )
+            for r in from_table
+        ]
+        assert len(from_table) > 0, query
+        assert [_comparable(r) for r in from_table] == [_comparable(r) for r in from_get], query
     found = {r.info.run_name: r for r in client.search_runs([data.main])}
     assert found["child"].info.parent_run_id == parent
     assert found["child"].data.latest_metrics["loss"] == Metric("loss", 0.25, T0 + 5, 7)

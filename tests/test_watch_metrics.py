@@ -73,10 +73,11 @@ def test_points_reach_watchers_of_their_run_only(server, client, stub):
     client.log_metric(run_b, "loss", 9.0, step=1)
     client.log_batch(run_a, metrics=[Metric("loss", 0.5, 1_700_000_000_000, 3)])
     message = watch.next()
-    assert (message.run_id, message.key) == (run_a, "loss")
-    assert list(message.values) == [0.5]
-    assert list(message.steps) == [3]
-    assert list(message.timestamps_ms) == [1_700_000_000_000]
+    assert (message.run_id, list(message.points.keys)) == (run_a, ["loss"])
+    assert list(message.points.key_index) == []
+    assert list(message.points.values) == [0.5]
+    assert list(message.points.steps) == [3]
+    assert list(message.points.timestamps_ms) == [1_700_000_000_000]
     assert watch.received.empty()
     watch.cancel()
 
@@ -94,8 +95,8 @@ def test_streamed_points_are_announced_after_commit_and_filtered_by_key(server, 
     steps = []
     while len(steps) < 5:
         message = watch.next()
-        assert message.key == "acc"
-        steps += list(message.steps)
+        assert list(message.points.keys) == ["acc"]
+        steps += list(message.points.steps)
     assert steps == [0, 1, 2, 3, 4]
     watch.cancel()
 
@@ -136,7 +137,8 @@ def test_resuming_a_run_with_metrics_announces_them(server, client, stub):
     wait_until_watching(server)
     client.create_run(experiment_id, run_id=run_id, metrics=[Metric("acc", 0.9, 1, 7)])
     message = watch.next()
-    assert (message.key, list(message.values), list(message.steps)) == ("acc", [0.9], [7])
+    points = message.points
+    assert (list(points.keys), list(points.values), list(points.steps)) == (["acc"], [0.9], [7])
     watch.cancel()
 
 

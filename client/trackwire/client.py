@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trackwire import errors
+from trackwire import errors, metric_points
 from trackwire.artifact_client import ArtifactMethods
 from trackwire.artifact_transfer import ArtifactTransfer
 from trackwire.connection import connect, get_tracking_uri, resolve_tracking_uri
@@ -36,7 +36,6 @@ from trackwire.entities import (
 from trackwire.metric_writer import MetricWriter
 from trackwire.metrics_client import (
     MetricMethods,
-    _add_metric_protos,
     _param_value,
     close_metric_writers,
 )
@@ -261,7 +260,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
             user_id=user_id if user_id is not None else default_user(),
             params=[run_pb2.Param(key=k, value=_param_value(v)) for k, v in (params or {}).items()],
         )
-        _add_metric_protos(request.metrics, metrics)
+        metric_points.fill(request.metrics, metrics)
         return request
 
     def _create_run(self, request: pb.CreateRunRequest) -> tuple[Run, bool]:
@@ -345,7 +344,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
             include_total_count=include_total_count,
         )
         return PagedList(
-            runs_from_table(response.table),
+            runs_from_table(response.runs),
             response.next_page_token,
             response.total_count if include_total_count else None,
         )
@@ -362,11 +361,10 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
         experiment_names: Sequence[str] = (),
         select: Sequence[str] = (),
         include_total_count: bool = False,
-        as_table: bool = True,
     ) -> pb.SearchRunsResponse:
         """One page of runs as the server sends it (`search_runs`' arguments): the runs as
-        columns (`.table`, or `.runs` with `as_table=False`), `.next_page_token` (empty
-        after the last page) and `.total_count`."""
+        columns (`.runs`, a RunTable), `.next_page_token` (empty after the last page) and
+        `.total_count`."""
         return call(
             self._tracking.SearchRuns,
             pb.SearchRunsRequest(
@@ -379,7 +377,6 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
                 view_type=run_view_type,
                 select=list(select),
                 include_total_count=include_total_count,
-                as_table=as_table,
             ),
         )
 

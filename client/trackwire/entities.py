@@ -139,8 +139,8 @@ class Run:
 
 
 def runs_from_table(table: tracking_service_pb2.RunTable) -> list[Run]:
-    """The runs of a SearchRuns page sent as columns (`as_table`): the same Run objects
-    as `Run.from_proto` makes from `runs`, built column by column, which is cheaper."""
+    """The runs of a SearchRuns page (its `runs`, a RunTable): the same Run objects as
+    `Run.from_proto` makes from GetRun's answers, built column by column."""
     datas = [RunData({}, {}, {}, {}) for _ in table.run_ids]
     for column in table.columns:
         kind, key = column.name.split(".", 1)

@@ -31,6 +31,7 @@ import uuid
 
 import grpc
 
+from trackwire import metric_points
 from trackwire.errors import (
     InvalidArgumentError,
     TrackwireException,
@@ -120,7 +121,7 @@ class MetricWriter:
         self.writer_id = uuid.uuid4().hex
         self._points: collections.deque = collections.deque()
         self._series_ids: dict[tuple[str, str], int] = {}
-        self._series: list[pb.MetricSeriesKey] = []
+        self._series: list[tuple[str, str]] = []  # (run_id, key) by series id
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -164,7 +165,7 @@ class MetricWriter:
             sid = self._series_ids.get((run_id, key))
             if sid is None:
                 sid = len(self._series)
-                self._series.append(pb.MetricSeriesKey(run_id=run_id, key=key))
+                self._series.append((run_id, key))
                 self._series_ids[(run_id, key)] = sid
             if self._thread is None:
                 self._start()
@@ -257,7 +258,7 @@ class MetricWriter:
         self._max_batch_points = min(
             self._batch_points, limits.max_stream_batch_points or self._batch_points
         )
-        self._max_batch_series = limits.max_stream_batch_series or self._max_batch_series
+        self._max_batch_series = limits.max_stream_batch_keys or self._max_batch_series
         self._max_key_length = limits.max_key_length or self._max_key_length
         server_idle = limits.stream_idle_timeout.ToNanoseconds() / 1e9
         self._idle_after = (
@@ -315,7 +316,7 @@ class MetricWriter:
             return [self._request([self._series[sids[0]]], None, values, steps, timestamps)]
         by_run: dict[str, list[int]] = {}
         for sid in used:
-            by_run.setdefault(self._series[sid].run_id, []).append(sid)
+            by_run.setdefault(self._series[sid][0], []).append(sid)
         if len(by_run) == 1 and len(used) <= self._max_batch_series:
             index_of = {sid: i for i, sid in enumerate(used)}
             index = list(map(index_of.__getitem__, sids))
@@ -344,15 +345,13 @@ class MetricWriter:
         return requests
 
     def _request(self, series, index, values, steps, timestamps) -> pb.WriteMetricsRequest:
+        """One batch; `series` are (run_id, key) pairs of one run."""
         request = pb.WriteMetricsRequest(
-            writer_id=self.writer_id, sequence_number=next(self._sequence)
+            writer_id=self.writer_id, sequence_number=next(self._sequence), run_id=series[0][0]
         )
-        request.series.extend(series)
-        if index is not None:
-            request.series_index.extend(index)
-        request.values.extend(values)
-        request.steps.extend(steps)
-        request.timestamps_ms.extend(timestamps)
+        metric_points.fill_columns(
+            request.points, [key for _, key in series], index, values, steps, timestamps
+        )
         return request
 
     def _on_ack(self, stream: _Stream, ack: pb.WriteMetricsResponse) -> None:

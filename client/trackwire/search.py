@@ -43,13 +43,13 @@ def search_runs(
             select=select,
         )
         pages.append(page)
-        count += len(page.table.run_ids)
+        count += len(page.runs.run_ids)
         token = page.next_page_token
         if not token:
             break
     if output_format == "list":
-        return [run for page in pages for run in runs_from_table(page.table)]
-    return _data_frame([page.table for page in pages])
+        return [run for page in pages for run in runs_from_table(page.runs)]
+    return _data_frame([page.runs for page in pages])
 
 
 def _data_frame(tables: list[tracking_service_pb2.RunTable]):

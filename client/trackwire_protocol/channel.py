@@ -64,7 +64,7 @@ class Connection:
 
     @property
     def info(self) -> tracking_service_pb2.GetServerInfoResponse:
-        """The server's version, limits and features, asked once per connection."""
+        """The server's version and limits, asked once per connection."""
         if self._info is None:
             self._info = self.tracking.GetServerInfo(tracking_service_pb2.GetServerInfoRequest())
         return self._info
@@ -73,11 +73,6 @@ class Connection:
     def limits(self) -> tracking_service_pb2.ServerLimits:
         """The server's limits, asked once per connection."""
         return self.info.limits
-
-    def supports(self, feature: str) -> bool:
-        """Whether the server lists `feature` (GetServerInfoResponse.features), e.g.
-        "log_batch.metric_columns"; a server older than the feature does not."""
-        return feature in self.info.features
 
     def close(self) -> None:
         self.channel.close()

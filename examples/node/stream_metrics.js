@@ -96,9 +96,10 @@ function readMetricHistory(client, runId, key) {
     );
     const history = { values: [], steps: [], timestamps_ms: [] };
     call.on('data', (chunk) => {
-      history.values.push(...chunk.values);
-      history.steps.push(...chunk.steps.map(Number));
-      history.timestamps_ms.push(...chunk.timestamps_ms.map(Number));
+      // Each chunk's points are a MetricPoints message of the one key asked for.
+      history.values.push(...chunk.points.values);
+      history.steps.push(...chunk.points.steps.map(Number));
+      history.timestamps_ms.push(...chunk.points.timestamps_ms.map(Number));
     });
     call.on('error', (err) => reject(new Error(`ReadMetricHistory failed: ${err.code} ${err.details || err.message}`)));
     call.on('end', () => resolve(history));
@@ -127,9 +128,9 @@ async function main(target) {
     const runId = run.info.run_id;
     check(run.info.status === 'RUN_STATUS_RUNNING', `new run has status ${run.info.status}`);
 
-    // Columnar batches: one series, so series_index stays empty. int64
-    // columns (steps, timestamps_ms, sequence_number) accept plain Numbers
-    // as long as they stay below 2**53.
+    // Columnar batches of one run: the points are a MetricPoints message with
+    // one key, so key_index stays empty. int64 columns (steps, timestamps_ms,
+    // sequence_number) accept plain Numbers as long as they stay below 2**53.
     const writerId = crypto.randomUUID();
     const startMs = Date.now();
     const batches = [];
@@ -145,11 +146,14 @@ async function main(target) {
       batches.push({
         writer_id: writerId,
         sequence_number: batches.length + 1,
-        series: [{ run_id: runId, key: METRIC_KEY }],
-        series_index: [],
-        values,
-        steps,
-        timestamps_ms: timestamps,
+        run_id: runId,
+        points: {
+          keys: [METRIC_KEY],
+          key_index: [],
+          values,
+          steps,
+          timestamps_ms: timestamps,
+        },
       });
     }
     await writeMetrics(client, batches);

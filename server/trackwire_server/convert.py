@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import time
+
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2, tracking_service_pb2
 from trackwire_server.artifacts.repository import FileEntry
-from trackwire_server.errors import InvalidArgument
+from trackwire_server.errors import InvalidArgument, ResourceExhausted, TrackwireError
+from trackwire_server.limits import LIMITS
 from trackwire_server.store.records import (
     ExperimentRecord,
+    MetricColumns,
     MetricPointColumns,
     MetricRecord,
     ModelVersionRecord,
     RegisteredModelRecord,
     RunRecord,
+    SeriesKey,
 )
+from trackwire_server.store.validation import check_key, check_run_id
 from trackwire_server.store.writes import NewRun
 
 
@@ -153,26 +161,147 @@ def run_table(records: list[RunRecord]) -> tracking_service_pb2.RunTable:
 _NO_POINT = MetricRecord("", 0.0, 0, 0)
 
 
-def metric_records(metrics, field: str = "metrics") -> list[MetricRecord]:
-    """Repeated Metric messages as records (inline: batches hold thousands).
-    INVALID_ARGUMENT for a point without a value (it would otherwise read as 0.0)."""
-    records = [MetricRecord(m.key, m.value, m.timestamp_ms, m.step) for m in metrics]
-    if not all(m.HasField("value") for m in metrics):
-        i = next(i for i, m in enumerate(metrics) if not m.HasField("value"))
-        raise InvalidArgument(f"{field}[{i}].value is required: the point has no value")
-    return records
+def _checked_points(points, field: str, limit: int, too_many: type[TrackwireError]) -> int:
+    """The number of points of a MetricPoints message, after checking that its columns
+    agree (InvalidArgument naming the field, after `field`; `too_many` beyond `limit`).
+    The bound of the key indexes is the caller's to check (with numpy or without)."""
+    n = len(points.values)
+    keys = points.keys
+    if n > limit:
+        raise too_many(f"{field}values has {n} points; the limit is {limit}")
+    n_index = len(points.key_index)
+    for name, length in (
+        ("steps", len(points.steps)),
+        ("timestamps_ms", len(points.timestamps_ms)),
+        ("key_index", n_index),
+    ):
+        if length and length != n:
+            raise InvalidArgument(f"{field}{name} has {length} entries; values has {n}")
+    if n == 0:
+        if keys:
+            raise InvalidArgument(f"{field}keys has {len(keys)} entries but values is empty")
+        return 0
+    if not keys:
+        raise InvalidArgument(f"{field}keys must name at least one key")
+    if len(keys) > n:
+        raise InvalidArgument(f"{field}keys has {len(keys)} entries; values has {n}")
+    if n_index == 0 and len(keys) > 1:
+        raise InvalidArgument(f"{field}key_index must have {n} entries: keys has {len(keys)}")
+    if len(keys) == 1:
+        if not _valid_key(keys[0]):
+            check_key(f"{field}keys[0]", keys[0])
+        return n
+    seen = set()
+    for i, key in enumerate(keys):
+        if not _valid_key(key):
+            check_key(f"{field}keys[{i}]", key)
+        if key in seen:
+            raise InvalidArgument(f"{field}keys[{i}] repeats '{key}'")
+        seen.add(key)
+    return n
 
 
-def metric_point_columns(columns) -> MetricPointColumns:
-    """A MetricPointColumns message as the store's record (the repeated fields as they are:
-    numpy reads them in one go)."""
+@functools.lru_cache(maxsize=4096)
+def _valid_key(key: str) -> bool:
+    """Whether a metric key passes check_key (the same keys come again and again)."""
+    try:
+        check_key("key", key)
+    except InvalidArgument:
+        return False
+    return True
+
+
+def _key_index_beyond(field: str, key_index, n_keys: int) -> InvalidArgument:
+    i = next(i for i, k in enumerate(key_index) if k >= n_keys)
+    return InvalidArgument(f"{field}key_index[{i}] is {key_index[i]}; keys has {n_keys} entries")
+
+
+def metric_points(
+    points, field: str, limit: int, too_many: type[TrackwireError] = InvalidArgument
+) -> MetricPointColumns | None:
+    """The conversion of a MetricPoints message to the store's form: checked (an
+    InvalidArgument naming the field, after `field`, e.g. "metrics." or "points.";
+    `too_many` for more than `limit` points), as numpy columns (numpy reads the repeated
+    fields in one go), a timestamp 0 made the time received. None when the message holds
+    no point."""
+    n = _checked_points(points, field, limit, too_many)
+    if n == 0:
+        return None
+    key_index = np.asarray(points.key_index, dtype=np.int64)
+    if len(key_index) and int(key_index.max()) >= len(points.keys):
+        raise _key_index_beyond(field, points.key_index, len(points.keys))
+    steps = np.asarray(points.steps, dtype=np.int64) if len(points.steps) else np.zeros(n, np.int64)
+    timestamps = np.asarray(points.timestamps_ms, dtype=np.int64)
+    if not len(timestamps):
+        timestamps = np.full(n, int(time.time() * 1000), np.int64)
+    elif not timestamps.all():
+        timestamps = np.where(timestamps == 0, int(time.time() * 1000), timestamps)
     return MetricPointColumns(
-        keys=list(columns.keys),
-        key_index=columns.key_index,
+        keys=list(points.keys),
+        key_index=key_index,
+        values=np.asarray(points.values, dtype=np.float64),
+        steps=steps,
+        timestamps=timestamps,
+    )
+
+
+def metric_records(points, field: str) -> list[MetricRecord]:
+    """The same conversion for the points a run is created with (the store's NewRun takes
+    records): checked as `metric_points` does, without numpy (a few points per run, and
+    BatchCreateRuns creates up to a thousand runs). A timestamp 0 is left for the store,
+    which makes it the time received."""
+    n = _checked_points(points, field, LIMITS.max_batch_metrics, InvalidArgument)
+    if n == 0:
+        return []
+    keys = list(points.keys)
+    values = points.values
+    steps = points.steps or [0] * n
+    timestamps = points.timestamps_ms or [0] * n
+    if len(keys) == 1:
+        key = keys[0]
+        return [
+            MetricRecord(key, v, t, s) for v, t, s in zip(values, timestamps, steps, strict=True)
+        ]
+    index = points.key_index
+    if max(index) >= len(keys):
+        raise _key_index_beyond(field, index, len(keys))
+    return [
+        MetricRecord(keys[k], v, t, s)
+        for k, v, t, s in zip(index, values, timestamps, steps, strict=True)
+    ]
+
+
+def metric_batch(request) -> MetricColumns:
+    """A WriteMetricsRequest's points, checked, in the form of the store's streamed
+    batches (RESOURCE_EXHAUSTED beyond the stream's limits, as the store's own)."""
+    check_run_id("run_id", request.run_id)
+    points = request.points
+    if len(points.keys) > LIMITS.max_stream_batch_series:
+        raise ResourceExhausted(
+            f"points.keys has {len(points.keys)} entries; "
+            f"the limit is {LIMITS.max_stream_batch_series}"
+        )
+    columns = metric_points(
+        points, "points.", LIMITS.max_stream_batch_points, too_many=ResourceExhausted
+    )
+    if columns is None:
+        raise InvalidArgument("points.values must not be empty")
+    return MetricColumns(
+        series=[SeriesKey(request.run_id, key) for key in columns.keys],
+        series_index=columns.key_index,
         values=columns.values,
         steps=columns.steps,
-        timestamps=columns.timestamps_ms,
+        timestamps=columns.timestamps,
     )
+
+
+def fill_metric_points(points, key: str, steps, timestamps, values) -> None:
+    """Sets an empty MetricPoints message to one key's points (numpy columns)."""
+    if len(values):
+        points.keys.append(key)
+    points.values.extend(values.tolist())
+    points.steps.extend(steps.tolist())
+    points.timestamps_ms.extend(timestamps.tolist())
 
 
 def new_run(request, field: str = "") -> NewRun:
@@ -186,7 +315,7 @@ def new_run(request, field: str = "") -> NewRun:
         run_id=request.run_id,
         user_id=request.user_id,
         params=[(p.key, p.value) for p in request.params],
-        metrics=metric_records(request.metrics, f"{field}metrics"),
+        metrics=metric_records(request.metrics, f"{field}metrics."),
     )
 
 

@@ -1,4 +1,4 @@
-"""The server's limits and protocol features, published to clients through GetServerInfo."""
+"""The server's limits, published to clients through GetServerInfo."""
 
 from dataclasses import dataclass
 
@@ -38,7 +38,7 @@ class Limits:
     # LogBatchRequest and CreateRunRequest.
     max_log_batch_bytes: int = 4 * MIB
     max_batch_create_runs_bytes: int = 16 * MIB
-    # WriteMetricsRequest: 200,000 points at up to 33 bytes each, plus the series keys.
+    # WriteMetricsRequest: 200,000 points at up to 33 bytes each, plus the keys.
     max_stream_batch_bytes: int = 16 * MIB
     # UploadArtifactRequest.data; the message may be larger by its header.
     max_upload_chunk_bytes: int = 4 * MIB
@@ -51,7 +51,3 @@ class Limits:
 
 
 LIMITS = Limits()
-
-# Protocol additions this server understands (GetServerInfoResponse.features): a client
-# sends such a field only to a server that lists it, as an older server would ignore it.
-FEATURES = ("log_batch.metric_columns",)

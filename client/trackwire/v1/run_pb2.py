@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from trackwire.v1 import experiment_pb2 as trackwire_dot_v1_dot_experiment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16trackwire/v1/run.proto\x12\x0ctrackwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrackwire/v1/experiment.proto\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"$\n\x06RunTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"W\n\x06Metric\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x03\x12\x0c\n\x04step\x18\x04 \x01(\x03\x42\x08\n\x06_value\"\xbe\x02\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.trackwire.v1.RunStatus\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61rtifact_uri\x18\x07 \x01(\t\x12\x35\n\x0flifecycle_stage\x18\x08 \x01(\x0e\x32\x1c.trackwire.v1.LifecycleStage\x12\x15\n\rparent_run_id\x18\t \x01(\t\x12\x0f\n\x07user_id\x18\n \x01(\t\"y\n\x07RunData\x12%\n\x07metrics\x18\x01 \x03(\x0b\x32\x14.trackwire.v1.Metric\x12#\n\x06params\x18\x02 \x03(\x0b\x32\x13.trackwire.v1.Param\x12\"\n\x04tags\x18\x03 \x03(\x0b\x32\x14.trackwire.v1.RunTag\"O\n\x03Run\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.trackwire.v1.RunInfo\x12#\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x15.trackwire.v1.RunData*\xa0\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n\x14RUN_STATUS_SCHEDULED\x10\x02\x12\x17\n\x13RUN_STATUS_FINISHED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x15\n\x11RUN_STATUS_KILLED\x10\x05\x42T\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16trackwire/v1/run.proto\x12\x0ctrackwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrackwire/v1/experiment.proto\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"$\n\x06RunTag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"W\n\x06Metric\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x03\x12\x0c\n\x04step\x18\x04 \x01(\x03\x42\x08\n\x06_value\"e\n\x0cMetricPoints\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x11\n\tkey_index\x18\x02 \x03(\r\x12\x0e\n\x06values\x18\x03 \x03(\x01\x12\r\n\x05steps\x18\x04 \x03(\x03\x12\x15\n\rtimestamps_ms\x18\x05 \x03(\x03\"\xbe\x02\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.trackwire.v1.RunStatus\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61rtifact_uri\x18\x07 \x01(\t\x12\x35\n\x0flifecycle_stage\x18\x08 \x01(\x0e\x32\x1c.trackwire.v1.LifecycleStage\x12\x15\n\rparent_run_id\x18\t \x01(\t\x12\x0f\n\x07user_id\x18\n \x01(\t\"y\n\x07RunData\x12%\n\x07metrics\x18\x01 \x03(\x0b\x32\x14.trackwire.v1.Metric\x12#\n\x06params\x18\x02 \x03(\x0b\x32\x13.trackwire.v1.Param\x12\"\n\x04tags\x18\x03 \x03(\x0b\x32\x14.trackwire.v1.RunTag\"O\n\x03Run\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.trackwire.v1.RunInfo\x12#\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x15.trackwire.v1.RunData*\xa0\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n\x14RUN_STATUS_SCHEDULED\x10\x02\x12\x17\n\x13RUN_STATUS_FINISHED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x15\n\x11RUN_STATUS_KILLED\x10\x05\x42T\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trackwire.v1.run_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.trackwire.v1P\001Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1'
-  _globals['_RUNSTATUS']._serialized_start=794
-  _globals['_RUNSTATUS']._serialized_end=954
+  _globals['_RUNSTATUS']._serialized_start=897
+  _globals['_RUNSTATUS']._serialized_end=1057
   _globals['_PARAM']._serialized_start=104
   _globals['_PARAM']._serialized_end=139
   _globals['_RUNTAG']._serialized_start=141
   _globals['_RUNTAG']._serialized_end=177
   _globals['_METRIC']._serialized_start=179
   _globals['_METRIC']._serialized_end=266
-  _globals['_RUNINFO']._serialized_start=269
-  _globals['_RUNINFO']._serialized_end=587
-  _globals['_RUNDATA']._serialized_start=589
-  _globals['_RUNDATA']._serialized_end=710
-  _globals['_RUN']._serialized_start=712
-  _globals['_RUN']._serialized_end=791
+  _globals['_METRICPOINTS']._serialized_start=268
+  _globals['_METRICPOINTS']._serialized_end=369
+  _globals['_RUNINFO']._serialized_start=372
+  _globals['_RUNINFO']._serialized_end=690
+  _globals['_RUNDATA']._serialized_start=692
+  _globals['_RUNDATA']._serialized_end=813
+  _globals['_RUN']._serialized_start=815
+  _globals['_RUN']._serialized_end=894
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,20 @@ class Metric(_message.Message):
     step: int
     def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ..., timestamp_ms: _Optional[int] = ..., step: _Optional[int] = ...) -> None: ...
 
+class MetricPoints(_message.Message):
+    __slots__ = ("keys", "key_index", "values", "steps", "timestamps_ms")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    KEY_INDEX_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    key_index: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, keys: _Optional[_Iterable[str]] = ..., key_index: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class RunInfo(_message.Message):
     __slots__ = ("run_id", "experiment_id", "run_name", "status", "start_time", "end_time", "artifact_uri", "lifecycle_stage", "parent_run_id", "user_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

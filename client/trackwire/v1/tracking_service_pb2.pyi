@@ -150,9 +150,9 @@ class CreateRunRequest(_message.Message):
     run_id: str
     user_id: str
     params: _containers.RepeatedCompositeFieldContainer[_run_pb2.Param]
-    metrics: _containers.RepeatedCompositeFieldContainer[_run_pb2.Metric]
+    metrics: _run_pb2.MetricPoints
     request_id: str
-    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., user_id: _Optional[str] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., metrics: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run", "resumed")
@@ -263,64 +263,34 @@ class DeleteRunTagResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class LogBatchRequest(_message.Message):
-    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns", "request_id")
+    __slots__ = ("run_id", "metrics", "params", "tags", "request_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
-    METRIC_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    metrics: _containers.RepeatedCompositeFieldContainer[_run_pb2.Metric]
+    metrics: _run_pb2.MetricPoints
     params: _containers.RepeatedCompositeFieldContainer[_run_pb2.Param]
     tags: _containers.RepeatedCompositeFieldContainer[_run_pb2.RunTag]
-    metric_columns: MetricPointColumns
     request_id: str
-    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_run_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., metric_columns: _Optional[_Union[MetricPointColumns, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
-
-class MetricPointColumns(_message.Message):
-    __slots__ = ("keys", "key_index", "values", "steps", "timestamps_ms")
-    KEYS_FIELD_NUMBER: _ClassVar[int]
-    KEY_INDEX_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
-    keys: _containers.RepeatedScalarFieldContainer[str]
-    key_index: _containers.RepeatedScalarFieldContainer[int]
-    values: _containers.RepeatedScalarFieldContainer[float]
-    steps: _containers.RepeatedScalarFieldContainer[int]
-    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, keys: _Optional[_Iterable[str]] = ..., key_index: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ..., params: _Optional[_Iterable[_Union[_run_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_run_pb2.RunTag, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class LogBatchResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class MetricSeriesKey(_message.Message):
-    __slots__ = ("run_id", "key")
-    RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    KEY_FIELD_NUMBER: _ClassVar[int]
-    run_id: str
-    key: str
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
-
 class WriteMetricsRequest(_message.Message):
-    __slots__ = ("writer_id", "sequence_number", "series", "series_index", "values", "steps", "timestamps_ms")
+    __slots__ = ("writer_id", "sequence_number", "run_id", "points")
     WRITER_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
-    SERIES_FIELD_NUMBER: _ClassVar[int]
-    SERIES_INDEX_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
     writer_id: str
     sequence_number: int
-    series: _containers.RepeatedCompositeFieldContainer[MetricSeriesKey]
-    series_index: _containers.RepeatedScalarFieldContainer[int]
-    values: _containers.RepeatedScalarFieldContainer[float]
-    steps: _containers.RepeatedScalarFieldContainer[int]
-    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, writer_id: _Optional[str] = ..., sequence_number: _Optional[int] = ..., series: _Optional[_Iterable[_Union[MetricSeriesKey, _Mapping]]] = ..., series_index: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+    run_id: str
+    points: _run_pb2.MetricPoints
+    def __init__(self, writer_id: _Optional[str] = ..., sequence_number: _Optional[int] = ..., run_id: _Optional[str] = ..., points: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ...) -> None: ...
 
 class WriteMetricsResponse(_message.Message):
     __slots__ = ("sequence_number", "duplicate", "error_code", "error_message", "expected_sequence_number")
@@ -351,14 +321,10 @@ class ReadMetricHistoryRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., chunk_size: _Optional[int] = ...) -> None: ...
 
 class ReadMetricHistoryResponse(_message.Message):
-    __slots__ = ("values", "steps", "timestamps_ms")
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
-    values: _containers.RepeatedScalarFieldContainer[float]
-    steps: _containers.RepeatedScalarFieldContainer[int]
-    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _run_pb2.MetricPoints
+    def __init__(self, points: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ...) -> None: ...
 
 class BatchReadMetricHistoryRequest(_message.Message):
     __slots__ = ("run_ids", "metric_key", "start_step", "end_step", "max_points")
@@ -375,18 +341,14 @@ class BatchReadMetricHistoryRequest(_message.Message):
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_key: _Optional[str] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., max_points: _Optional[int] = ...) -> None: ...
 
 class BatchReadMetricHistoryResponse(_message.Message):
-    __slots__ = ("run_id", "values", "steps", "timestamps_ms", "total_points")
+    __slots__ = ("run_id", "points", "total_points")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    values: _containers.RepeatedScalarFieldContainer[float]
-    steps: _containers.RepeatedScalarFieldContainer[int]
-    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    points: _run_pb2.MetricPoints
     total_points: int
-    def __init__(self, run_id: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., total_points: _Optional[int] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., points: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ..., total_points: _Optional[int] = ...) -> None: ...
 
 class WatchMetricsRequest(_message.Message):
     __slots__ = ("run_ids", "metric_keys")
@@ -397,23 +359,17 @@ class WatchMetricsRequest(_message.Message):
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchMetricsResponse(_message.Message):
-    __slots__ = ("run_id", "key", "values", "steps", "timestamps_ms", "overflowed")
+    __slots__ = ("run_id", "points", "overflowed")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    KEY_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMPS_MS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
     OVERFLOWED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    key: str
-    values: _containers.RepeatedScalarFieldContainer[float]
-    steps: _containers.RepeatedScalarFieldContainer[int]
-    timestamps_ms: _containers.RepeatedScalarFieldContainer[int]
+    points: _run_pb2.MetricPoints
     overflowed: bool
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., overflowed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., points: _Optional[_Union[_run_pb2.MetricPoints, _Mapping]] = ..., overflowed: _Optional[bool] = ...) -> None: ...
 
 class SearchRunsRequest(_message.Message):
-    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count", "as_table")
+    __slots__ = ("experiment_ids", "filter", "order_by", "page_size", "page_token", "view_type", "experiment_names", "select", "include_total_count")
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
@@ -423,7 +379,6 @@ class SearchRunsRequest(_message.Message):
     EXPERIMENT_NAMES_FIELD_NUMBER: _ClassVar[int]
     SELECT_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
-    AS_TABLE_FIELD_NUMBER: _ClassVar[int]
     experiment_ids: _containers.RepeatedScalarFieldContainer[str]
     filter: str
     order_by: _containers.RepeatedScalarFieldContainer[str]
@@ -433,8 +388,7 @@ class SearchRunsRequest(_message.Message):
     experiment_names: _containers.RepeatedScalarFieldContainer[str]
     select: _containers.RepeatedScalarFieldContainer[str]
     include_total_count: bool
-    as_table: bool
-    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ..., as_table: _Optional[bool] = ...) -> None: ...
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view_type: _Optional[_Union[_experiment_pb2.ViewType, str]] = ..., experiment_names: _Optional[_Iterable[str]] = ..., select: _Optional[_Iterable[str]] = ..., include_total_count: _Optional[bool] = ...) -> None: ...
 
 class RunTable(_message.Message):
     __slots__ = ("run_ids", "experiment_ids", "statuses", "artifact_uris", "start_times_ms", "end_times_ms", "columns", "run_names", "lifecycle_stages", "user_ids", "parent_run_ids")
@@ -479,23 +433,21 @@ class RunTableColumn(_message.Message):
     def __init__(self, name: _Optional[str] = ..., numbers: _Optional[_Iterable[float]] = ..., strings: _Optional[_Iterable[str]] = ..., present: _Optional[_Iterable[bool]] = ..., timestamps_ms: _Optional[_Iterable[int]] = ..., steps: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SearchRunsResponse(_message.Message):
-    __slots__ = ("runs", "next_page_token", "total_count", "table")
+    __slots__ = ("runs", "next_page_token", "total_count")
     RUNS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
-    TABLE_FIELD_NUMBER: _ClassVar[int]
-    runs: _containers.RepeatedCompositeFieldContainer[_run_pb2.Run]
+    runs: RunTable
     next_page_token: str
     total_count: int
-    table: RunTable
-    def __init__(self, runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ..., table: _Optional[_Union[RunTable, _Mapping]] = ...) -> None: ...
+    def __init__(self, runs: _Optional[_Union[RunTable, _Mapping]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServerLimits(_message.Message):
-    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_series", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs", "max_batch_create_runs", "max_request_bytes", "max_log_batch_bytes", "max_batch_create_runs_bytes", "max_stream_batch_bytes", "max_upload_chunk_bytes", "stream_idle_timeout")
+    __slots__ = ("max_key_length", "max_param_value_length", "max_tag_value_length", "max_experiment_name_length", "max_batch_metrics", "max_batch_params", "max_batch_tags", "max_stream_batch_points", "max_stream_batch_keys", "max_history_chunk_points", "max_message_bytes", "max_page_size", "max_batch_history_runs", "max_batch_create_runs", "max_request_bytes", "max_log_batch_bytes", "max_batch_create_runs_bytes", "max_stream_batch_bytes", "max_upload_chunk_bytes", "stream_idle_timeout")
     MAX_KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_PARAM_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_TAG_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -504,7 +456,7 @@ class ServerLimits(_message.Message):
     MAX_BATCH_PARAMS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TAGS_FIELD_NUMBER: _ClassVar[int]
     MAX_STREAM_BATCH_POINTS_FIELD_NUMBER: _ClassVar[int]
-    MAX_STREAM_BATCH_SERIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_BATCH_KEYS_FIELD_NUMBER: _ClassVar[int]
     MAX_HISTORY_CHUNK_POINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -524,7 +476,7 @@ class ServerLimits(_message.Message):
     max_batch_params: int
     max_batch_tags: int
     max_stream_batch_points: int
-    max_stream_batch_series: int
+    max_stream_batch_keys: int
     max_history_chunk_points: int
     max_message_bytes: int
     max_page_size: int
@@ -536,14 +488,12 @@ class ServerLimits(_message.Message):
     max_stream_batch_bytes: int
     max_upload_chunk_bytes: int
     stream_idle_timeout: _duration_pb2.Duration
-    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_series: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ..., max_batch_create_runs: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_log_batch_bytes: _Optional[int] = ..., max_batch_create_runs_bytes: _Optional[int] = ..., max_stream_batch_bytes: _Optional[int] = ..., max_upload_chunk_bytes: _Optional[int] = ..., stream_idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, max_key_length: _Optional[int] = ..., max_param_value_length: _Optional[int] = ..., max_tag_value_length: _Optional[int] = ..., max_experiment_name_length: _Optional[int] = ..., max_batch_metrics: _Optional[int] = ..., max_batch_params: _Optional[int] = ..., max_batch_tags: _Optional[int] = ..., max_stream_batch_points: _Optional[int] = ..., max_stream_batch_keys: _Optional[int] = ..., max_history_chunk_points: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_page_size: _Optional[int] = ..., max_batch_history_runs: _Optional[int] = ..., max_batch_create_runs: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., max_log_batch_bytes: _Optional[int] = ..., max_batch_create_runs_bytes: _Optional[int] = ..., max_stream_batch_bytes: _Optional[int] = ..., max_upload_chunk_bytes: _Optional[int] = ..., stream_idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("version", "limits", "features")
+    __slots__ = ("version", "limits")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
-    FEATURES_FIELD_NUMBER: _ClassVar[int]
     version: str
     limits: ServerLimits
-    features: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, version: _Optional[str] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ...) -> None: ...

@@ -353,8 +353,9 @@ class TrackingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WriteMetrics(self, request_iterator, context):
-        """Streams step metrics to the server. The client sends batches; the server
-        answers each batch, in order, once it is committed (or refused). A batch
+        """Streams step metrics to the server. The client sends batches, each the
+        points of one run as a MetricPoints message; the server answers each
+        batch, in order, once it is committed (or refused). A batch
         carries its writer's id and a sequence number: a batch the server has
         already committed is acknowledged again without being stored twice, so a
         client may resend every unacknowledged batch after a broken connection.

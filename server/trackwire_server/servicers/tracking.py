@@ -14,10 +14,9 @@ from trackwire_server.artifacts import ArtifactLocations
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
 from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
-from trackwire_server.limits import FEATURES, LIMITS
+from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import Store
-from trackwire_server.store.records import MetricColumns, SeriesKey
 
 # How often an idle WatchMetrics stream checks that its client is still there.
 WATCH_POLL_SECONDS = 1.0
@@ -154,12 +153,12 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def LogBatch(self, request, context):
         self.store.runs.log_batch(
             request.run_id,
-            metrics=convert.metric_records(request.metrics),
+            metrics=[],
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
-            metric_columns=convert.metric_point_columns(request.metric_columns)
-            if request.HasField("metric_columns")
-            else None,
+            metric_columns=convert.metric_points(
+                request.metrics, "metrics.", LIMITS.max_batch_metrics
+            ),
         )
         return pb.LogBatchResponse()
 
@@ -167,16 +166,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
 
     def WriteMetrics(self, request_iterator, context):
         for request in request_iterator:
-            batch = MetricColumns(
-                series=[SeriesKey(s.run_id, s.key) for s in request.series],
-                series_index=request.series_index,
-                values=request.values,
-                steps=request.steps,
-                timestamps=request.timestamps_ms,
-            )
             try:
                 duplicate, expected = self.store.metrics.write_metric_columns(
-                    request.writer_id, request.sequence_number, batch
+                    request.writer_id, request.sequence_number, convert.metric_batch(request)
                 )
             except TrackwireError as e:
                 # A refused batch is answered, not fatal: the stream goes on.
@@ -218,9 +210,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         )
         for steps, timestamps, values in chunks:
             response = pb.ReadMetricHistoryResponse()
-            response.values.extend(values.tolist())
-            response.steps.extend(steps.tolist())
-            response.timestamps_ms.extend(timestamps.tolist())
+            convert.fill_metric_points(
+                response.points, request.metric_key, steps, timestamps, values
+            )
             yield response
 
     def BatchReadMetricHistory(self, request, context):
@@ -237,9 +229,13 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 response = pb.BatchReadMetricHistoryResponse(
                     run_id=run_id, total_points=total if lo == 0 else 0
                 )
-                response.values.extend(values[lo : lo + chunk_size].tolist())
-                response.steps.extend(steps[lo : lo + chunk_size].tolist())
-                response.timestamps_ms.extend(timestamps[lo : lo + chunk_size].tolist())
+                convert.fill_metric_points(
+                    response.points,
+                    request.metric_key,
+                    steps[lo : lo + chunk_size],
+                    timestamps[lo : lo + chunk_size],
+                    values[lo : lo + chunk_size],
+                )
                 yield response
 
     def WatchMetrics(self, request, context):
@@ -275,10 +271,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                     yield pb.WatchMetricsResponse(overflowed=True)
                     expires = time.monotonic() + self.stream_idle_timeout
                     continue
-                response = pb.WatchMetricsResponse(run_id=update.run_id, key=update.key)
-                response.values.extend(update.values.tolist())
-                response.steps.extend(update.steps.tolist())
-                response.timestamps_ms.extend(update.timestamps.tolist())
+                response = pb.WatchMetricsResponse(run_id=update.run_id)
+                convert.fill_metric_points(
+                    response.points, update.key, update.steps, update.timestamps, update.values
+                )
                 yield response
                 expires = time.monotonic() + self.stream_idle_timeout
         finally:
@@ -298,13 +294,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             select=list(request.select),
             include_total_count=request.include_total_count,
         )
-        if request.as_table:
-            return pb.SearchRunsResponse(
-                table=convert.run_table(records), next_page_token=token, total_count=total
-            )
-        response = pb.SearchRunsResponse(next_page_token=token, total_count=total)
-        convert.runs_into(response.runs, records)
-        return response
+        return pb.SearchRunsResponse(
+            runs=convert.run_table(records), next_page_token=token, total_count=total
+        )
 
     # -- server ------------------------------------------------------------
 
@@ -320,7 +312,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_batch_params=LIMITS.max_batch_params,
                 max_batch_tags=LIMITS.max_batch_tags,
                 max_stream_batch_points=LIMITS.max_stream_batch_points,
-                max_stream_batch_series=LIMITS.max_stream_batch_series,
+                max_stream_batch_keys=LIMITS.max_stream_batch_series,
                 max_history_chunk_points=LIMITS.max_history_chunk_points,
                 max_message_bytes=LIMITS.max_message_bytes,
                 max_page_size=LIMITS.max_page_size,
@@ -333,5 +325,4 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_upload_chunk_bytes=LIMITS.max_upload_chunk_bytes,
                 stream_idle_timeout=self._stream_idle_timeout,
             ),
-            features=FEATURES,
         )

@@ -177,7 +177,6 @@ def create_app(grpc_target: str) -> Starlette:
                     page_size=1,
                     select=["tags.trackwire.runName"],
                     include_total_count=True,
-                    as_table=True,
                 ),
             )
             result.append(experiment_json(e, counted.total_count))
@@ -201,11 +200,10 @@ def create_app(grpc_target: str) -> Starlette:
                 page_token=request.query_params.get("page_token", ""),
                 select=_query_list(request, "select"),
                 include_total_count=True,
-                as_table=True,
             ),
         )
         return {
-            "table": table_json(response.table),
+            "table": table_json(response.runs),
             "next_page_token": response.next_page_token,
             "total_count": response.total_count,
         }
@@ -240,9 +238,9 @@ def create_app(grpc_target: str) -> Starlette:
             ),
         ):
             h = histories[message.run_id]
-            h["steps"] += message.steps
-            h["timestamps"] += message.timestamps_ms
-            h["values"] += chart_numbers(message.values)
+            h["steps"] += message.points.steps
+            h["timestamps"] += message.points.timestamps_ms
+            h["values"] += chart_numbers(message.points.values)
             h["total_points"] = max(h["total_points"], message.total_points)
         return {"key": key, "histories": [{"run_id": r, **h} for r, h in histories.items()]}
 

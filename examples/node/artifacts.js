@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Drives every RPC of trackwire.v1.ArtifactService from Node.js: uploads a
+// file in chunks, lists the run's artifacts, downloads the file back and
+// compares it byte for byte; then a few refusals.
+//
+// Usage: node artifacts.js HOST:PORT
+//
+// Prints `RUN <id>`, `ARTIFACT <path> <bytes> <sha256>` and
+// `OK artifacts <n> RPCs`; exits 1 on any unexpected answer.
+'use strict';
+
+const crypto = require('node:crypto');
+const { connect, unary, serverStream, clientStream, expectStatus, check, status, runMain } = require('./lib');
+
+const CHUNK_BYTES = 64 * 1024; // well under ServerLimits.max_upload_chunk_bytes
+
+// The file's bytes as UploadArtifactRequest messages: the first carries the
+// header (which run, which path), every message carries the next bytes.
+function uploadRequests(runId, path, bytes) {
+  const requests = [{ header: { run_id: runId, path }, data: bytes.subarray(0, CHUNK_BYTES) }];
+  for (let offset = CHUNK_BYTES; offset < bytes.length; offset += CHUNK_BYTES) {
+    requests.push({ data: bytes.subarray(offset, offset + CHUNK_BYTES) });
+  }
+  return requests;
+}
+
+async function exercise(clients, runId) {
+  const { artifacts } = clients;
+  const called = new Set();
+
+  // 300 KiB of random bytes: five chunks.
+  const bytes = crypto.randomBytes(300 * 1024);
+  const path = 'node/data.bin';
+  const uploaded = await clientStream(artifacts, 'UploadArtifact', uploadRequests(runId, path, bytes));
+  called.add('UploadArtifact');
+  check(uploaded.file.path === path && Number(uploaded.file.file_size) === bytes.length,
+    `UploadArtifact stored ${JSON.stringify(uploaded.file)}`);
+  await clientStream(artifacts, 'UploadArtifact', uploadRequests(runId, 'node/notes.txt', Buffer.from('hello from node\n')));
+
+  // Lists one folder level at a time: the root holds the folder "node".
+  const root = await unary(artifacts, 'ListArtifacts', { run_id: runId, path: '' });
+  called.add('ListArtifacts');
+  check(root.files.some((f) => f.path === 'node' && f.is_dir), 'ListArtifacts: no folder "node"');
+  const folder = await unary(artifacts, 'ListArtifacts', { run_id: runId, path: 'node' });
+  const names = folder.files.map((f) => f.path).sort();
+  check(names.join() === 'node/data.bin,node/notes.txt', `ListArtifacts listed ${names}`);
+
+  const chunks = await serverStream(artifacts, 'DownloadArtifact', { run_id: runId, path });
+  called.add('DownloadArtifact');
+  const downloaded = Buffer.concat(chunks.map((c) => c.data));
+  check(downloaded.equals(bytes), `DownloadArtifact returned ${downloaded.length} other bytes`);
+
+  // Refusals: a path escaping the run's folder, a missing file, no header.
+  await expectStatus(
+    clientStream(artifacts, 'UploadArtifact', uploadRequests(runId, '../escape.txt', Buffer.from('x'))),
+    status.INVALID_ARGUMENT,
+    'path',
+  );
+  await expectStatus(serverStream(artifacts, 'DownloadArtifact', { run_id: runId, path: 'node/missing.bin' }),
+    status.NOT_FOUND);
+  await expectStatus(clientStream(artifacts, 'UploadArtifact', [{ data: Buffer.from('x') }]),
+    status.INVALID_ARGUMENT, 'header');
+
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  return { path, size: bytes.length, sha256, rpcs: [...called].sort() };
+}
+
+async function main(target) {
+  const clients = connect(target);
+  try {
+    // A run to hold the files.
+    const name = `node-artifacts-${Date.now()}-${crypto.randomBytes(4).toString('hex')}`;
+    const { experiment } = await unary(clients.tracking, 'CreateExperiment', { name });
+    const { run } = await unary(clients.tracking, 'CreateRun', { experiment_id: experiment.experiment_id });
+    const { path, size, sha256, rpcs } = await exercise(clients, run.info.run_id);
+    console.log(`RUN ${run.info.run_id}`);
+    console.log(`ARTIFACT ${path} ${size} ${sha256}`);
+    console.log(`OK artifacts ${rpcs.length} RPCs`);
+  } finally {
+    clients.close();
+  }
+}
+
+module.exports = { exercise };
+
+if (require.main === module) runMain(main, 'node artifacts.js');

@@ -1,0 +1,214 @@
+// Shared plumbing for the Node.js examples: loads Trackwire's .proto files at
+// run time (no code generation), makes one client per service, and wraps the
+// four kinds of gRPC call in promises.
+//
+// Everything here is what an outside team needs from the protos alone:
+//   - the services are trackwire.v1.TrackingService, trackwire.v1.ArtifactService
+//     and trackwire.v1.ModelRegistryService, plus the standard
+//     grpc.health.v1.Health on the same port;
+//   - errors are standard gRPC status codes (grpc.status.*) with a message
+//     naming the field at fault.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+// The repository's protos; the examples read them in place.
+const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
+// The standard health-checking protocol (grpc/grpc doc/health-checking.md).
+// Used from ../../protos when shipped there, else from the copy next to this file.
+const HEALTH_PROTO = 'grpc/health/v1/health.proto';
+const HEALTH_ROOT = fs.existsSync(path.join(PROTO_ROOT, HEALTH_PROTO))
+  ? PROTO_ROOT
+  : path.join(__dirname, 'protos');
+
+const LOADER_OPTIONS = {
+  keepCase: true, // field names as in the .proto (run_id, not runId)
+  longs: String, // int64 arrive as decimal strings: convert with Number(...)
+  enums: String, // enums arrive as their names, e.g. 'RUN_STATUS_FINISHED'
+  defaults: true, // unset scalars and repeated fields arrive as 0 / '' / []
+  oneofs: true,
+};
+
+const DEADLINE_MS = 60 * 1000;
+
+function loadPackages() {
+  const trackwireDefinition = protoLoader.loadSync(
+    [
+      'trackwire/v1/tracking_service.proto',
+      'trackwire/v1/artifact_service.proto',
+      'trackwire/v1/model_registry_service.proto',
+    ],
+    // includeDirs makes `import "trackwire/v1/..."` resolve; proto-loader ships
+    // google/protobuf/*.proto (Timestamp, Duration) itself.
+    { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] },
+  );
+  const healthDefinition = protoLoader.loadSync(HEALTH_PROTO, {
+    ...LOADER_OPTIONS,
+    includeDirs: [HEALTH_ROOT],
+  });
+  return {
+    trackwire: grpc.loadPackageDefinition(trackwireDefinition).trackwire.v1,
+    health: grpc.loadPackageDefinition(healthDefinition).grpc.health.v1,
+  };
+}
+
+const packages = loadPackages();
+
+// One client per service, all on one channel to `target` (HOST:PORT).
+function connect(target) {
+  const credentials = grpc.credentials.createInsecure();
+  const tracking = new packages.trackwire.TrackingService(target, credentials);
+  // Further clients share the first one's channel.
+  const options = { channelOverride: tracking.getChannel() };
+  return {
+    tracking,
+    artifacts: new packages.trackwire.ArtifactService(target, credentials, options),
+    registry: new packages.trackwire.ModelRegistryService(target, credentials, options),
+    health: new packages.health.Health(target, credentials, options),
+    close() {
+      tracking.close();
+    },
+  };
+}
+
+// An Error for a failed call, keeping its gRPC status code and details.
+function callError(method, err) {
+  const error = new Error(`${method} failed: ${grpc.status[err.code]} (${err.code}): ${err.details || err.message}`);
+  error.code = err.code;
+  error.details = err.details || err.message;
+  return error;
+}
+
+function deadline() {
+  return { deadline: Date.now() + DEADLINE_MS };
+}
+
+// A unary call: resolves to the response message.
+function unary(client, method, request) {
+  return new Promise((resolve, reject) => {
+    client[method](request, deadline(), (err, response) => {
+      if (err) reject(callError(method, err));
+      else resolve(response);
+    });
+  });
+}
+
+// A server-streaming call: resolves to every message sent, in order.
+function serverStream(client, method, request) {
+  return new Promise((resolve, reject) => {
+    const call = client[method](request, deadline());
+    const messages = [];
+    call.on('data', (message) => messages.push(message));
+    call.on('error', (err) => reject(callError(method, err)));
+    call.on('end', () => resolve(messages));
+  });
+}
+
+// A client-streaming call: writes every request, half-closes, and resolves to
+// the one response.
+function clientStream(client, method, requests) {
+  return new Promise((resolve, reject) => {
+    const call = client[method](deadline(), (err, response) => {
+      if (err) reject(callError(method, err));
+      else resolve(response);
+    });
+    for (const request of requests) call.write(request);
+    call.end();
+  });
+}
+
+// Expects `promise` to fail with the gRPC status `code` (a grpc.status value)
+// and its details to mention `field`; resolves to the error.
+async function expectStatus(promise, code, field) {
+  let error = null;
+  try {
+    await promise;
+  } catch (err) {
+    error = err;
+  }
+  if (error === null) throw new Error(`expected ${grpc.status[code]}, the call succeeded`);
+  if (error.code !== code) {
+    throw new Error(`expected ${grpc.status[code]}, got ${error.message}`);
+  }
+  if (field && !error.details.includes(field)) {
+    throw new Error(`expected the error to name "${field}": ${error.details}`);
+  }
+  return error;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// Milliseconds since the epoch as a google.protobuf.Timestamp.
+function timestamp(ms) {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+// Metric points as one MetricPoints message (the only wire shape of metric
+// points): each key once in `keys`, and per point its index in `keys`.
+// `points` is a list of { key, value, step, timestamp_ms }.
+function metricPoints(points) {
+  const keys = [];
+  const position = new Map();
+  const keyIndex = [];
+  for (const { key } of points) {
+    if (!position.has(key)) {
+      position.set(key, keys.length);
+      keys.push(key);
+    }
+    keyIndex.push(position.get(key));
+  }
+  return {
+    keys,
+    key_index: keys.length > 1 ? keyIndex : [], // may be empty with one key
+    values: points.map((p) => p.value),
+    steps: points.map((p) => p.step || 0), // empty would mean "every step is 0"
+    timestamps_ms: points.map((p) => p.timestamp_ms || 0), // 0: the time received
+  };
+}
+
+// A MetricPoints message back as a list of { key, value, step, timestamp_ms }.
+function pointsOf(message) {
+  return message.values.map((value, i) => ({
+    key: message.keys[message.key_index.length ? message.key_index[i] : 0],
+    value,
+    step: message.steps.length ? Number(message.steps[i]) : 0,
+    timestamp_ms: Number(message.timestamps_ms[i]),
+  }));
+}
+
+// Runs `main(target)` from the command line: exits 0 on success and 1 (after
+// printing the error) on any failure.
+function runMain(main, usage) {
+  const target = process.argv[2];
+  if (!target || process.argv.length !== 3) {
+    console.error(`usage: ${usage} HOST:PORT`);
+    process.exit(1);
+  }
+  main(target).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(`ERROR: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = {
+  grpc,
+  status: grpc.status,
+  connect,
+  unary,
+  serverStream,
+  clientStream,
+  expectStatus,
+  check,
+  timestamp,
+  metricPoints,
+  pointsOf,
+  runMain,
+};
