@@ -68,7 +68,7 @@ def test_search_runs_page_is_one_page_and_the_next_token(sqlite_server):
     seen, token, pages = set(), None, 0
     while True:
         page = client.search_runs_page([experiment_id], max_results=2, page_token=token)
-        seen |= set(page.table.run_ids)
+        seen |= set(page.runs.run_ids)
         pages += 1
         token = page.next_page_token
         if not token:

@@ -97,9 +97,9 @@ def test_watch_sends_its_live_header_before_any_point(stub, client):
         reader = threading.Thread(target=lambda: received.append(next(call)), daemon=True)
         reader.start()
         reader.join(10)
-        assert received and received[0].key == "loss"
-        assert list(received[0].values) == [0.25]
-        assert list(received[0].steps) == [7]
+        assert received and list(received[0].points.keys) == ["loss"]
+        assert list(received[0].points.values) == [0.25]
+        assert list(received[0].points.steps) == [7]
     finally:
         call.cancel()
 

@@ -59,17 +59,20 @@ async function exercise(clients, runId) {
   await call('SetModelVersionTag', { name, version: '1', tag: { key: 'validated', value: 'yes' } });
   await call('DeleteModelVersionTag', { name, version: '2', key: 'k' });
 
-  // Stages are strings: None, Staging, Production, Archived.
-  const staged = (await call('TransitionModelVersionStage', { name, version: '1', stage: 'Production' }))
-    .model_version;
-  check(staged.current_stage === 'Production', `TransitionModelVersionStage left ${staged.current_stage}`);
-  const latest = await call('GetLatestModelVersions', { name, stages: ['Production'] });
+  // Stages are the ModelVersionStage enum (names with enums: String).
+  const staged = (await call('TransitionModelVersionStage', {
+    name, version: '1', new_stage: 'MODEL_VERSION_STAGE_PRODUCTION',
+  })).model_version;
+  check(staged.stage === 'MODEL_VERSION_STAGE_PRODUCTION', `TransitionModelVersionStage left ${staged.stage}`);
+  const latest = await call('GetLatestModelVersions', {
+    name, wanted_stages: ['MODEL_VERSION_STAGE_PRODUCTION'],
+  });
   check(latest.model_versions.length === 1 && latest.model_versions[0].version === '1',
     'GetLatestModelVersions: the Production version is not 1');
 
-  // In filters, version numbers are numbers (version_number), not strings.
+  // In filters, a version is a number or a quoted number ('2' = 2); stages by name.
   const versions = await call('SearchModelVersions', {
-    filter: `name = '${name}' AND version_number >= 1`,
+    filter: `name = '${name}' AND version >= '1'`,
     order_by: ['version_number DESC'],
   });
   check(versions.model_versions.map((v) => v.version).join() === '2,1', 'SearchModelVersions order');
