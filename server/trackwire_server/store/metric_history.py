@@ -132,7 +132,7 @@ class MetricHistory:
                     expected=last + 1,
                 )
             for run_id, series in groups.items():
-                self.append(writable_run(self.ctx, run_id, "series.run_id"), series)
+                self.append(writable_run(self.ctx, run_id, "run_id"), series)
             ts = now_ms()
             if progress is None:
                 try:

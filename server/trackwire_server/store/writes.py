@@ -76,10 +76,10 @@ class Batch:
             if len(metrics) + n > LIMITS.max_batch_metrics:
                 both = f"{prefix}metrics has {len(metrics)} entries and " if metrics else ""
                 raise InvalidArgument(
-                    f"{both}{prefix}metric_columns.values has {n}; the limit is "
+                    f"{both}{prefix}metrics.values has {n}; the limit is "
                     f"{LIMITS.max_batch_metrics} points in all"
                 )
-            column_series = columns_series(columns, f"{prefix}metric_columns.") or None
+            column_series = columns_series(columns, f"{prefix}metrics.") or None
         checked_keys = set()
         for i, m in enumerate(metrics):  # a batch repeats a few keys: check each once
             if m.key not in checked_keys:

@@ -54,7 +54,9 @@ class WatchedPoints(NamedTuple):
 
 
 def _watched(m: tracking_service_pb2.WatchMetricsResponse) -> tuple[str, str, WatchedPoints]:
-    return m.run_id, m.key, WatchedPoints(list(m.steps), list(m.values), list(m.timestamps_ms))
+    # One message per committed write of one (run, key): `points.keys` holds that key.
+    p = m.points
+    return m.run_id, p.keys[0], WatchedPoints(list(p.steps), list(p.values), list(p.timestamps_ms))
 
 
 class Backend:
