@@ -15,13 +15,11 @@ from trackwire_server.errors import InvalidArgument, ResourceExhausted, Trackwir
 from trackwire_server.limits import LIMITS
 from trackwire_server.store.records import (
     ExperimentRecord,
-    MetricColumns,
     MetricPointColumns,
     MetricRecord,
     ModelVersionRecord,
     RegisteredModelRecord,
     RunRecord,
-    SeriesKey,
 )
 from trackwire_server.store.validation import check_key, check_run_id
 from trackwire_server.store.writes import NewRun
@@ -271,28 +269,22 @@ def metric_records(points, field: str) -> list[MetricRecord]:
     ]
 
 
-def metric_batch(request) -> MetricColumns:
-    """A WriteMetricsRequest's points, checked, in the form of the store's streamed
-    batches (RESOURCE_EXHAUSTED beyond the stream's limits, as the store's own)."""
+def metric_batch(request) -> MetricPointColumns:
+    """A WriteMetricsRequest's points, checked, in the store's one form (RESOURCE_EXHAUSTED
+    beyond the stream's limits)."""
     check_run_id("run_id", request.run_id)
     points = request.points
-    if len(points.keys) > LIMITS.max_stream_batch_series:
+    if len(points.keys) > LIMITS.max_stream_batch_keys:
         raise ResourceExhausted(
             f"points.keys has {len(points.keys)} entries; "
-            f"the limit is {LIMITS.max_stream_batch_series}"
+            f"the limit is {LIMITS.max_stream_batch_keys}"
         )
     columns = metric_points(
         points, "points.", LIMITS.max_stream_batch_points, too_many=ResourceExhausted
     )
     if columns is None:
         raise InvalidArgument("points.values must not be empty")
-    return MetricColumns(
-        series=[SeriesKey(request.run_id, key) for key in columns.keys],
-        series_index=columns.key_index,
-        values=columns.values,
-        steps=columns.steps,
-        timestamps=columns.timestamps,
-    )
+    return columns
 
 
 def fill_metric_points(points, key: str, steps, timestamps, values) -> None:

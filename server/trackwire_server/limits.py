@@ -27,7 +27,7 @@ class Limits:
     max_batch_params: int = 100
     max_batch_tags: int = 100
     max_stream_batch_points: int = 200_000
-    max_stream_batch_series: int = 10_000
+    max_stream_batch_keys: int = 10_000
     max_history_chunk_points: int = 500_000
     # The largest request message of any method (WriteMetrics, BatchCreateRuns).
     max_message_bytes: int = 16 * MIB

@@ -167,8 +167,11 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def WriteMetrics(self, request_iterator, context):
         for request in request_iterator:
             try:
-                duplicate, expected = self.store.metrics.write_metric_columns(
-                    request.writer_id, request.sequence_number, convert.metric_batch(request)
+                duplicate, expected = self.store.metrics.write_points(
+                    request.writer_id,
+                    request.sequence_number,
+                    request.run_id,
+                    convert.metric_batch(request),
                 )
             except TrackwireError as e:
                 # A refused batch is answered, not fatal: the stream goes on.
@@ -312,7 +315,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 max_batch_params=LIMITS.max_batch_params,
                 max_batch_tags=LIMITS.max_batch_tags,
                 max_stream_batch_points=LIMITS.max_stream_batch_points,
-                max_stream_batch_keys=LIMITS.max_stream_batch_series,
+                max_stream_batch_keys=LIMITS.max_stream_batch_keys,
                 max_history_chunk_points=LIMITS.max_history_chunk_points,
                 max_message_bytes=LIMITS.max_message_bytes,
                 max_page_size=LIMITS.max_page_size,

@@ -23,11 +23,11 @@ from trackwire_server.store.metric_points import (
     latest_point,
     latest_row,
 )
-from trackwire_server.store.records import MetricColumns
+from trackwire_server.store.records import MetricPointColumns
 from trackwire_server.store.rows import run_row, writable_run
 from trackwire_server.store.unit_of_work import RetryTransaction, for_update
 from trackwire_server.store.validation import check_length, check_lookup_key, check_run_id
-from trackwire_server.store.writes import Columns, grouped_series, now_ms, slices
+from trackwire_server.store.writes import Columns, columns_series, now_ms, slices
 
 
 class MetricHistory:
@@ -102,22 +102,23 @@ class MetricHistory:
                 inserts.append({"run_id": run_id, "key": key, **fields})
         bulk_insert(C, inserts)
 
-    def write_metric_columns(
-        self, writer_id: str, sequence_number: int, batch: MetricColumns
+    def write_points(
+        self, writer_id: str, sequence_number: int, run_id: str, points: MetricPointColumns
     ) -> tuple[bool, int]:
-        """Stores a streamed batch once per (writer_id, sequence_number), in the writer's
-        order: the batch must be the writer's next (its last committed number + 1; 1 for
-        a new writer). Returns (duplicate, the number expected next): duplicate is True
-        for a batch at or below the last committed one (a resend), which is not stored
-        again. A batch beyond the next number is refused (SequenceGap). All or nothing: a
-        refused batch writes nothing.
+        """Stores a streamed batch of one run's points once per (writer_id,
+        sequence_number), in the writer's order: the batch must be the writer's next (its
+        last committed number + 1; 1 for a new writer). Returns (duplicate, the number
+        expected next): duplicate is True for a batch at or below the last committed one (a
+        resend), which is not stored again. A batch beyond the next number is refused
+        (SequenceGap). All or nothing: a refused batch writes nothing.
         """
         if not writer_id:
             raise InvalidArgument("writer_id must not be empty")
         check_length("writer_id", writer_id, 64)
         if sequence_number <= 0:
             raise InvalidArgument("sequence_number must be positive")
-        groups = grouped_series(batch)
+        check_run_id("run_id", run_id)
+        groups = {run_id: columns_series(points, "points.")}
 
         def work():
             W = self.t.WriterProgress

@@ -56,23 +56,6 @@ class RunRecord:
 
 
 @dataclass
-class SeriesKey:
-    run_id: str
-    key: str
-
-
-@dataclass
-class MetricColumns:
-    """A batch of points in columns; `series_index[i]` points into `series`."""
-
-    series: list[SeriesKey]
-    series_index: list[int]
-    values: list[float]
-    steps: list[int]
-    timestamps: list[int]
-
-
-@dataclass
 class ModelVersionRecord:
     name: str
     version: int

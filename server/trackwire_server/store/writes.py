@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from trackwire_server.errors import InvalidArgument, ResourceExhausted
+from trackwire_server.errors import InvalidArgument
 from trackwire_server.limits import LIMITS
-from trackwire_server.store.records import MetricColumns, MetricPointColumns, MetricRecord
+from trackwire_server.store.records import MetricPointColumns, MetricRecord
 from trackwire_server.store.validation import (
     check_key,
     check_length,
@@ -200,56 +200,6 @@ def columns_series(
         )
     parts = split_by_series(index, len(keys), (steps, timestamps, values))
     return {key: part for key, part in zip(keys, parts, strict=True) if part is not None}
-
-
-def grouped_series(batch: MetricColumns) -> dict[str, dict[str, Columns]]:
-    """Checks a streamed batch of points (WriteMetrics) and splits it into
-    {run_id: {key: (steps, timestamps, values)}}; no timestamps means now."""
-    n = len(batch.values)
-    n_series = len(batch.series)
-    if n_series == 0:
-        raise InvalidArgument("series must name at least one (run_id, key)")
-    if n_series > LIMITS.max_stream_batch_series:
-        raise ResourceExhausted(
-            f"series has {n_series} entries; the limit is {LIMITS.max_stream_batch_series}"
-        )
-    if n == 0:
-        raise InvalidArgument("values must not be empty")
-    if n > LIMITS.max_stream_batch_points:
-        raise ResourceExhausted(
-            f"values has {n} points; the limit is {LIMITS.max_stream_batch_points} per batch"
-        )
-    for name, column in (("steps", batch.steps), ("timestamps_ms", batch.timestamps)):
-        if len(column) not in (0, n):
-            raise InvalidArgument(f"{name} has {len(column)} entries; values has {n}")
-    if len(batch.series_index) not in ((0, n) if n_series == 1 else (n,)):
-        raise InvalidArgument(f"series_index has {len(batch.series_index)} entries; values has {n}")
-    for i, s in enumerate(batch.series):
-        check_run_id(f"series[{i}].run_id", s.run_id)
-        check_key(f"series[{i}].key", s.key)
-    values = np.asarray(batch.values, dtype=np.float64)
-    steps = np.asarray(batch.steps, dtype=np.int64) if len(batch.steps) else np.zeros(n, np.int64)
-    if len(batch.timestamps):
-        timestamps = np.asarray(batch.timestamps, dtype=np.int64)
-    else:
-        timestamps = np.full(n, now_ms(), dtype=np.int64)
-    index = None
-    if len(batch.series_index):
-        index = np.asarray(batch.series_index, dtype=np.int64)
-        if index.max() >= n_series:
-            raise InvalidArgument(
-                f"series_index holds {int(index.max())}; series has {n_series} entries"
-            )
-    groups: dict[str, dict[str, Columns]] = {}
-    parts = split_by_series(index, n_series, (steps, timestamps, values))
-    for i, (s, part) in enumerate(zip(batch.series, parts, strict=True)):
-        if part is None:
-            continue
-        series = groups.setdefault(s.run_id, {})
-        if s.key in series:
-            raise InvalidArgument(f"series[{i}] repeats ({s.run_id}, {s.key})")
-        series[s.key] = part
-    return groups
 
 
 @dataclass
