@@ -520,6 +520,9 @@ def test_compare_view_curves_of_running_runs_grow(page, site):
     client.log_metric(running, "accuracy", 0.1, step=0)
     open_page(page, site, f"#/compare?runs={finished},{running}")
     page.wait_for_function("window.trackwireCharts.compare.series.length === 3")
+    # Points committed before the page's live stream is open were read with the history
+    # or not at all: log the new ones once it is.
+    page.wait_for_function("window.trackwireLiveOpen === true")
     for step in range(1, 30):
         client.log_metric(running, "accuracy", 0.1 + step / 100, step=step)
     page.wait_for_function(

@@ -143,7 +143,9 @@ class MetricMethods:
         iterate (`(run_id, key, MetricHistory)` per committed write), then cancel. Only
         points committed after the call are seen."""
         request = pb.WatchMetricsRequest(run_ids=list(run_ids), metric_keys=list(keys))
-        return MetricWatch(functools.partial(self._tracking.WatchMetrics, request), _watched)
+        watch = MetricWatch(functools.partial(self._tracking.WatchMetrics, request), _watched)
+        watch.wait_live()  # the server registered it: every later point is seen
+        return watch
 
     def get_metric_histories(
         self,

@@ -13,6 +13,8 @@ from trackwire_protocol import errors
 
 # The reason of the ResourceExhaustedError a MetricWatch raises when points were dropped.
 WATCH_OVERFLOWED = "WATCH_OVERFLOWED"
+# The header the server sends once a WatchMetrics call is registered (the watch is live).
+LIVE_HEADER = "trackwire-watch-live"
 
 
 class MetricWatch:
@@ -62,6 +64,19 @@ class MetricWatch:
                     return
                 call = self._call = self._open_call()
             reopened = True
+
+    def wait_live(self, timeout: float = 10.0) -> bool:
+        """Waits until the server has registered the watch (it sends the header
+        `trackwire-watch-live: 1` then): a point committed after this returns is seen.
+        False if that did not happen within `timeout` seconds (or the call ended)."""
+        call = self._call
+        headers: list = []
+        waiter = threading.Thread(
+            target=lambda: headers.extend(call.initial_metadata() or ()), daemon=True
+        )
+        waiter.start()
+        waiter.join(timeout)
+        return any(k == LIVE_HEADER and v == "1" for k, v in headers)
 
     def cancel(self) -> None:
         with self._lock:

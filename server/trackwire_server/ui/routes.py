@@ -361,6 +361,9 @@ def create_app(grpc_target: str) -> Starlette:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
+        # Answer only once the watch is live: a point committed after the page's event
+        # stream opened is then always relayed.
+        await run_in_threadpool(watch.wait_live, 10.0)
         threading.Thread(target=relay, name="trackwire-ui-live", daemon=True).start()
 
         async def events() -> AsyncIterator[str]:

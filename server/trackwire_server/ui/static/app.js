@@ -62,6 +62,7 @@
 
   function stopLive() {
     if (liveSource) { liveSource.close(); liveSource = null; }
+    window.trackwireLiveOpen = false;
   }
   // Opens one event stream for the runs; onPoints(event) gets each batch of new points.
   function startLive(runIds, onPoints) {
@@ -77,7 +78,8 @@
     // EventSource reconnects by itself after a network error; points sent in between
     // were missed, so the page reads the histories again.
     let opened = 0;
-    liveSource.onopen = () => { if (++opened > 1) route(); };
+    // Open means live: the server answers once its watch is registered (tests wait on it).
+    liveSource.onopen = () => { window.trackwireLiveOpen = true; if (++opened > 1) route(); };
   }
 
   // A live chart holds at most this many points; past it, it reads the downsampled history again.
