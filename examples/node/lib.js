@@ -10,19 +10,15 @@
 //     naming the field at fault.
 'use strict';
 
-const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 // The repository's protos; the examples read them in place.
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
-// The standard health-checking protocol (grpc/grpc doc/health-checking.md).
-// Used from ../../protos when shipped there, else from the copy next to this file.
+// The standard health-checking protocol (grpc/grpc doc/health-checking.md), shipped
+// with ours in ../../protos.
 const HEALTH_PROTO = 'grpc/health/v1/health.proto';
-const HEALTH_ROOT = fs.existsSync(path.join(PROTO_ROOT, HEALTH_PROTO))
-  ? PROTO_ROOT
-  : path.join(__dirname, 'protos');
 
 const LOADER_OPTIONS = {
   keepCase: true, // field names as in the .proto (run_id, not runId)
@@ -47,7 +43,7 @@ function loadPackages() {
   );
   const healthDefinition = protoLoader.loadSync(HEALTH_PROTO, {
     ...LOADER_OPTIONS,
-    includeDirs: [HEALTH_ROOT],
+    includeDirs: [PROTO_ROOT],
   });
   return {
     trackwire: grpc.loadPackageDefinition(trackwireDefinition).trackwire.v1,
