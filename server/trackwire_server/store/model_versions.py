@@ -45,7 +45,7 @@ from trackwire_server.store.search_queries import (
     QueryBuilder,
     enum_value,
     id_number,
-    time_ms,
+    resource_times,
 )
 from trackwire_server.store.validation import (
     check_length,
@@ -56,25 +56,6 @@ from trackwire_server.store.validation import (
 )
 from trackwire_server.store.writes import now_ms
 
-MODEL_VERSION_GRAMMAR = Grammar(
-    kinds=TAGGED_KINDS,
-    bare_attributes=frozenset(
-        {
-            "name",
-            "version",
-            "version_number",
-            "run_id",
-            "source",
-            "current_stage",
-            "user_id",
-            "create_time",
-            "update_time",
-            "creation_timestamp",
-            "last_updated_timestamp",
-        }
-    ),
-    examples="name, version, run_id, source, current_stage, create_time or tags.<key>",
-)
 MODEL_VERSION_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
     "version": Attribute("version", numeric=True, convert=id_number),
@@ -85,11 +66,13 @@ MODEL_VERSION_ATTRIBUTES = {
         "current_stage", allows_in=True, convert=enum_value(STAGE_NAMES, "MODEL_VERSION_STAGE_")
     ),
     "user_id": Attribute("user_id"),
-    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
-    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
-    "creation_timestamp": Attribute("creation_time", numeric=True, convert=time_ms),
-    "last_updated_timestamp": Attribute("last_update_time", numeric=True, convert=time_ms),
+    **resource_times("creation_timestamp", "last_updated_timestamp"),
 }
+MODEL_VERSION_GRAMMAR = Grammar(
+    kinds=TAGGED_KINDS,
+    bare_attributes=frozenset(MODEL_VERSION_ATTRIBUTES),
+    examples="name, version, run_id, source, current_stage, create_time or tags.<key>",
+)
 
 
 class ModelVersions:

@@ -22,24 +22,24 @@ from trackwire_server.store.registry_rows import (
     touch,
     version_row,
 )
-from trackwire_server.store.search_queries import TAGGED_KINDS, Attribute, QueryBuilder, time_ms
+from trackwire_server.store.search_queries import (
+    TAGGED_KINDS,
+    Attribute,
+    QueryBuilder,
+    resource_times,
+)
 from trackwire_server.store.validation import check_length, check_lookup_key
 from trackwire_server.store.writes import now_ms
 
-REGISTERED_MODEL_GRAMMAR = Grammar(
-    kinds=TAGGED_KINDS,
-    bare_attributes=frozenset(
-        {"name", "create_time", "update_time", "creation_timestamp", "last_updated_timestamp"}
-    ),
-    examples="name, create_time, update_time or tags.<key>",
-)
 REGISTERED_MODEL_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
-    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
-    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
-    "creation_timestamp": Attribute("creation_time", numeric=True, convert=time_ms),
-    "last_updated_timestamp": Attribute("last_update_time", numeric=True, convert=time_ms),
+    **resource_times("creation_timestamp", "last_updated_timestamp"),
 }
+REGISTERED_MODEL_GRAMMAR = Grammar(
+    kinds=TAGGED_KINDS,
+    bare_attributes=frozenset(REGISTERED_MODEL_ATTRIBUTES),
+    examples="name, create_time, update_time or tags.<key>",
+)
 
 
 class RegisteredModels:

@@ -68,14 +68,6 @@ RUN_GRAMMAR = Grammar(
 )
 
 TAGGED_KINDS = {"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"}
-EXPERIMENT_GRAMMAR = Grammar(
-    kinds=TAGGED_KINDS,
-    bare_attributes=frozenset(
-        {"name", "experiment_id", "create_time", "update_time", "creation_time", "last_update_time"}
-    ),
-    examples="name, experiment_id, create_time, update_time or tags.<key>",
-)
-
 STATUS_NUMBERS = {
     "RUNNING": RUNNING,
     "SCHEDULED": SCHEDULED,
@@ -204,14 +196,31 @@ RUN_ATTRIBUTES = {
     "end_time": Attribute("end_time", numeric=True, convert=time_ms),
 }
 
+
+def resource_times(created_alias: str, updated_alias: str) -> dict[str, Attribute]:
+    """The filter attributes of a resource's creation and last update times:
+    `create_time` and `update_time`, as the messages name them, and the older names given
+    (MLflow's), over the columns creation_time and last_update_time."""
+    created = Attribute("creation_time", numeric=True, convert=time_ms)
+    updated = Attribute("last_update_time", numeric=True, convert=time_ms)
+    return {
+        "create_time": created,
+        "update_time": updated,
+        created_alias: created,
+        updated_alias: updated,
+    }
+
+
 EXPERIMENT_ATTRIBUTES = {
     "name": Attribute("name", allows_in=True),
     "experiment_id": Attribute("experiment_id", numeric=True, convert=id_number),
-    "create_time": Attribute("creation_time", numeric=True, convert=time_ms),
-    "update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
-    "creation_time": Attribute("creation_time", numeric=True, convert=time_ms),
-    "last_update_time": Attribute("last_update_time", numeric=True, convert=time_ms),
+    **resource_times("creation_time", "last_update_time"),
 }
+EXPERIMENT_GRAMMAR = Grammar(
+    kinds=TAGGED_KINDS,
+    bare_attributes=frozenset(EXPERIMENT_ATTRIBUTES),
+    examples="name, experiment_id, create_time, update_time or tags.<key>",
+)
 
 
 class QueryBuilder:
