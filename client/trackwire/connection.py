@@ -2,7 +2,9 @@
 server it names, if it names one).
 
 A tracking URI is one of:
-- `grpc://host:port` or `host:port`: a running Trackwire server;
+- `grpc://host:port` or `host:port`: a running Trackwire server, in plaintext;
+- `grpcs://host:port`: a running Trackwire server over TLS (trackwire.tls: the system's
+  CAs or $TRACKWIRE_TLS_CA, a client certificate for mutual TLS);
 - a database URL (`sqlite:///path.db`, `postgresql://...`, `mysql://...`): an
   embedded server started in this process over that database, with artifacts in
   $TRACKWIRE_ARTIFACTS or ./trackwire-artifacts;
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from trackwire import tls
 from trackwire_protocol.channel import CHANNEL_OPTIONS, MAX_MESSAGE_BYTES, Connection
 
 TRACKING_URI_ENV = "TRACKWIRE_TRACKING_URI"
@@ -31,6 +34,7 @@ __all__ = [
     "get_tracking_uri",
     "grpc_target",
     "is_embedded",
+    "is_tls",
     "resolve_tracking_uri",
     "set_tracking_uri",
 ]
@@ -40,8 +44,8 @@ _tracking_uri: str | None = None
 
 
 def set_tracking_uri(uri: str | None) -> None:
-    """`grpc://host:port`, `host:port`, or a database URL for an embedded server (None
-    forgets the setting)."""
+    """`grpc://host:port`, `host:port`, `grpcs://host:port` (TLS), or a database URL for an
+    embedded server (None forgets the setting)."""
     global _tracking_uri
     _tracking_uri = uri
 
@@ -62,14 +66,19 @@ def is_embedded(uri: str) -> bool:
     return not uri or uri.startswith(_DB_SCHEMES)
 
 
+def is_tls(uri: str) -> bool:
+    """Whether `uri` names a server reached over TLS (`grpcs://host:port`)."""
+    return uri.startswith("grpcs://")
+
+
 def grpc_target(uri: str) -> str:
-    for prefix in ("grpc://", "dns:///"):
+    for prefix in ("grpc://", "grpcs://", "dns:///"):
         if uri.startswith(prefix):
             return uri[len(prefix) :].rstrip("/")
     if "://" in uri:
         raise ValueError(
-            f"tracking URI '{uri}' is neither grpc://host:port nor a database URL "
-            "(sqlite:///, postgresql://, mysql://)"
+            f"tracking URI '{uri}' is neither grpc://host:port, grpcs://host:port nor a "
+            "database URL (sqlite:///, postgresql://, mysql://)"
         )
     return uri
 
@@ -77,12 +86,11 @@ def grpc_target(uri: str) -> str:
 def connect(uri: str) -> tuple[Connection, object | None]:
     """A new connection to the server `uri` names, and the embedded server started for it
     (None for a remote server); the caller closes both."""
-    server = None
     if is_embedded(uri):
         server, target = _start_embedded(uri)
-    else:
-        target = grpc_target(uri)
-    return Connection.open(target), server
+        return Connection.open(target), server
+    credentials = tls.channel_credentials() if is_tls(uri) else None
+    return Connection.open(grpc_target(uri), credentials=credentials), None
 
 
 def _start_embedded(uri: str) -> tuple[object, str]:

@@ -58,9 +58,17 @@ class Connection:
         )
 
     @classmethod
-    def open(cls, target: str, options=CHANNEL_OPTIONS) -> Connection:
-        """A new insecure channel to `target` (`host:port`)."""
-        return cls(target, grpc.insecure_channel(target, options=options))
+    def open(
+        cls,
+        target: str,
+        options=CHANNEL_OPTIONS,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> Connection:
+        """A new channel to `target` (`host:port`): over TLS with `credentials`
+        (grpc.ssl_channel_credentials), else plaintext."""
+        if credentials is None:
+            return cls(target, grpc.insecure_channel(target, options=options))
+        return cls(target, grpc.secure_channel(target, credentials, options=options))
 
     @property
     def info(self) -> tracking_service_pb2.GetServerInfoResponse:

@@ -10,6 +10,7 @@
 //     naming the field at fault.
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -53,9 +54,34 @@ function loadPackages() {
 
 const packages = loadPackages();
 
-// One client per service, all on one channel to `target` (HOST:PORT).
+// Where and how to connect, from a target as the Python client takes it:
+//   HOST:PORT or grpc://HOST:PORT  plaintext;
+//   grpcs://HOST:PORT              TLS: the server's certificate is checked against
+//                                  Node's CAs, or those in the PEM file $TRACKWIRE_TLS_CA;
+//                                  for a server that requires client certificates (mutual
+//                                  TLS), $TRACKWIRE_TLS_CLIENT_CERT and
+//                                  $TRACKWIRE_TLS_CLIENT_KEY name the PEM files to present.
+function channelTarget(target) {
+  if (target.startsWith('grpcs://')) {
+    const pem = (name) => (process.env[name] ? fs.readFileSync(process.env[name]) : null);
+    const key = pem('TRACKWIRE_TLS_CLIENT_KEY');
+    const cert = pem('TRACKWIRE_TLS_CLIENT_CERT');
+    if (!key !== !cert) {
+      throw new Error('TRACKWIRE_TLS_CLIENT_CERT and TRACKWIRE_TLS_CLIENT_KEY go together: set both');
+    }
+    return {
+      address: target.slice('grpcs://'.length).replace(/\/+$/, ''),
+      credentials: grpc.credentials.createSsl(pem('TRACKWIRE_TLS_CA'), key, cert),
+    };
+  }
+  const address = target.startsWith('grpc://') ? target.slice('grpc://'.length) : target;
+  return { address: address.replace(/\/+$/, ''), credentials: grpc.credentials.createInsecure() };
+}
+
+// One client per service, all on one channel to `target` (see channelTarget).
 function connect(target) {
-  const credentials = grpc.credentials.createInsecure();
+  const { address, credentials } = channelTarget(target);
+  target = address;
   const tracking = new packages.trackwire.TrackingService(target, credentials);
   // Further clients share the first one's channel.
   const options = { channelOverride: tracking.getChannel() };
@@ -182,7 +208,7 @@ function pointsOf(message) {
 function runMain(main, usage) {
   const target = process.argv[2];
   if (!target || process.argv.length !== 3) {
-    console.error(`usage: ${usage} HOST:PORT`);
+    console.error(`usage: ${usage} HOST:PORT | grpcs://HOST:PORT`);
     process.exit(1);
   }
   main(target).then(
@@ -198,6 +224,7 @@ module.exports = {
   grpc,
   status: grpc.status,
   connect,
+  channelTarget,
   unary,
   serverStream,
   clientStream,

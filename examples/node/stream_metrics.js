@@ -3,7 +3,7 @@
 // back and checks them: a proof that the .proto files are all a non-Python
 // client needs.
 //
-// Usage: node stream_metrics.js HOST:PORT
+// Usage: node stream_metrics.js HOST:PORT   (or grpcs://HOST:PORT for TLS: see lib.js)
 //
 // Prints `RUN <run_id>` and then `OK 10000 points` and exits 0 on success;
 // prints the error and exits 1 on any failure.
@@ -13,6 +13,8 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+// Only for the plaintext or TLS credentials a target asks for.
+const { channelTarget } = require('./lib');
 
 const TOTAL_POINTS = 10000;
 const BATCH_SIZE = 1000;
@@ -111,7 +113,8 @@ function check(condition, message) {
 }
 
 async function main(target) {
-  const client = new trackwire.TrackingService(target, grpc.credentials.createInsecure());
+  const { address, credentials } = channelTarget(target);
+  const client = new trackwire.TrackingService(address, credentials);
   try {
     // The server tells its limits; make sure our batches fit.
     const info = await unary(client, 'GetServerInfo', {});
@@ -194,7 +197,7 @@ async function main(target) {
 
 const target = process.argv[2];
 if (!target || process.argv.length !== 3) {
-  console.error('usage: node stream_metrics.js HOST:PORT');
+  console.error('usage: node stream_metrics.js HOST:PORT | grpcs://HOST:PORT');
   process.exit(1);
 }
 main(target).then(

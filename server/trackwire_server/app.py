@@ -30,6 +30,7 @@ from trackwire_server.servicers.artifacts import add_to_server as add_artifact_s
 from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
 from trackwire_server.store import Store, open_database
+from trackwire_server.tls import ServerTls
 
 log = logging.getLogger("trackwire.server")
 
@@ -45,6 +46,8 @@ class TrackwireServer:
 
     def __init__(self, config: ServerConfig):
         self.config = config
+        # TLS files are read and checked first: a bad one is reported before anything opens.
+        self.tls = ServerTls.load(config.tls_cert, config.tls_key, config.tls_client_ca)
         try:
             locations = ArtifactLocations.configured(config.artifacts, config.artifacts_allow)
             repository = ArtifactRepository(locations, config.storage_options)
@@ -105,7 +108,11 @@ class TrackwireServer:
         self.database_watch = DatabaseWatch(self.store, self.health, SERVICE_NAMES)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self.grpc_server)
-        self.port = self.grpc_server.add_insecure_port(f"{config.host}:{config.port}")
+        address = f"{config.host}:{config.port}"
+        if self.tls is None:
+            self.port = self.grpc_server.add_insecure_port(address)
+        else:
+            self.port = self.grpc_server.add_secure_port(address, self.tls.server_credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")
 

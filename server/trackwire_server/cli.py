@@ -86,7 +86,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.description = (
         "Serve Trackwire's gRPC tracking, artifact and model registry services, and the web "
         "UI. With no options: SQLite in ./trackwire.db and artifacts in ./trackwire-artifacts, "
-        "gRPC on 127.0.0.1:50051, the UI on http://127.0.0.1:5000/."
+        "gRPC on 127.0.0.1:50051, the UI on http://127.0.0.1:5000/, both in plaintext "
+        "(--tls-cert and --tls-key serve them over TLS)."
     )
     parser.add_argument(
         "--db",
@@ -134,6 +135,30 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=int,
         default=DEFAULT_PORT,
         help="port to listen on; 0 picks a free one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        default=os.environ.get("TRACKWIRE_TLS_CERT") or None,
+        help="serve gRPC over TLS with this certificate (a PEM file: the server's "
+        "certificate, then any intermediate CA certificates); clients connect to "
+        "grpcs://host:port. The web UI serves HTTPS with it too. Needs --tls-key "
+        "(env TRACKWIRE_TLS_CERT; default: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        default=os.environ.get("TRACKWIRE_TLS_KEY") or None,
+        help="the private key of --tls-cert (a PEM file, unencrypted, readable only by the "
+        "server's user); read once at start, never logged (env TRACKWIRE_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        default=os.environ.get("TRACKWIRE_TLS_CLIENT_CA") or None,
+        help="mutual TLS: refuse clients (gRPC and the web UI) that do not present a "
+        "certificate signed by a CA in this PEM file (env TRACKWIRE_TLS_CLIENT_CA; default: "
+        "no client certificates asked for)",
     )
     parser.add_argument(
         "--workers",
@@ -184,7 +209,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--ui-port",
         type=int,
         default=DEFAULT_UI_PORT,
-        help="port of the web UI over HTTP; 0 picks a free one (default %(default)s)",
+        help="port of the web UI over HTTP (HTTPS with --tls-cert); 0 picks a free one "
+        "(default %(default)s)",
     )
     parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
     parser.add_argument("--version", action="version", version=f"trackwire {__version__}")
@@ -207,13 +233,18 @@ def serve(args: argparse.Namespace) -> None:
         stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,
         artifacts_allow=(*os.environ.get(ALLOW_ENV, "").split(), *args.artifacts_allow),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
     )
     server, port = _created(config)
     server.start()
     ui = None
     if not args.no_ui:
         try:
-            ui = UiServer(config.host, port, host=args.ui_host, port=args.ui_port).start()
+            ui = UiServer(
+                config.host, port, host=args.ui_host, port=args.ui_port, tls=server.tls
+            ).start()
         except OSError as e:
             server.stop(0)
             raise SystemExit(
@@ -229,7 +260,7 @@ def serve(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, on_signal)
     # Printed for scripts that start the server on port 0 and need to know where it is.
     print(
-        f"trackwire {__version__} listening on {server.address} "
+        f"trackwire {__version__} listening on {server.address}{_tls_note(server.tls)} "
         f"(db {redacted(config.db_url)}, artifacts {server.artifact_root})",
         flush=True,
     )
@@ -241,6 +272,12 @@ def serve(args: argparse.Namespace) -> None:
         server.metric_feed.close()  # ends the UI's live streams first
         ui.stop()
     server.stop(args.grace)
+
+
+def _tls_note(tls) -> str:
+    if tls is None:
+        return ""
+    return " over TLS, client certificates required" if tls.mutual else " over TLS"
 
 
 def _created(config: ServerConfig):

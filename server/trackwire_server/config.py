@@ -20,7 +20,8 @@ DEFAULT_STREAM_IDLE_TIMEOUT = 300.0
 
 class ConfigError(ValueError):
     """A server option that cannot work (a malformed artifact root or allowed prefix, an
-    fsspec protocol that is not installed); the message says which."""
+    fsspec protocol that is not installed, a TLS file that cannot be read or does not fit);
+    the message says which."""
 
 
 @dataclass
@@ -45,6 +46,12 @@ class ServerConfig:
     # Prefixes besides `artifacts` where experiments' artifacts may be
     # (`--artifacts-allow`): a client may name a location under one of them.
     artifacts_allow: tuple[str, ...] = ()
+    # TLS (see tls.py): PEM files of the certificate chain the server presents and its key;
+    # with `tls_client_ca`, clients must present a certificate that CA signed (mutual TLS).
+    # The web UI serves HTTPS with the same certificate. None: plaintext.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
     # Extra gRPC server interceptors (authentication, metrics, fault injection in tests),
     # applied after the error mapping.
     interceptors: tuple = ()

@@ -60,10 +60,11 @@ def _watched(m: tracking_service_pb2.WatchMetricsResponse) -> tuple[str, str, Wa
 
 
 class Backend:
-    """The services the UI calls, on one connection to the server."""
+    """The services the UI calls, on one connection to the server (its own; closed by
+    `close`)."""
 
-    def __init__(self, target: str):
-        self.connection = Connection.open(target, UI_CHANNEL_OPTIONS)
+    def __init__(self, connection: Connection):
+        self.connection = connection
         self.tracking = self.connection.tracking
         self.artifacts = self.connection.artifacts
         self.registry = self.connection.registry

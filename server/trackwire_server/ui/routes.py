@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from trackwire.v1 import artifact_service_pb2 as apb
 from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
+from trackwire_protocol.channel import Connection
 from trackwire_protocol.enums import LIFECYCLE_STAGES, RUN_STATUSES
 from trackwire_protocol.errors import TrackwireException
 from trackwire_protocol.watch import WATCH_OVERFLOWED
@@ -155,8 +156,9 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def create_app(grpc_target: str) -> Starlette:
-    backend = Backend(grpc_target)
+def create_app(connection: Connection) -> Starlette:
+    """The UI's app, calling the services on `connection` (it closes it on `state.close`)."""
+    backend = Backend(connection)
 
     def search_experiments(request: Request) -> dict:
         text = request.query_params.get("q", "").strip()

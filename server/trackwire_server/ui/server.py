@@ -1,13 +1,19 @@
-"""Running the UI's ASGI app with uvicorn in a thread of the server process."""
+"""Running the UI's ASGI app with uvicorn in a thread of the server process: over HTTPS
+with the gRPC server's certificate when that serves TLS (and requiring client
+certificates signed by its client CA when it does)."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 
 import uvicorn
 
+from trackwire_protocol.channel import Connection
+from trackwire_server.tls import ServerTls
+from trackwire_server.ui.backend import UI_CHANNEL_OPTIONS
 from trackwire_server.ui.routes import create_app
 
 DEFAULT_UI_HOST = "127.0.0.1"
@@ -16,32 +22,59 @@ DEFAULT_UI_PORT = 5000
 log = logging.getLogger("trackwire.ui")
 
 
-def _loopback_target(grpc_host: str, grpc_port: int) -> str:
+def _loopback_host(grpc_host: str) -> str:
     """Where the UI reaches the gRPC server: itself, over loopback when it listens everywhere."""
     if grpc_host in ("", "0.0.0.0"):
-        return f"127.0.0.1:{grpc_port}"
+        return "127.0.0.1"
     if grpc_host == "::":
-        return f"[::1]:{grpc_port}"
-    return f"[{grpc_host}]:{grpc_port}" if ":" in grpc_host else f"{grpc_host}:{grpc_port}"
+        return "::1"
+    return grpc_host
+
+
+def _grpc_connection(grpc_host: str, grpc_port: int, tls: ServerTls | None) -> Connection:
+    host = _loopback_host(grpc_host)
+    target = f"[{host}]:{grpc_port}" if ":" in host else f"{host}:{grpc_port}"
+    if tls is None:
+        return Connection.open(target, UI_CHANNEL_OPTIONS)
+    options = [*UI_CHANNEL_OPTIONS, *tls.loopback_options(host)]
+    return Connection.open(target, options, credentials=tls.loopback_credentials)
 
 
 class UiServer:
-    """The web UI on host:port (0 picks a free port), talking gRPC to `grpc_target`."""
+    """The web UI on host:port (0 picks a free port), talking gRPC to the server at
+    grpc_host:grpc_port; over HTTPS when `tls` (the gRPC server's) is given."""
 
-    def __init__(self, grpc_host: str, grpc_port: int, host: str = DEFAULT_UI_HOST, port: int = 0):
-        self.grpc_target = _loopback_target(grpc_host, grpc_port)
-        self.app = create_app(self.grpc_target)
+    def __init__(
+        self,
+        grpc_host: str,
+        grpc_port: int,
+        host: str = DEFAULT_UI_HOST,
+        port: int = 0,
+        tls: ServerTls | None = None,
+    ):
+        connection = _grpc_connection(grpc_host, grpc_port, tls)
+        self.grpc_target = connection.target
+        self.tls = tls
+        self.app = create_app(connection)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.host = host
         self.port = self.socket.getsockname()[1]
+        https = {}
+        if tls is not None:
+            # uvicorn (Python's ssl) reads the files itself, as it starts.
+            https = {"ssl_certfile": tls.cert_path, "ssl_keyfile": tls.key_path}
+            if tls.client_ca_path is not None:
+                https["ssl_ca_certs"] = tls.client_ca_path
+                https["ssl_cert_reqs"] = ssl.CERT_REQUIRED
         config = uvicorn.Config(
             self.app,
             log_level="warning",
             timeout_graceful_shutdown=1,
             lifespan="off",
+            **https,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="trackwire-ui", daemon=True)
@@ -49,7 +82,8 @@ class UiServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{host}:{self.port}/"
 
     def _run(self) -> None:
         self._server.run(sockets=[self.socket])
