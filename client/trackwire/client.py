@@ -62,8 +62,8 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
     """A client of one Trackwire server (metric methods: `metrics_client`, artifacts:
     `artifact_client`, registry: `registry_client`).
 
-    `tracking_uri`: `grpc://host:port`, `host:port`, a database URL for an
-    embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
+    `tracking_uri`: `grpc://host:port`, `host:port`, `grpcs://host:port` (TLS: see
+    `trackwire.tls`), a database URL for an embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
     $TRACKWIRE_TRACKING_URI, else the embedded default.
     """
 
