@@ -5,18 +5,16 @@ and an unrelated CA with a client of its own.
 Refused: a plaintext client of a TLS server, a client trusting another CA, a client
 without a certificate (or with one the client CA did not sign) under mutual TLS, plain
 HTTP to the HTTPS web UI. Working: the Python client (TrackwireClient, the fluent API and
-its metric stream) and the Node example over `grpcs://`, the web UI over HTTPS, and the
-same through `trackwire server --tls-cert ... --tls-key ...`. Files that cannot work stop
-the server at start with one line and status 2.
+its metric stream) over `grpcs://`, the web UI over HTTPS, and the same through
+`trackwire server --tls-cert ... --tls-key ...`. Files that cannot work stop the server at
+start with one line and status 2. The Node example: tests/test_tls_node.py.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
-import shutil
 import ssl
 import subprocess
 import sys
@@ -32,7 +30,6 @@ import trackwire
 from tests.conftest import RunningServer
 from tests.support.certificates import CertificateAuthority
 from tests.test_cli_and_embedded import start_cli, stop_cli
-from tests.test_node_client import NODE_EXAMPLE, node_modules  # noqa: F401 (a fixture)
 from trackwire import fluent
 from trackwire.errors import UnavailableError
 from trackwire.v1 import tracking_service_pb2, tracking_service_pb2_grpc
@@ -314,6 +311,33 @@ def test_chain_with_an_intermediate_ca_for_a_host_name_only(tmp_path, pki, monke
         running.stop()
 
 
+@pytest.mark.parametrize(
+    "hosts", [["10.1.2.3"], [], ["*.example.com"]], ids=["an-address", "no-names", "wildcard"]
+)
+def test_ui_reaches_its_server_whatever_names_the_certificate_lists(tmp_path, pki, hosts):
+    # Not 127.0.0.1, where the UI dials: it checks a name the certificate has (the common
+    # name when there are no others).
+    ca = CertificateAuthority("CA")
+    keys = ca.issue("trackwire.internal", hosts=hosts, server=True).write(tmp_path / "srv")
+    running = RunningServer(
+        f"sqlite:///{tmp_path / 'trackwire.db'}",
+        tmp_path / "artifacts",
+        tls_cert=str(keys.cert_path),
+        tls_key=str(keys.key_path),
+    )
+    ui = UiServer("127.0.0.1", running.port, port=0, tls=running.server.tls).start()
+    try:
+        context = ssl.create_default_context(cafile=str(ca.write(tmp_path / "ca.crt")))
+        context.check_hostname = False  # the browser's side is not what is tested here
+        url = ui.url + "api/experiments"
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:
+            assert json.loads(response.read())["experiments"][0]["name"] == "Default"
+    finally:
+        running.server.metric_feed.close()
+        ui.stop()
+        running.stop()
+
+
 # -- trackwire server ------------------------------------------------------------------
 
 
@@ -416,66 +440,3 @@ def test_encrypted_or_expired_files_are_refused(tmp_path, pki):
     expired.write(tmp_path / "expired")
     with pytest.raises(ConfigError, match="expired on"):
         ServerTls.load(str(expired.cert_path), str(expired.key_path))
-
-
-# -- the Node example ------------------------------------------------------------------
-
-node = shutil.which("node")
-npm = shutil.which("npm")
-needs_node = pytest.mark.skipif(
-    node is None or npm is None, reason="the Node.js example needs `node` and `npm` on PATH"
-)
-
-
-def run_node(script: str, target: str, **env: str) -> subprocess.CompletedProcess:
-    """Runs a Node example with only the TLS variables in `env`."""
-    environment = {k: v for k, v in os.environ.items() if k not in TLS_ENV}
-    return subprocess.run(
-        [node, script, target],
-        cwd=NODE_EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**environment, **env},
-    )
-
-
-def assert_node_refused(script: str, target: str, **env: str) -> None:
-    result = run_node(script, target, **env)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(r"\b(UNAVAILABLE|14)\b", result.stderr), result.stderr
-
-
-@needs_node
-@pytest.mark.usefixtures("node_modules")
-@pytest.mark.timeout(600)
-def test_node_example_over_tls(server_tls, pki, monkeypatch):
-    target = f"grpcs://127.0.0.1:{server_tls.port}"
-    result = run_node("all_services.js", target, TRACKWIRE_TLS_CA=str(pki.ca))
-    assert result.returncode == 0, result.stdout + result.stderr
-    (line,) = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    run_id = json.loads(line[len("RESULT ") :])["run_id"]
-    monkeypatch.setenv("TRACKWIRE_TLS_CA", str(pki.ca))
-    with trackwire.TrackwireClient(target) as client:
-        assert client.get_run(run_id).info.status == "FINISHED"
-    # Plaintext, or trusting Node's CAs or another CA: refused.
-    assert_node_refused("stream_metrics.js", f"127.0.0.1:{server_tls.port}")
-    assert_node_refused("stream_metrics.js", target)
-    assert_node_refused("stream_metrics.js", target, TRACKWIRE_TLS_CA=str(pki.other_ca))
-
-
-@needs_node
-@pytest.mark.usefixtures("node_modules")
-@pytest.mark.timeout(600)
-def test_node_example_over_mutual_tls(server_mtls, pki):
-    target = f"grpcs://127.0.0.1:{server_mtls.port}"
-    assert_node_refused("stream_metrics.js", target, TRACKWIRE_TLS_CA=str(pki.ca))
-    result = run_node(
-        "stream_metrics.js",
-        target,
-        TRACKWIRE_TLS_CA=str(pki.ca),
-        TRACKWIRE_TLS_CLIENT_CERT=str(pki.client.cert_path),
-        TRACKWIRE_TLS_CLIENT_KEY=str(pki.client.key_path),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK 10000 points" in result.stdout.splitlines()
