@@ -389,6 +389,7 @@ def test_reflection_v1_lists_and_describes_our_services(channel):
         "trackwire.v1.TrackingService",
         "trackwire.v1.ArtifactService",
         "trackwire.v1.ModelRegistryService",
+        "trackwire.v1.AuthService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",

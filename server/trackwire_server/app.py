@@ -10,6 +10,8 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from trackwire.v1 import (
     artifact_service_pb2,
+    auth_service_pb2,
+    auth_service_pb2_grpc,
     model_registry_service_pb2,
     model_registry_service_pb2_grpc,
     tracking_service_pb2,
@@ -18,6 +20,9 @@ from trackwire.v1 import (
 from trackwire_server import reflection
 from trackwire_server.admission import AdmissionInterceptor
 from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
+from trackwire_server.auth.access import Access, OpenAccess
+from trackwire_server.auth.bootstrap import create_first_admin
+from trackwire_server.auth.interceptor import AuthInterceptor
 from trackwire_server.config import ConfigError, ServerConfig
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
@@ -27,6 +32,7 @@ from trackwire_server.message_limits import MessageLimitsInterceptor
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.servicers.artifacts import ArtifactServicer
 from trackwire_server.servicers.artifacts import add_to_server as add_artifact_service
+from trackwire_server.servicers.auth import AuthServicer
 from trackwire_server.servicers.model_registry import ModelRegistryServicer
 from trackwire_server.servicers.tracking import TrackingServicer
 from trackwire_server.store import Store, open_database
@@ -38,6 +44,7 @@ SERVICE_NAMES = (
     tracking_service_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
     artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
     model_registry_service_pb2.DESCRIPTOR.services_by_name["ModelRegistryService"].full_name,
+    auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
 )
 
 
@@ -59,6 +66,11 @@ class TrackwireServer:
         self.artifact_root = root
         self.store = Store(open_database(config.db_url), self.artifact_root)
         self.store.initialize()
+        # Who may do what: checked for every call by the AuthInterceptor.
+        self.access = Access(self.store, config.default_permission) if config.auth else OpenAccess()
+        # The first admin's token, made on a database without users (printed once by
+        # `trackwire server`); None otherwise.
+        self.initial_admin_token = create_first_admin(self.store) if config.auth else None
         self.metric_feed = MetricFeed()
         self.store.metric_listeners.append(self.metric_feed.publish)
         # Admission first (it picks each call's thread pool from the final handler), the
@@ -74,6 +86,8 @@ class TrackwireServer:
             interceptors=[
                 self.admission,
                 ErrorMappingInterceptor(),
+                # Before the request log: a retried request is checked like a new one.
+                AuthInterceptor(self.access),
                 IdempotencyInterceptor(self.store.request_log),
                 *config.interceptors,
                 MessageLimitsInterceptor(),
@@ -97,12 +111,21 @@ class TrackwireServer:
             ],
         )
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store, self.metric_feed, locations, config.stream_idle_timeout),
+            TrackingServicer(
+                self.store,
+                self.metric_feed,
+                locations,
+                config.stream_idle_timeout,
+                access=self.access,
+            ),
             self.grpc_server,
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
         model_registry_service_pb2_grpc.add_ModelRegistryServiceServicer_to_server(
-            ModelRegistryServicer(self.store), self.grpc_server
+            ModelRegistryServicer(self.store, self.access), self.grpc_server
+        )
+        auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(self.store, self.access), self.grpc_server
         )
         self.health = health.HealthServicer()
         self.database_watch = DatabaseWatch(self.store, self.health, SERVICE_NAMES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import re
@@ -213,12 +214,72 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "(default %(default)s)",
     )
     parser.add_argument("--no-ui", action="store_true", help="do not serve the web UI")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="require a token on every call (authorization: Bearer <token>) and enforce "
+        "permissions per experiment and registered model; the web UI asks to sign in. On a "
+        "database without users, the first start creates the user 'admin' and prints a "
+        "one-time token for it (or make one with `trackwire users create NAME --admin`)",
+    )
+    parser.add_argument(
+        "--default-permission",
+        choices=sorted(LEVELS, key=LEVELS.get),
+        default="read",
+        help="with --auth: what a signed-in user may do with an experiment or model nobody "
+        "granted them anything on (default %(default)s; 'none' keeps everything private to "
+        "its creator and grantees)",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow listening on a non-loopback address without --auth: anyone who can "
+        "reach the port may read, change and delete everything. Refused otherwise",
+    )
     parser.add_argument("--version", action="version", version=f"trackwire {__version__}")
     return parser
 
 
+LEVELS = {"none": 1, "read": 2, "use": 3, "edit": 4, "manage": 5}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name to listen on) is this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(args: argparse.Namespace) -> None:
+    """Refuses a non-loopback address without --auth, unless --insecure-no-auth."""
+    if args.auth:
+        return
+    exposed = [h for h in (args.host, None if args.no_ui else args.ui_host) if h]
+    exposed = [h for h in exposed if not is_loopback(h)]
+    if not exposed:
+        return
+    if not args.insecure_no_auth:
+        _exit(
+            2,
+            f"refusing to listen on {', '.join(exposed)} without authentication: anyone who "
+            "can reach it could read, change and delete everything. Add --auth (and TLS: "
+            "--tls-cert/--tls-key), or --insecure-no-auth if the network itself is trusted",
+        )
+    print(
+        f"trackwire server: WARNING: listening on {', '.join(exposed)} without "
+        "authentication (--insecure-no-auth): anyone who can reach it may read, change "
+        "and delete everything",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def serve(args: argparse.Namespace) -> None:
     tune_malloc()
+    check_exposure(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -236,6 +297,8 @@ def serve(args: argparse.Namespace) -> None:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
+        auth=args.auth,
+        default_permission=LEVELS[args.default_permission],
     )
     server, port = _created(config)
     server.start()
@@ -266,6 +329,21 @@ def serve(args: argparse.Namespace) -> None:
     )
     if ui is not None:
         print(f"trackwire web UI on {ui.url}", flush=True)
+    if config.auth:
+        print(
+            f"authentication on: a token is required on every call; default permission "
+            f"{args.default_permission}",
+            flush=True,
+        )
+    if server.initial_admin_token:
+        # stdout only, never the log: shown once, the server keeps only its hash.
+        print(
+            "first start with --auth: created the admin user 'admin'. Its API token, shown "
+            f"only now:\n\n    {server.initial_admin_token}\n\nUse it as TRACKWIRE_TOKEN "
+            "or with `trackwire login --token`; set a password for the web UI with "
+            "`trackwire users set-password admin`.",
+            flush=True,
+        )
     stopping.wait()
     logging.getLogger("trackwire.server").info("shutting down; grace %.1fs", args.grace)
     if ui is not None:

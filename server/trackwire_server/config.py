@@ -52,6 +52,12 @@ class ServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    # Authentication and permissions (`--auth`): a token on every call, grants per
+    # experiment and registered model. Off: every caller may do everything.
+    auth: bool = False
+    # What a signed-in user may do with an experiment or model nobody granted them
+    # anything on: a PermissionLevel number (1 NONE, 2 READ, 3 USE, 4 EDIT, 5 MANAGE).
+    default_permission: int = 2
     # Extra gRPC server interceptors (authentication, metrics, fault injection in tests),
     # applied after the error mapping.
     interceptors: tuple = ()
@@ -67,6 +73,11 @@ class ServerConfig:
             raise ValueError(
                 f"max_concurrent_rpcs ({self.max_concurrent_rpcs}) must be at least "
                 f"max_streams + workers ({self.max_streams + self.workers})"
+            )
+        if self.default_permission not in (1, 2, 3, 4, 5):
+            raise ValueError(
+                f"default_permission must be a PermissionLevel from 1 (NONE) to 5 (MANAGE), "
+                f"not {self.default_permission}"
             )
         if not self.stream_idle_timeout > 0:
             raise ValueError(

@@ -87,6 +87,19 @@ class DeadlineExceeded(TrackwireError):
     reason = "DEADLINE_EXCEEDED"
 
 
+class Unauthenticated(TrackwireError):
+    """The call carries no valid credentials (no token, or an unknown, revoked or expired
+    one; a wrong password)."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(TrackwireError):
+    """The caller may see the resource but not do this with it."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class SequenceGap(FailedPrecondition):
     """A streamed batch's sequence number skips ahead of the writer's next one."""
 

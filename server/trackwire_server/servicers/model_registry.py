@@ -5,8 +5,10 @@ from __future__ import annotations
 from trackwire.v1 import model_registry_service_pb2 as pb
 from trackwire.v1 import model_registry_service_pb2_grpc
 from trackwire_server import convert
+from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.errors import InvalidArgument
 from trackwire_server.store import Store
+from trackwire_server.store.grants import MODEL_RESOURCE
 
 
 def _tag(request, field: str = "tag"):
@@ -17,14 +19,19 @@ def _tag(request, field: str = "tag"):
 
 
 class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryServiceServicer):
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, access: Access | OpenAccess | None = None):
         self.store = store
+        # Who may see what (searches) and who gets MANAGE on a new model.
+        self.access = access or OpenAccess()
 
     # -- registered models ---------------------------------------------------
 
     def CreateRegisteredModel(self, request, context):
         record = self.store.registered_models.create_registered_model(
-            request.name, request.description, {t.key: t.value for t in request.tags}
+            request.name,
+            request.description,
+            {t.key: t.value for t in request.tags},
+            creator=self.access.creator(),
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(record))
 
@@ -49,7 +56,11 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
 
     def SearchRegisteredModels(self, request, context):
         records, token = self.store.registered_models.search_registered_models(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            request.filter,
+            list(request.order_by),
+            request.page_size,
+            request.page_token,
+            visible=self.access.visible(MODEL_RESOURCE),
         )
         return pb.SearchRegisteredModelsResponse(
             registered_models=[convert.registered_model(r) for r in records],
@@ -94,7 +105,11 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
 
     def SearchModelVersions(self, request, context):
         records, token = self.store.model_versions.search_model_versions(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            request.filter,
+            list(request.order_by),
+            request.page_size,
+            request.page_token,
+            visible=self.access.visible(MODEL_RESOURCE),
         )
         return pb.SearchModelVersionsResponse(
             model_versions=[convert.model_version(r) for r in records], next_page_token=token

@@ -11,12 +11,14 @@ from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
 from trackwire_server.artifacts import ArtifactLocations
+from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
 from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import Store
+from trackwire_server.store.grants import EXPERIMENT_RESOURCE
 
 # How often an idle WatchMetrics stream checks that its client is still there.
 WATCH_POLL_SECONDS = 1.0
@@ -31,8 +33,11 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         feed: MetricFeed | None = None,
         locations: ArtifactLocations | None = None,
         stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
+        access: Access | OpenAccess | None = None,
     ):
         self.store = store
+        # Who may see what (searches) and who gets MANAGE on a new experiment.
+        self.access = access or OpenAccess()
         self.feed = feed
         # Where experiments' artifacts may be: the store's root only, unless told more.
         self.locations = locations or ArtifactLocations.configured(store.artifact_root)
@@ -46,7 +51,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def CreateExperiment(self, request, context):
         location = self.locations.experiment_location(request.artifact_location)
         record = self.store.experiments.create_experiment(
-            request.name, location, {t.key: t.value for t in request.tags}
+            request.name,
+            location,
+            {t.key: t.value for t in request.tags},
+            creator=self.access.creator(),
         )
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))
 
@@ -65,6 +73,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             request.page_token,
             filter=request.filter,
             order_by=list(request.order_by),
+            visible=self.access.visible(EXPERIMENT_RESOURCE),
         )
         return pb.SearchExperimentsResponse(
             experiments=[convert.experiment(r) for r in records], next_page_token=token
@@ -296,6 +305,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             order_by=list(request.order_by),
             select=list(request.select),
             include_total_count=request.include_total_count,
+            visible=self.access.visible(EXPERIMENT_RESOURCE),
         )
         return pb.SearchRunsResponse(
             runs=convert.run_table(records), next_page_token=token, total_count=total

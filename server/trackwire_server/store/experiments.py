@@ -15,6 +15,12 @@ from trackwire_server.store.constants import (
     DELETED,
 )
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.grants import (
+    EXPERIMENT_RESOURCE,
+    MANAGE,
+    Visibility,
+    insert_creator_grant,
+)
 from trackwire_server.store.inserts import upsert
 from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import ExperimentRecord
@@ -89,10 +95,16 @@ class Experiments:
             self.ctx.write(work)
 
     def create_experiment(
-        self, name: str, artifact_location: str = "", tags: dict[str, str] | None = None
+        self,
+        name: str,
+        artifact_location: str = "",
+        tags: dict[str, str] | None = None,
+        *,
+        creator: int | None = None,
     ) -> ExperimentRecord:
         """Creates an experiment. `artifact_location` is one the caller has checked
-        (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`."""
+        (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`.
+        `creator`: the id of the user given MANAGE on it in the same transaction."""
         check_name("name", name, LIMITS.max_experiment_name_length)
         tags = tags or {}
         for key, value in tags.items():
@@ -121,6 +133,8 @@ class Experiments:
                 self.t.ExperimentTag.insert_many(
                     [{"experiment_id": eid, "key": k, "value": v} for k, v in tags.items()]
                 ).execute()
+            if creator is not None:
+                insert_creator_grant(self.t, EXPERIMENT_RESOURCE, eid, creator, MANAGE)
             return self._record(E.get_by_id(eid))
 
         return self.ctx.write(work)
@@ -149,6 +163,7 @@ class Experiments:
         *,
         filter: str = "",
         order_by: list[str] = (),
+        visible: Visibility | None = None,
     ) -> tuple[list[ExperimentRecord], str]:
         tree = EXPERIMENT_GRAMMAR.parse_filter(filter)
         order_keys = EXPERIMENT_GRAMMAR.parse_order_by(list(order_by))
@@ -162,6 +177,8 @@ class Experiments:
         where = view_condition(E.lifecycle_stage, view_type)
         if tree is not None:
             where = where & builder.condition(tree)
+        if visible is not None:
+            where = visible.condition(E.experiment_id) & where
 
         def work():
             query = builder.order(
@@ -246,9 +263,15 @@ class Experiments:
 
         self.ctx.write(work)
 
-    def ids(self, experiment_ids: list[str], experiment_names: list[str]) -> list[int]:
+    def ids(
+        self,
+        experiment_ids: list[str],
+        experiment_names: list[str],
+        visible: Visibility | None = None,
+    ) -> list[int]:
         """The ids of the experiments named by id or by name, sorted, inside the caller's
-        unit of work; NOT_FOUND for an unknown name."""
+        unit of work; NOT_FOUND for an unknown name (or one `visible` hides); ids that
+        `visible` hides are left out."""
         ids = [parse_experiment_id("experiment_ids", e) for e in experiment_ids]
         for i, name in enumerate(experiment_names):
             check_text(f"experiment_names[{i}]", name)
@@ -257,6 +280,8 @@ class Experiments:
             found = dict(
                 E.select(E.name, E.experiment_id).where(E.name.in_(list(experiment_names))).tuples()
             )
+            if visible is not None:
+                found = {n: i for n, i in found.items() if visible.allows(i)}
             missing = [n for n in experiment_names if n not in found]
             if missing:
                 raise NotFound(
@@ -267,4 +292,6 @@ class Experiments:
             raise InvalidArgument(
                 "experiment_ids or experiment_names must name at least one experiment"
             )
+        if visible is not None:
+            ids = [i for i in ids if visible.allows(i)]
         return sorted(set(ids))

@@ -14,6 +14,7 @@ from trackwire_server.errors import InvalidArgument, NotFound
 from trackwire_server.limits import LIMITS
 from trackwire_server.search.grammar import Grammar
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.grants import Visibility
 from trackwire_server.store.inserts import upsert
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import ModelVersionRecord
@@ -213,8 +214,16 @@ class ModelVersions:
         self.ctx.write(work)
 
     def search_model_versions(
-        self, filter: str = "", order_by: list[str] = (), page_size: int = 0, page_token: str = ""
+        self,
+        filter: str = "",
+        order_by: list[str] = (),
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        visible: Visibility | None = None,
     ) -> tuple[list[ModelVersionRecord], str]:
+        """One page of versions matching `filter`, of the models `visible` lets the
+        caller read (all when None)."""
         tree = MODEL_VERSION_GRAMMAR.parse_filter(filter)
         order_keys = MODEL_VERSION_GRAMMAR.parse_order_by(list(order_by))
         for key in order_keys:
@@ -235,6 +244,8 @@ class ModelVersions:
             owner, "model_version_id", {"tag": self.t.ModelVersionTag}, MODEL_VERSION_ATTRIBUTES
         )
         where = builder.condition(tree) if tree is not None else True
+        if visible is not None:
+            where = visible.condition(MV.model_id) & where
 
         def work():
             query = (

@@ -8,6 +8,12 @@ import peewee
 from trackwire_server.errors import AlreadyExists, NotFound
 from trackwire_server.search.grammar import Grammar
 from trackwire_server.store.context import StoreContext
+from trackwire_server.store.grants import (
+    MANAGE,
+    MODEL_RESOURCE,
+    Visibility,
+    insert_creator_grant,
+)
 from trackwire_server.store.inserts import upsert
 from trackwire_server.store.paging import PageToken, checked_page_size
 from trackwire_server.store.records import RegisteredModelRecord
@@ -51,8 +57,15 @@ class RegisteredModels:
         self.t = ctx.t
 
     def create_registered_model(
-        self, name: str, description: str = "", tags: dict[str, str] | None = None
+        self,
+        name: str,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        *,
+        creator: int | None = None,
     ) -> RegisteredModelRecord:
+        """Creates a registered model; `creator`: the id of the user given MANAGE on it
+        in the same transaction."""
         check_model_name("name", name)
         check_length("description", description, MAX_DESCRIPTION_LENGTH)
         tags = tags or {}
@@ -77,6 +90,8 @@ class RegisteredModels:
                 self.t.RegisteredModelTag.insert_many(
                     [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
                 ).execute()
+            if creator is not None:
+                insert_creator_grant(self.t, MODEL_RESOURCE, model_id, creator, MANAGE)
             return model_record(self.ctx, RM.get_by_id(model_id))
 
         return self.ctx.write(work)
@@ -127,13 +142,25 @@ class RegisteredModels:
             MV.delete().where(MV.model_id == row.model_id).execute()
             for table in (self.t.RegisteredModelAlias, self.t.RegisteredModelTag):
                 table.delete().where(table.model_id == row.model_id).execute()
+            G = self.t.PermissionGrant
+            G.delete().where(
+                (G.resource_type == MODEL_RESOURCE) & (G.resource_id == row.model_id)
+            ).execute()
             row.delete_instance()
 
         self.ctx.write(work)
 
     def search_registered_models(
-        self, filter: str = "", order_by: list[str] = (), page_size: int = 0, page_token: str = ""
+        self,
+        filter: str = "",
+        order_by: list[str] = (),
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        visible: Visibility | None = None,
     ) -> tuple[list[RegisteredModelRecord], str]:
+        """One page of the models matching `filter` that `visible` lets the caller read
+        (all when None)."""
         tree = REGISTERED_MODEL_GRAMMAR.parse_filter(filter)
         order_keys = REGISTERED_MODEL_GRAMMAR.parse_order_by(list(order_by))
         size = checked_page_size(page_size)
@@ -144,6 +171,8 @@ class RegisteredModels:
             RM, "model_id", {"tag": self.t.RegisteredModelTag}, REGISTERED_MODEL_ATTRIBUTES
         )
         where = builder.condition(tree) if tree is not None else True
+        if visible is not None:
+            where = visible.condition(RM.model_id) & where
 
         def work():
             query = builder.order(RM.select().where(where), order_keys, [RM.name, RM.model_id])

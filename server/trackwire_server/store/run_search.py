@@ -17,6 +17,7 @@ from trackwire_server.search.grammar import And, Comparison, Node, OrderKey
 from trackwire_server.store.connecting import is_sqlite
 from trackwire_server.store.context import StoreContext
 from trackwire_server.store.experiments import Experiments
+from trackwire_server.store.grants import Visibility
 from trackwire_server.store.paging import PageToken, checked_page_size, view_condition
 from trackwire_server.store.records import RunRecord
 from trackwire_server.store.rows import load_run_data, run_columns
@@ -94,6 +95,7 @@ class RunSearch:
         order_by: list[str] = (),
         select: list[str] = (),
         include_total_count: bool = False,
+        visible: Visibility | None = None,
     ) -> tuple[list[RunRecord], str, int]:
         """Runs matching `filter` in the experiments, one page: (runs, next token, total or 0).
 
@@ -106,7 +108,9 @@ class RunSearch:
         R = self.t.Run
 
         def work():
-            ids = self.experiments.ids(experiment_ids, experiment_names)
+            ids = self.experiments.ids(experiment_ids, experiment_names, visible)
+            if not ids:  # only experiments the caller may not read
+                return [], "", 0
             fingerprint = PageToken.fingerprint(
                 "runs", sorted(ids), view_type, filter, list(order_by)
             )

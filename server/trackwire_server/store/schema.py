@@ -273,7 +273,79 @@ class RequestLog(Model):
 
 
 REQUEST_TABLES = (RequestLog,)
-ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES)
+
+
+# -- users, teams, tokens and grants (migration 4) -------------------------------------
+
+
+class User(Model):
+    """A person (with a password hash) or a service account (tokens only)."""
+
+    user_id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    # argon2id hash (the argon2-cffi encoding); null for a service account.
+    password_hash = TextField(null=True)
+    admin = SmallIntegerField()
+    service_account = SmallIntegerField()
+    disabled = SmallIntegerField()
+    create_time = BigIntegerField()
+
+    class Meta:
+        table_name = "users"
+
+
+class ApiToken(Model):
+    """An API or sign-in token; only the SHA-256 of its secret is kept."""
+
+    token_id = AutoField()
+    user_id = IntegerField(index=True)
+    secret_sha256 = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=16)
+    description = TextField()
+    create_time = BigIntegerField()
+    expire_time = BigIntegerField(null=True)
+    revoke_time = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
+class Team(Model):
+    team_id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    create_time = BigIntegerField()
+
+    class Meta:
+        table_name = "teams"
+
+
+class TeamMember(Model):
+    team_id = IntegerField()
+    user_id = IntegerField(index=True)
+
+    class Meta:
+        table_name = "team_members"
+        primary_key = CompositeKey("team_id", "user_id")
+
+
+class PermissionGrant(Model):
+    """A user's or team's level on one experiment or registered model (by model id, so
+    that a rename keeps it)."""
+
+    resource_type = SmallIntegerField()  # 1 experiment, 2 registered model
+    resource_id = IntegerField()
+    principal_type = SmallIntegerField()  # 1 user, 2 team
+    principal_id = IntegerField()
+    level = SmallIntegerField()  # PermissionLevel's number
+
+    class Meta:
+        table_name = "permission_grants"
+        primary_key = CompositeKey("resource_type", "resource_id", "principal_type", "principal_id")
+        indexes = ((("principal_type", "principal_id"), False),)
+
+
+AUTH_TABLES = (User, ApiToken, Team, TeamMember, PermissionGrant)
+ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES, *AUTH_TABLES)
 
 
 def _mysql_collation(db: peewee.Database) -> str:
@@ -329,9 +401,14 @@ def _create_v3(db: peewee.Database, tables: SimpleNamespace) -> None:
     db.create_tables([getattr(tables, t.__name__) for t in REQUEST_TABLES], safe=True)
 
 
+def _create_v4(db: peewee.Database, tables: SimpleNamespace) -> None:
+    """Users, service accounts, teams, API tokens and permission grants."""
+    db.create_tables([getattr(tables, t.__name__) for t in AUTH_TABLES], safe=True)
+
+
 # version -> migration. A migration runs in one transaction (where the database
 # allows DDL in transactions) and may use playhouse.migrate.
-MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3}
+MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3, 4: _create_v4}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

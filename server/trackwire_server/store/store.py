@@ -10,6 +10,8 @@ from trackwire_server.store import schema
 from trackwire_server.store.connecting import ping, start_wal_checkpoints
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
+from trackwire_server.store.grants import Grants
+from trackwire_server.store.identities import Identities
 from trackwire_server.store.metric_history import MetricHistory
 from trackwire_server.store.model_versions import ModelVersions
 from trackwire_server.store.registered_models import RegisteredModels
@@ -34,6 +36,8 @@ class Store:
         self.registered_models = RegisteredModels(self.context)
         self.model_versions = ModelVersions(self.context)
         self.request_log = RequestLog(db, self.t, now_ms)
+        self.identities = Identities(self.context)
+        self.grants = Grants(self.context)
         self._checkpoints = None
 
     @property
