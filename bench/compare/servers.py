@@ -76,7 +76,7 @@ class Server:
 class TrackwireServer(Server):
     name = "trackwire"
 
-    def __init__(self, venv_bin: str, workdir: str):
+    def __init__(self, venv_bin: str, workdir: str, extra_args: list[str] = ()):
         self.db_path = os.path.join(workdir, "trackwire.db")
         super().__init__(
             [
@@ -94,6 +94,7 @@ class TrackwireServer(Server):
                 # servers on one machine must not both want port 5000.
                 "--ui-port",
                 "0",
+                *extra_args,
             ],
             workdir,
         )
