@@ -75,8 +75,13 @@ def _is_repeated(field) -> bool:
     return field.label == field.LABEL_REPEATED
 
 
-def _need(check: Check, kind: int, resource_id: int, level: int, missing: str, what: str):
-    have = check.access.level(check.caller, kind, resource_id)
+def _need(check: Check, kind: int, resource_id, level: int, missing: str, what: str):
+    """`level` on the resource, or NOT_FOUND (`missing`) when the caller may not read it or
+    it does not exist (resource_id None): the same answer after the same lookups, so that
+    neither its message nor its timing tells the two apart."""
+    have = check.access.level(check.caller, kind, -1 if resource_id is None else resource_id)
+    if resource_id is None:
+        raise NotFound(missing)
     if have < READ:
         raise NotFound(missing)
     if have < level:
@@ -178,9 +183,8 @@ class OnExperiment(Rule):
         for value in field_values(check.request, self.field):
             eid = parse_experiment_id(self.field, value)
             missing = f"{self.field}: experiment {value} does not exist"
-            if not check.access.store.grants.experiment_exists(eid):
-                raise NotFound(missing)
-            _need(check, EXPERIMENT_RESOURCE, eid, self.level, missing, f"experiment {eid}")
+            found = eid if check.access.store.grants.experiment_exists(eid) else None
+            _need(check, EXPERIMENT_RESOURCE, found, self.level, missing, f"experiment {eid}")
 
 
 @dataclass
@@ -194,8 +198,6 @@ class OnExperimentNamed(Rule):
             raise InvalidArgument(f"{self.field} must not be empty")
         missing = f"experiment named '{name}' does not exist"
         eid = check.access.store.grants.experiment_id(name)
-        if eid is None:
-            raise NotFound(missing)
         _need(check, EXPERIMENT_RESOURCE, eid, self.level, missing, f"experiment '{name}'")
 
 
@@ -224,8 +226,6 @@ def need_run(check: Check, field: str, run_id: str, level: int) -> None:
     check_run_id(field, run_id)
     missing = f"{field}: run {run_id} does not exist"
     eid = check.access.run_experiment(run_id)
-    if eid is None:
-        raise NotFound(missing)
     _need(check, EXPERIMENT_RESOURCE, eid, level, missing, f"the experiment of run {run_id}")
 
 
@@ -261,8 +261,6 @@ class OnModel(Rule):
 def need_model(check: Check, field: str, name: str, level: int) -> int:
     missing = f"{field}: registered model '{name}' does not exist"
     model_id = check.access.store.grants.model_id(name)
-    if model_id is None:
-        raise NotFound(missing)
     _need(check, MODEL_RESOURCE, model_id, level, missing, f"registered model '{name}'")
     return model_id
 
