@@ -39,6 +39,8 @@ NOTE_TAG = "trackwire.note.content"
 # Points per run and metric a chart asks the server for (downsampled above it).
 DEFAULT_CHART_POINTS = 2000
 MAX_CHART_POINTS = 20_000
+# Metric keys whose points /api/metric-point-counts counts in one call.
+MAX_COUNTED_KEYS = 100
 # Bytes of an artifact a preview reads.
 MAX_PREVIEW_BYTES = 2 * 1024 * 1024
 # Seconds between keep-alive comments on an idle event stream.
@@ -244,6 +246,25 @@ def create_app(grpc_target: str) -> Starlette:
             h["total_points"] = max(h["total_points"], message.total_points)
         return {"key": key, "histories": [{"run_id": r, **h} for r, h in histories.items()]}
 
+    def metric_point_counts(request: Request) -> dict:
+        """How many points each run logged under each key: the pages chart a metric with a
+        history and show a metric logged once as a value."""
+        run_ids = _query_list(request, "run_ids")
+        keys = _query_list(request, "keys")
+        if not 1 <= len(run_ids) <= 100:
+            raise ApiError(400, "run_ids must name 1 to 100 runs")
+        if len(keys) > MAX_COUNTED_KEYS:
+            raise ApiError(400, f"keys must name at most {MAX_COUNTED_KEYS} metric keys")
+        counts: dict[str, dict[str, int]] = {}
+        for key in keys:
+            counted = counts.setdefault(key, {r: 0 for r in run_ids})
+            for message in backend.stream(
+                backend.tracking.BatchReadMetricHistory,
+                pb.BatchReadMetricHistoryRequest(run_ids=run_ids, metric_key=key, max_points=4),
+            ):
+                counted[message.run_id] = max(counted[message.run_id], message.total_points)
+        return {"counts": counts}
+
     def list_artifacts(request: Request) -> dict:
         response = backend.call(
             backend.artifacts.ListArtifacts,
@@ -404,6 +425,7 @@ def create_app(grpc_target: str) -> Starlette:
             Route("/api/runs/{run_id}/artifacts", json_endpoint(list_artifacts)),
             Route("/api/runs/{run_id}/artifact", artifact),
             Route("/api/metric-histories", json_endpoint(metric_histories)),
+            Route("/api/metric-point-counts", json_endpoint(metric_point_counts)),
             Route("/api/live", live),
             *registry_routes(backend),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
