@@ -8,7 +8,11 @@ runs and experiments pages say how long ago things happened with the exact time 
 from __future__ import annotations
 
 import datetime
+import json
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -310,3 +314,66 @@ def test_relative_time_wording(page, site, ago, text):
     open_page(page, site, "#/")
     now = 1_764_773_897_000
     assert page.evaluate(f"TrackwireTimes.relative({now - ago}, {now})") == text
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_metrics_logged_once_tells_values_from_histories(site):
+    client = site["client"]
+    experiment_id = site["data"]["experiment_id"]
+    run_id = client.create_run(experiment_id, run_name="shapes").info.run_id
+    client.log_metric(run_id, "once", 0.5, step=7)
+    client.log_metric(run_id, "once_at_zero", 0.5, step=0)
+    for step in (0, 100, 200):  # a history logged every 100 steps
+        client.log_metric(run_id, "sparse", step / 200, step=step)
+    client.log_metric(run_id, "twice_same_step", 0.1, step=3)
+    client.log_metric(run_id, "twice_same_step", 0.2, step=3)
+    client.log_metric(run_id, "twice", 0.1, step=4)
+    client.log_metric(run_id, "twice", 0.2, step=5)
+    client.log_metric(run_id, "negative", 0.1, step=-5)
+    client.log_metric(run_id, "negative", 0.2, step=-3)
+    first = site["data"]["runs"][0]  # loss at steps 0..49, accuracy once at step 50
+    keys = "once,once_at_zero,sparse,twice_same_step,twice,negative,loss,accuracy"
+    query = urllib.parse.urlencode({"run_ids": f"{run_id},{first}", "keys": keys})
+    status, body = get_json(f"{site['ui'].url}api/metrics-logged-once?{query}")
+    assert status == 200, body
+    assert body["logged_once"] == {
+        "accuracy": {first: True},
+        "loss": {first: False},
+        "negative": {run_id: False},
+        "once": {run_id: True},
+        "once_at_zero": {run_id: True},
+        "sparse": {run_id: False},
+        "twice": {run_id: False},
+        "twice_same_step": {run_id: False},
+    }
+    client.delete_run(run_id)
+
+
+def test_metrics_logged_once_refuses_bad_requests(site):
+    url = f"{site['ui'].url}api/metrics-logged-once"
+    status, body = get_json(f"{url}?keys=loss")
+    assert status == 400 and "run_ids" in body["error"]
+    keys = ",".join(f"k{i}" for i in range(101))
+    status, body = get_json(f"{url}?run_ids={site['data']['runs'][0]}&keys={keys}")
+    assert status == 400 and "keys" in body["error"]
+    status, body = get_json(f"{url}?run_ids={'f' * 32}&keys=loss")
+    assert status == 404 and "f" * 32 in body["error"]
+
+
+def test_run_page_charts_a_history_logged_every_hundred_steps(page, site):
+    client = site["client"]
+    run_id = client.create_run(site["data"]["experiment_id"], run_name="sparse").info.run_id
+    for step in (0, 100, 200):
+        client.log_metric(run_id, "val_loss", 1 / (step + 1), step=step)
+    client.set_terminated(run_id)
+    open_page(page, site, f"#/runs/{run_id}")
+    assert page.evaluate("window.trackwireCharts['metric:val_loss'].data[0]") == [0, 100, 200]
+    assert page.locator("#run-values .value-card").count() == 0
+    client.delete_run(run_id)

@@ -71,15 +71,16 @@
     return h("div", { className: "crumbs" }, h("a", { href: "#/" }, "Experiments"), " / ", links, " / ");
   }
 
-  // Points per run and key ({key: {run_id: n}}) for the first keys the server counts at once;
-  // a key it did not count is taken to have a history.
+  // Which runs logged each key once ({key: {run_id: true|false}}), for the first keys the
+  // server looks at in one call; a key it did not look at is taken to have a history.
   const COUNTED_KEYS = 100;
-  async function pointCounts(runIds, keys) {
+  async function metricsLoggedOnce(runIds, keys) {
     if (!keys.length) return {};
-    const r = await api("/api/metric-point-counts?" + qs({ run_ids: runIds.join(","), keys: keys.slice(0, COUNTED_KEYS).join(",") }));
-    return r.counts;
+    const r = await api("/api/metrics-logged-once?" + qs({ run_ids: runIds.join(","), keys: keys.slice(0, COUNTED_KEYS).join(",") }));
+    return r.logged_once;
   }
-  const loggedOnce = (counts, key) => counts[key] !== undefined && Object.values(counts[key]).every((n) => n <= 1);
+  // A key every run that has it logged once: drawn as a value or bar, never as a lone dot.
+  const loggedOnce = (once, key) => once[key] !== undefined && Object.keys(once[key]).length > 0 && Object.values(once[key]).every(Boolean);
 
   function stopLive() {
     if (liveSource) { liveSource.close(); liveSource = null; }
@@ -305,7 +306,7 @@
     const { runs } = await api("/api/runs?" + qs({ run_ids: runIds.join(",") }));
     const name = (r) => r.run_name || r.run_id;
     const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
-    const [crumbs, counts] = await Promise.all([experimentCrumbs(runs.map((r) => r.experiment_id)), pointCounts(runIds, metricKeys)]);
+    const [crumbs, once] = await Promise.all([experimentCrumbs(runs.map((r) => r.experiment_id)), metricsLoggedOnce(runIds, metricKeys)]);
     app.append(crumbs, h("h1", {}, "Comparing " + runs.length + " runs"));
 
     function sideBySide(id, title, keys, value) {
@@ -327,8 +328,8 @@
     app.append(...sideBySide("compare-metrics", "Metrics (latest)", metricKeys, (r, k) => (r.metrics[k] ? r.metrics[k].value : undefined)));
 
     // Metrics logged once per run: a bar per run (a curve of one point is a lone dot).
-    const onceKeys = metricKeys.filter((k) => loggedOnce(counts, k));
-    const historyKeys = metricKeys.filter((k) => !loggedOnce(counts, k));
+    const onceKeys = metricKeys.filter((k) => loggedOnce(once, k));
+    const historyKeys = metricKeys.filter((k) => !loggedOnce(once, k));
     if (onceKeys.length) {
       const barCards = h("div", { className: "cards", id: "compare-bars" });
       app.append(h("h2", {}, "Values (logged once)"), barCards);
@@ -426,7 +427,7 @@
     const { run } = await api("/api/runs/" + encodeURIComponent(runId));
     const generation = pageGeneration;
     const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
-    const [crumbs, counts] = await Promise.all([experimentCrumbs([run.experiment_id]), pointCounts([runId], metrics.map(([k]) => k))]);
+    const [crumbs, once] = await Promise.all([experimentCrumbs([run.experiment_id]), metricsLoggedOnce([runId], metrics.map(([k]) => k))]);
     app.append(crumbs, h("h1", { id: "run-name" }, run.run_name || run.run_id));
     const kv = (pairs) => h("dl", { className: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     app.append(h("div", { className: "card", id: "run-info" }, kv([
@@ -475,8 +476,8 @@
     // A metric logged once is a value; a metric with a history is a curve (one card each,
     // downsampled by the server). A live metric moves from values to curves at its second point.
     const live = run.status === "RUNNING";
-    const points = {};
-    for (const [k] of metrics) points[k] = counts[k] ? counts[k][runId] : Infinity;
+    const points = {}; // key -> its number of points, 2 standing for "a history"
+    for (const [k] of metrics) points[k] = loggedOnce(once, k) ? 1 : 2;
     const valueCards = h("div", { className: "cards values", id: "run-values" });
     const valuesSection = h("div", { hidden: true }, h("h2", {}, "Values (logged once)"), valueCards);
     const valueCard = (k, m) => h("div", { className: "card value-card", "data-metric": k },
