@@ -250,6 +250,10 @@ def test_breadcrumbs_name_the_experiment(page, site):
     page.locator(".crumbs a.experiment-crumb").click()
     page.wait_for_function("window.trackwireRendered === location.hash")
     assert page.locator("#experiment-name").inner_text() == "customer_churn"
+    # Runs of two experiments: both named, in the order of the runs.
+    other = site["client"].search_runs([data["recent"]])[0].info.run_id
+    open_page(page, site, f"#/compare?runs={data['runs'][0]},{other}")
+    assert page.locator(".crumbs").inner_text() == "Experiments / customer_churn, recent-runs /"
 
 
 def exact_utc(ms: int) -> str:
