@@ -306,6 +306,10 @@
     const { runs } = await api("/api/runs?" + qs({ run_ids: runIds.join(",") }));
     const name = (r) => r.run_name || r.run_id;
     const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+    const readHistories = (key) => api("/api/metric-histories?" + qs({ run_ids: runIds.join(","), key, max_points: 2000 }));
+    // The first key is read while the server tells which keys were logged once: it is the
+    // default curve when it has a history, and one point per run to read when not.
+    let prefetched = metricKeys.length ? { key: metricKeys[0], result: readHistories(metricKeys[0]).catch(() => null) } : null;
     const [crumbs, once] = await Promise.all([experimentCrumbs(runs.map((r) => r.experiment_id)), metricsLoggedOnce(runIds, metricKeys)]);
     app.append(crumbs, h("h1", {}, "Comparing " + runs.length + " runs"));
 
@@ -371,7 +375,9 @@
         return;
       }
       const key = metricSelect.value;
-      const result = await api("/api/metric-histories?" + qs({ run_ids: runIds.join(","), key, max_points: 2000 }));
+      const early = prefetched && prefetched.key === key ? await prefetched.result : null;
+      prefetched = null;
+      const result = early || await readHistories(key);
       if (generation !== pageGeneration || key !== metricSelect.value) return;
       histories = result.histories;
       drawCurves();
