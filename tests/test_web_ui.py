@@ -519,7 +519,13 @@ def test_compare_view_curves_of_running_runs_grow(page, site):
     running = client.create_run(site["data"]["experiment_id"], run_name="live-cmp").info.run_id
     client.log_metric(running, "accuracy", 0.1, step=0)
     open_page(page, site, f"#/compare?runs={finished},{running}")
-    page.wait_for_function("window.trackwireCharts.compare.series.length === 3")
+    # accuracy was logged once per run so far: the curves open on loss, a metric with a history.
+    assert page.locator("#chart-metric").input_value() == "loss"
+    page.select_option("#chart-metric", "accuracy")
+    page.wait_for_function(
+        "window.trackwireCharts.compare.series.length === 3"
+        " && window.trackwireCharts.compare.data[2].filter(v => v !== null).length === 1"
+    )
     # Points committed before the page's live stream is open were read with the history
     # or not at all: log the new ones once it is.
     page.wait_for_function("window.trackwireLiveOpen === true")

@@ -40,6 +40,9 @@ NOTE_TAG = "trackwire.note.content"
 # Points per run and metric a chart asks the server for (downsampled above it).
 DEFAULT_CHART_POINTS = 2000
 MAX_CHART_POINTS = 20_000
+# Metric keys /api/metrics-logged-once looks at in one call; the lowest step there is.
+MAX_COUNTED_KEYS = 100
+MIN_STEP = -(2**63)
 # Bytes of an artifact a preview reads.
 MAX_PREVIEW_BYTES = 2 * 1024 * 1024
 # Seconds between keep-alive comments on an idle event stream.
@@ -246,6 +249,47 @@ def create_app(connection: Connection) -> Starlette:
             h["total_points"] = max(h["total_points"], message.total_points)
         return {"key": key, "histories": [{"run_id": r, **h} for r, h in histories.items()]}
 
+    def probe(run_ids: list[str], key: str, start: int | None, end: int) -> dict[str, int]:
+        """Points of `key` per run with steps in [start, end]: read chunks of that range only."""
+        counted = dict.fromkeys(run_ids, 0)
+        request = pb.BatchReadMetricHistoryRequest(
+            run_ids=run_ids, metric_key=key, start_step=start, end_step=end, max_points=4
+        )
+        for message in backend.stream(backend.tracking.BatchReadMetricHistory, request):
+            counted[message.run_id] = max(counted[message.run_id], message.total_points)
+        return counted
+
+    def metrics_logged_once(request: Request) -> dict:
+        """For each key and each run that has it, whether the run logged it once: the pages
+        draw a metric with a history as a curve and a metric logged once as a value or bar.
+        The latest point has the highest step L, so a run logged `key` once when it has one
+        point in [L-1, L] and none before: two reads of few chunks, never a whole history
+        (a history logged at every step is known from its last chunk)."""
+        run_ids = _query_list(request, "run_ids")
+        keys = set(_query_list(request, "keys"))
+        if not 1 <= len(run_ids) <= 100:
+            raise ApiError(400, "run_ids must name 1 to 100 runs")
+        if len(keys) > MAX_COUNTED_KEYS:
+            raise ApiError(400, f"keys must name at most {MAX_COUNTED_KEYS} metric keys")
+        latest_steps: dict[str, dict[int, list[str]]] = {k: {} for k in keys}
+        for run_id in run_ids:
+            run = backend.call(backend.tracking.GetRun, pb.GetRunRequest(run_id=run_id)).run
+            for m in run.data.metrics:
+                if m.key in keys:
+                    latest_steps[m.key].setdefault(m.step, []).append(run_id)
+        result: dict[str, dict[str, bool]] = {}
+        for key in sorted(keys):
+            once = result[key] = {}
+            for step, runs in latest_steps[key].items():
+                at_end = probe(runs, key, max(step - 1, MIN_STEP), step)
+                single = [r for r in runs if at_end[r] <= 1]
+                before = (
+                    probe(single, key, None, step - 2) if single and step - 2 >= MIN_STEP else {}
+                )
+                for r in runs:
+                    once[r] = at_end[r] <= 1 and not before.get(r, 0)
+        return {"logged_once": result}
+
     def list_artifacts(request: Request) -> dict:
         response = backend.call(
             backend.artifacts.ListArtifacts,
@@ -406,6 +450,7 @@ def create_app(connection: Connection) -> Starlette:
             Route("/api/runs/{run_id}/artifacts", json_endpoint(list_artifacts)),
             Route("/api/runs/{run_id}/artifact", artifact),
             Route("/api/metric-histories", json_endpoint(metric_histories)),
+            Route("/api/metrics-logged-once", json_endpoint(metrics_logged_once)),
             Route("/api/live", live),
             *registry_routes(backend),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -59,6 +59,28 @@
     return column.slice(0, dot) + "." + backtick(column.slice(dot + 1));
   }
   function error(message) { return h("div", { className: "error" }, message); }
+  const T = window.TrackwireTimes;
+  const relativeTime = (ms) => T.element(ms);
+
+  // "Experiments / <name> /" for the experiments of a page (their ids if they cannot be read).
+  async function experimentCrumbs(experimentIds) {
+    const ids = [...new Set(experimentIds)];
+    const names = await Promise.all(ids.map((id) => api("/api/experiments/" + encodeURIComponent(id))
+      .then((r) => r.experiment.name, () => "experiment " + id)));
+    const links = ids.map((id, i) => [i ? ", " : "", h("a", { href: "#/experiments/" + encodeURIComponent(id), className: "experiment-crumb" }, names[i])]);
+    return h("div", { className: "crumbs" }, h("a", { href: "#/" }, "Experiments"), " / ", links, " / ");
+  }
+
+  // Which runs logged each key once ({key: {run_id: true|false}}), for the first keys the
+  // server looks at in one call; a key it did not look at is taken to have a history.
+  const COUNTED_KEYS = 100;
+  async function metricsLoggedOnce(runIds, keys) {
+    if (!keys.length) return {};
+    const r = await api("/api/metrics-logged-once?" + qs({ run_ids: runIds.join(","), keys: keys.slice(0, COUNTED_KEYS).join(",") }));
+    return r.logged_once;
+  }
+  // A key every run that has it logged once: drawn as a value or bar, never as a lone dot.
+  const loggedOnce = (once, key) => once[key] !== undefined && Object.keys(once[key]).length > 0 && Object.values(once[key]).every(Boolean);
 
   function stopLive() {
     if (liveSource) { liveSource.close(); liveSource = null; }
@@ -149,7 +171,7 @@
       body.append(h("tr", {},
         h("td", {}, h("a", { href: "#/experiments/" + encodeURIComponent(e.experiment_id), className: "experiment-link" }, e.name)),
         h("td", {}, e.experiment_id), h("td", { className: "num" }, e.run_count),
-        h("td", {}, fmtTime(e.update_time)), h("td", {}, fmtTime(e.create_time))));
+        h("td", { className: "updated" }, relativeTime(e.update_time)), h("td", { className: "created" }, relativeTime(e.create_time))));
     }
     if (!experiments.length) body.append(h("tr", {}, h("td", { colspan: 5, className: "muted" }, "No experiment matches.")));
   }
@@ -248,7 +270,7 @@
         return h("tr", { className: depth ? "child" : "", "data-run-id": id },
           h("td", {}, box),
           h("td", { className: "name" }, h("a", { href: "#/runs/" + encodeURIComponent(id), className: "run-link" }, t.run_names[i] || id)),
-          h("td", {}, statusBadge(t.statuses[i])), h("td", {}, fmtTime(t.start_times[i])),
+          h("td", {}, statusBadge(t.statuses[i])), h("td", { className: "started" }, relativeTime(t.start_times[i])),
           h("td", {}, fmtDuration(t.start_times[i], t.end_times[i])),
           chosen.filter((c) => t.columns[c]).map((c) => {
             const v = t.columns[c][i];
@@ -283,10 +305,13 @@
     if (runIds.length < 2 || runIds.length > 20) throw new Error("Select 2 to 20 runs to compare.");
     const { runs } = await api("/api/runs?" + qs({ run_ids: runIds.join(",") }));
     const name = (r) => r.run_name || r.run_id;
-    const first = runs[0];
-    app.append(h("div", { className: "crumbs" }, h("a", { href: "#/" }, "Experiments"), " / ",
-      h("a", { href: "#/experiments/" + encodeURIComponent(first.experiment_id) }, "experiment " + first.experiment_id), " / "),
-      h("h1", {}, "Comparing " + runs.length + " runs"));
+    const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+    const readHistories = (key) => api("/api/metric-histories?" + qs({ run_ids: runIds.join(","), key, max_points: 2000 }));
+    // The first key is read while the server tells which keys were logged once: it is the
+    // default curve when it has a history, and one point per run to read when not.
+    let prefetched = metricKeys.length ? { key: metricKeys[0], result: readHistories(metricKeys[0]).catch(() => null) } : null;
+    const [crumbs, once] = await Promise.all([experimentCrumbs(runs.map((r) => r.experiment_id)), metricsLoggedOnce(runIds, metricKeys)]);
+    app.append(crumbs, h("h1", {}, "Comparing " + runs.length + " runs"));
 
     function sideBySide(id, title, keys, value) {
       const rows = keys.map((k) => {
@@ -300,16 +325,31 @@
     }
     const union = (f) => [...new Set(runs.flatMap((r) => Object.keys(f(r))))].sort();
     const paramKeys = union((r) => r.params);
-    const metricKeys = union((r) => r.metrics);
     const onlyDiff = h("input", { type: "checkbox", id: "only-differences", onchange: (e) => { for (const tr of app.querySelectorAll("#compare-params tbody tr, #compare-metrics tbody tr")) tr.hidden = e.target.checked && !tr.classList.contains("diff"); } });
     app.append(h("label", {}, onlyDiff, " Only differences"));
     app.append(...sideBySide("compare-info", "Runs", ["status", "start time", "duration"], (r, k) => (k === "status" ? r.status : k === "start time" ? fmtTime(r.start_time) : fmtDuration(r.start_time, r.end_time))));
     app.append(...sideBySide("compare-params", "Parameters", paramKeys, (r, k) => r.params[k]));
     app.append(...sideBySide("compare-metrics", "Metrics (latest)", metricKeys, (r, k) => (r.metrics[k] ? r.metrics[k].value : undefined)));
 
-    // Overlaid curves.
+    // Metrics logged once per run: a bar per run (a curve of one point is a lone dot).
+    const onceKeys = metricKeys.filter((k) => loggedOnce(once, k));
+    const historyKeys = metricKeys.filter((k) => !loggedOnce(once, k));
+    if (onceKeys.length) {
+      const barCards = h("div", { className: "cards", id: "compare-bars" });
+      app.append(h("h2", {}, "Values (logged once)"), barCards);
+      for (const k of onceKeys.slice(0, 24)) {
+        const el = h("div", { className: "bars-chart" });
+        barCards.append(h("div", { className: "card", "data-metric": k }, h("h3", {}, k), el));
+        C.bars(el, runs.map((r, i) => ({ label: name(r), value: r.metrics[k] ? r.metrics[k].value : null, color: C.color(i) })));
+      }
+    }
+
+    // Overlaid curves, of a metric with a history unless one is picked.
     app.append(h("h2", {}, "Curves"));
-    const metricSelect = h("select", { id: "chart-metric" }, metricKeys.map((k) => h("option", { value: k }, k)));
+    const metricSelect = h("select", { id: "chart-metric" },
+      historyKeys.length ? null : h("option", { value: "" }, "—"),
+      historyKeys.map((k) => h("option", { value: k }, k)),
+      onceKeys.length ? h("optgroup", { label: "Logged once" }, onceKeys.map((k) => h("option", { value: k }, k))) : null);
     const xSelect = h("select", { id: "chart-x" }, h("option", { value: "step" }, "Step"), h("option", { value: "wall" }, "Wall time"), h("option", { value: "relative" }, "Relative time"));
     const logBox = h("input", { type: "checkbox", id: "chart-log" });
     const smoothRange = h("input", { type: "range", id: "chart-smoothing", min: 0, max: 0.99, step: 0.01, value: 0 });
@@ -329,9 +369,15 @@
       window.trackwireCharts.compare = C.lineChart(chartBox, series, { mode: xSelect.value, log: logBox.checked, smoothing: +smoothRange.value });
     }
     async function loadCurves() {
-      if (!metricSelect.value) { chartBox.append(h("p", { className: "muted" }, "No metrics.")); return; }
+      if (!metricSelect.value) {
+        if (window.trackwireCharts.compare) { window.trackwireCharts.compare.destroy(); delete window.trackwireCharts.compare; }
+        chartBox.replaceChildren(h("p", { className: "muted" }, metricKeys.length ? "No metric has a history: the values logged once are above." : "No metrics."));
+        return;
+      }
       const key = metricSelect.value;
-      const result = await api("/api/metric-histories?" + qs({ run_ids: runIds.join(","), key, max_points: 2000 }));
+      const early = prefetched && prefetched.key === key ? await prefetched.result : null;
+      prefetched = null;
+      const result = early || await readHistories(key);
       if (generation !== pageGeneration || key !== metricSelect.value) return;
       histories = result.histories;
       drawCurves();
@@ -386,9 +432,9 @@
     const app = current;
     const { run } = await api("/api/runs/" + encodeURIComponent(runId));
     const generation = pageGeneration;
-    app.append(h("div", { className: "crumbs" }, h("a", { href: "#/" }, "Experiments"), " / ",
-      h("a", { href: "#/experiments/" + encodeURIComponent(run.experiment_id) }, "experiment " + run.experiment_id), " / "),
-      h("h1", { id: "run-name" }, run.run_name || run.run_id));
+    const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
+    const [crumbs, once] = await Promise.all([experimentCrumbs([run.experiment_id]), metricsLoggedOnce([runId], metrics.map(([k]) => k))]);
+    app.append(crumbs, h("h1", { id: "run-name" }, run.run_name || run.run_id));
     const kv = (pairs) => h("dl", { className: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     app.append(h("div", { className: "card", id: "run-info" }, kv([
       ["Run ID", run.run_id], ["Status", statusBadge(run.status)], ["Started", fmtTime(run.start_time)],
@@ -415,7 +461,6 @@
     const table = (id, rows, heads) => h("div", { className: "table-wrap" }, h("table", { className: "grid", id }, h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))), h("tbody", {}, rows)));
     const params = Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b));
     app.append(h("h2", {}, "Parameters"), table("run-params", params.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v))), ["Key", "Value"]));
-    const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
     const latestRow = (k, m) => h("tr", { "data-key": k }, h("td", {}, k), h("td", { className: "num latest" }, fmtValue(m.value)), h("td", { className: "num step" }, m.step));
     const metricsTable = table("run-metrics", metrics.map(([k, m]) => latestRow(k, m)), ["Key", "Latest", "Step"]);
     app.append(h("h2", {}, "Metrics"), metricsTable);
@@ -434,13 +479,35 @@
       else metricsTable.querySelector("tbody").append(latestRow(event.key, point));
     };
 
-    // Curves, one card per metric, downsampled by the server.
+    // A metric logged once is a value; a metric with a history is a curve (one card each,
+    // downsampled by the server). A live metric moves from values to curves at its second point.
     const live = run.status === "RUNNING";
+    const points = {}; // key -> its number of points, 2 standing for "a history"
+    for (const [k] of metrics) points[k] = loggedOnce(once, k) ? 1 : 2;
+    const valueCards = h("div", { className: "cards values", id: "run-values" });
+    const valuesSection = h("div", { hidden: true }, h("h2", {}, "Values (logged once)"), valueCards);
+    const valueCard = (k, m) => h("div", { className: "card value-card", "data-metric": k },
+      h("h3", {}, k), h("div", { className: "value" }, fmtValue(m.value)), h("div", { className: "muted" }, "step " + m.step));
+    function showValue(key, m) {
+      const card = valueCard(key, m);
+      const old = valueCards.querySelector('[data-metric="' + CSS.escape(key) + '"]');
+      if (old) old.replaceWith(card); else valueCards.append(card);
+      valuesSection.hidden = false;
+    }
+    function dropValue(key) {
+      const old = valueCards.querySelector('[data-metric="' + CSS.escape(key) + '"]');
+      if (old) old.remove();
+      valuesSection.hidden = !valueCards.children.length;
+    }
+    for (const [k, m] of metrics) if (points[k] <= 1) showValue(k, m);
+    app.append(valuesSection);
     const cards = h("div", { className: "cards", id: "run-charts" });
-    app.append(h("h2", {}, live ? [h("span", { className: "live-dot" }), "Curves (live)"] : "Curves"), cards);
+    const noCurves = h("p", { className: "muted", id: "no-curves" }, "No metric has a history" + (live ? " yet." : "."));
+    app.append(h("h2", {}, live ? [h("span", { className: "live-dot" }), "Curves (live)"] : "Curves"), noCurves, cards);
     const histories = {};
     function drawMetric(key) {
       const hh = histories[key];
+      noCurves.hidden = true;
       let card = cards.querySelector('[data-metric="' + CSS.escape(key) + '"]');
       if (!card) { card = h("div", { className: "card", "data-metric": key }, h("h3", {}, key), h("div", { className: "chart" })); cards.append(card); }
       const el = card.querySelector(".chart");
@@ -450,23 +517,38 @@
       el.replaceChildren();
       window.trackwireCharts["metric:" + key] = C.lineChart(el, [{ label: key, x: hh.steps, y: hh.values }], { mode: "step", height: 200 });
     }
-    await Promise.all(metrics.slice(0, 24).map(async ([key]) => {
+    const charted = metrics.filter(([k]) => points[k] > 1).slice(0, 24);
+    await Promise.all(charted.map(async ([key]) => {
       const r = await api("/api/metric-histories?" + qs({ run_ids: runId, key, max_points: 1000 }));
       if (generation !== pageGeneration) return;
       histories[key] = r.histories[0];
     }));
-    for (const [key] of metrics.slice(0, 24)) if (histories[key]) drawMetric(key);
+    for (const [key] of charted) if (histories[key]) drawMetric(key);
     if (live) {
       const redraws = {};
+      const reloading = {}; // key -> live events that came while its history was read
       const reload = async (key) => {
+        reloading[key] = [];
         const r = await api("/api/metric-histories?" + qs({ run_ids: runId, key, max_points: 1000 }));
-        if (generation === pageGeneration) { histories[key] = r.histories[0]; drawMetric(key); }
+        if (generation !== pageGeneration) return;
+        histories[key] = r.histories[0];
+        for (const event of reloading[key]) appendPoints(histories[key], event);
+        delete reloading[key];
+        dropValue(key);
+        drawMetric(key);
       };
       startLive([runId], (event) => {
         updateLatest(event);
-        const hh = histories[event.key] || (histories[event.key] = { steps: [], timestamps: [], values: [] });
+        points[event.key] = (points[event.key] || 0) + event.steps.length;
+        if (reloading[event.key]) { reloading[event.key].push(event); return; }
+        if (!histories[event.key]) {
+          if (points[event.key] <= 1) showValue(event.key, latest[event.key]);
+          else reload(event.key); // its whole history, the point shown as a value included
+          return;
+        }
+        const hh = histories[event.key];
         appendPoints(hh, event);
-        if (hh.steps.length > LIVE_POINTS_CAP) { histories[event.key] = { steps: [], timestamps: [], values: [] }; reload(event.key); return; }
+        if (hh.steps.length > LIVE_POINTS_CAP) { reload(event.key); return; }
         (redraws[event.key] || (redraws[event.key] = throttled(() => drawMetric(event.key))))();
       });
     }

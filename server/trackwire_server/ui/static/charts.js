@@ -70,34 +70,70 @@
   function text(x, y, s, attrs) { const t = svgEl("text", Object.assign({ x, y }, attrs || {})); t.textContent = s; return t; }
   function fmt(v) { return typeof v === "number" ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : +v.toPrecision(4) + "") : String(v); }
 
-  // An axis for values that may be numbers or strings (categories).
-  function scale(values, lo, hi) {
+  // The width an SVG may take in `el`: its content box (a card's padding excluded).
+  function innerWidth(el, fallback) {
+    if (!el.clientWidth) return fallback;
+    const style = getComputedStyle(el);
+    return el.clientWidth - parseFloat(style.paddingLeft || 0) - parseFloat(style.paddingRight || 0);
+  }
+
+  // About `count` round tick values (1, 2 or 5 times a power of ten apart) within [min, max].
+  function niceTicks(min, max, count) {
+    const raw = (max - min) / count;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const n = raw / mag;
+    const step = (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
+    const ticks = [];
+    for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
+    return ticks;
+  }
+
+  // An axis for values that may be numbers or strings (categories). With `padded`, the data
+  // keep a margin from both ends (no point sits on the frame) and ticks are round numbers.
+  function scale(values, lo, hi, padded) {
     const nums = values.filter((v) => v !== null && v !== undefined);
     const numeric = nums.every((v) => typeof v === "number" || (v !== "" && !isNaN(+v)));
     if (numeric) {
-      const n = nums.map(Number);
-      let min = Math.min(...n), max = Math.max(...n);
-      if (min === max) { min -= 1; max += 1; }
+      const n = nums.map(Number).filter(isFinite);
+      let min = n.length ? Math.min(...n) : 0, max = n.length ? Math.max(...n) : 1;
+      if (min === max) { const d = Math.abs(min) / 10 || 1; min -= d; max += d; }
+      if (padded) { const pad = (max - min) * 0.08; min -= pad; max += pad; }
       const f = (v) => lo + ((Number(v) - min) / (max - min)) * (hi - lo);
-      f.ticks = [min, (min + max) / 2, max]; f.numeric = true; return f;
+      f.ticks = padded ? niceTicks(min, max, 5) : [min, (min + max) / 2, max]; f.numeric = true; f.domain = [min, max]; return f;
     }
     const cats = [...new Set(nums.map(String))].sort();
+    if (padded) {
+      const f = (v) => lo + ((cats.indexOf(String(v)) + 0.5) * (hi - lo)) / cats.length;
+      f.ticks = cats; f.numeric = false; return f;
+    }
     const step = cats.length > 1 ? (hi - lo) / (cats.length - 1) : 0;
     const f = (v) => (cats.length > 1 ? lo + cats.indexOf(String(v)) * step : (lo + hi) / 2);
     f.ticks = cats; f.numeric = false; return f;
   }
 
-  // points: [{label, x, y, group}]; groups get colours.
+  // points: [{label, x, y, group}]; groups get colours. The plot area is framed; both ranges
+  // are padded so points stay inside it, and the y title runs up the left edge, clear of ticks.
   function scatter(el, points, labels) {
     el.replaceChildren();
-    const W = Math.max(360, el.clientWidth || 600), H = 320, L = 60, R = 16, T = 12, B = 40;
-    const svg = svgEl("svg", { width: W, height: H, class: "scatter" });
     const usable = points.filter((p) => p.x !== null && p.y !== null && p.x !== undefined && p.y !== undefined);
-    const sx = scale(usable.map((p) => p.x), L, W - R), sy = scale(usable.map((p) => p.y), H - B, T);
-    svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }), svgEl("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#999" }));
-    for (const t of sx.ticks) svg.append(text(sx(t), H - B + 14, fmt(t), { "text-anchor": "middle" }));
-    for (const t of sy.ticks) svg.append(text(L - 4, sy(t) + 4, fmt(t), { "text-anchor": "end" }));
-    svg.append(text((L + W - R) / 2, H - 6, labels.x, { "text-anchor": "middle" }), text(4, T + 8, labels.y));
+    const H = 320, R = 20, T = 14, B = 44, W = Math.max(360, innerWidth(el, 600));
+    const sy0 = scale(usable.map((p) => p.y), H - B, T, true);
+    const widest = Math.max(0, ...sy0.ticks.map((t) => fmt(t).length));
+    const L = 30 + Math.min(widest, 24) * 6.5; // room for the y tick labels and the y title
+    const sx = scale(usable.map((p) => p.x), L, W - R, true), sy = sy0;
+    const svg = svgEl("svg", { width: W, height: H, class: "scatter" });
+    svg.append(svgEl("rect", { x: L, y: T, width: W - R - L, height: H - B - T, fill: "none", stroke: "#ccc", class: "plot-area" }));
+    for (const t of sx.ticks) {
+      svg.append(svgEl("line", { x1: sx(t), y1: T, x2: sx(t), y2: H - B, stroke: "#eee" }));
+      svg.append(text(sx(t), H - B + 14, fmt(t), { "text-anchor": "middle", class: "tick x-tick" }));
+    }
+    for (const t of sy.ticks) {
+      svg.append(svgEl("line", { x1: L, y1: sy(t), x2: W - R, y2: sy(t), stroke: "#eee" }));
+      svg.append(text(L - 5, sy(t) + 4, fmt(t), { "text-anchor": "end", class: "tick y-tick" }));
+    }
+    const ym = (T + H - B) / 2;
+    svg.append(text((L + W - R) / 2, H - 8, labels.x, { "text-anchor": "middle", class: "axis-title x-title" }),
+      text(14, ym, labels.y, { "text-anchor": "middle", transform: "rotate(-90 14 " + ym + ")", class: "axis-title y-title" }));
     const groups = [...new Set(usable.map((p) => String(p.group)))].sort();
     for (const p of usable) {
       const c = svgEl("circle", { cx: sx(p.x), cy: sy(p.y), r: 5, fill: color(groups.indexOf(String(p.group))), "fill-opacity": 0.8, class: "point" });
@@ -105,6 +141,39 @@
       c.append(title); svg.append(c);
     }
     el.append(svg, legend(groups, labels.group));
+  }
+
+  // Horizontal bars, one per item [{label, value, color}]: a metric logged once per run. Bars
+  // start at zero; a value that is not a number (NaN) gets its text and no bar.
+  function bars(el, items) {
+    el.replaceChildren();
+    const row = 24, T = 4, W = Math.max(280, innerWidth(el, 400));
+    const short = (s) => (s.length > 24 ? s.slice(0, 23) + "…" : s);
+    const labelW = 16 + Math.min(24, Math.max(1, ...items.map((it) => short(it.label).length))) * 6.5;
+    const nums = items.map((it) => it.value).filter((v) => typeof v === "number" && isFinite(v));
+    const lo = Math.min(0, ...nums), hi = Math.max(0, ...nums);
+    const x0 = labelW, x1 = W - 64;
+    const x = (v) => x0 + ((v - lo) / (hi - lo || 1)) * (x1 - x0);
+    const H = T * 2 + items.length * row;
+    const svg = svgEl("svg", { width: W, height: H, class: "bars" });
+    items.forEach((it, i) => {
+      const y = T + i * row;
+      const label = text(labelW - 8, y + row / 2 + 4, short(it.label), { "text-anchor": "end", class: "bar-label" });
+      const full = svgEl("title"); full.textContent = it.label; label.append(full);
+      svg.append(label);
+      const finite = typeof it.value === "number" && isFinite(it.value);
+      let end = x(0);
+      if (finite) {
+        const a = x(Math.min(0, it.value)), b = x(Math.max(0, it.value));
+        const bar = svgEl("rect", { x: a, y: y + 4, width: Math.max(1, b - a), height: row - 8, fill: it.color || color(i), "fill-opacity": 0.85, class: "bar", "data-value": it.value });
+        const title = svgEl("title"); title.textContent = it.label + ": " + fmt(it.value); bar.append(title);
+        svg.append(bar);
+        end = b;
+      }
+      svg.append(text(end + 6, y + row / 2 + 4, it.value === null || it.value === undefined ? "—" : fmt(it.value), { class: "bar-value" }));
+    });
+    svg.append(svgEl("line", { x1: x(0), y1: T, x2: x(0), y2: H - T, stroke: "#999" }));
+    el.append(svg);
   }
 
   function legend(groups, title) {
@@ -120,7 +189,7 @@
   // rows: [{label, values: {dim: v}, colorValue}]; dims: names, the last one the target.
   function parallel(el, rows, dims, colorTitle) {
     el.replaceChildren();
-    const W = Math.max(400, el.clientWidth || 700), H = 320, T = 24, B = 30, L = 50, R = 50;
+    const W = Math.max(400, innerWidth(el, 700)), H = 320, T = 24, B = 30, L = 50, R = 50;
     const svg = svgEl("svg", { width: W, height: H, class: "parcoords" });
     const gap = dims.length > 1 ? (W - L - R) / (dims.length - 1) : 0;
     const scales = dims.map((d) => scale(rows.map((r) => r.values[d]), H - B, T));
@@ -148,7 +217,7 @@
   function histogram(el, values, label, bins) {
     el.replaceChildren();
     const nums = values.filter((v) => typeof v === "number" && isFinite(v));
-    const W = Math.max(360, el.clientWidth || 600), H = 220, L = 44, R = 12, T = 12, B = 36;
+    const W = Math.max(360, innerWidth(el, 600)), H = 220, L = 44, R = 12, T = 12, B = 36;
     const svg = svgEl("svg", { width: W, height: H, class: "histogram" });
     if (!nums.length) { el.textContent = "No values."; return; }
     let min = Math.min(...nums), max = Math.max(...nums);
@@ -170,5 +239,5 @@
     el.append(svg);
   }
 
-  window.TrackwireCharts = { lineChart, join, smooth, xs, scatter, parallel, histogram, color };
+  window.TrackwireCharts = { lineChart, join, smooth, xs, scatter, bars, parallel, histogram, color };
 })();
