@@ -94,7 +94,9 @@ class TrackwireServer:
             ],
         )
         tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(
-            TrackingServicer(self.store, self.metric_feed, locations, config.stream_idle_timeout),
+            TrackingServicer(
+                self.store, self.metric_feed, locations, config.stream_idle_timeout, repository
+            ),
             self.grpc_server,
         )
         add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)

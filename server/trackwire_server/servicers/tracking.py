@@ -10,7 +10,7 @@ from google.protobuf import duration_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
-from trackwire_server.artifacts import ArtifactLocations
+from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
 from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
@@ -31,11 +31,14 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         feed: MetricFeed | None = None,
         locations: ArtifactLocations | None = None,
         stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
+        repository: ArtifactRepository | None = None,
     ):
         self.store = store
         self.feed = feed
         # Where experiments' artifacts may be: the store's root only, unless told more.
         self.locations = locations or ArtifactLocations.configured(store.artifact_root)
+        # Where PurgeRun removes a purged run's artifacts.
+        self.repository = repository or ArtifactRepository(self.locations)
         # A watch with nothing to send for this long ends (the client opens a new one).
         self.stream_idle_timeout = stream_idle_timeout
         self._stream_idle_timeout = duration_pb2.Duration()
@@ -141,6 +144,44 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def RestoreRun(self, request, context):
         self.store.runs.restore_run(request.run_id)
         return pb.RestoreRunResponse()
+
+    def PurgeRun(self, request, context):
+        purged = self.store.purges.purge_run(
+            request.run_id,
+            deleted_before=_cutoff(request),
+            validate_only=request.validate_only,
+        )
+        if not request.validate_only:
+            # After the commit (of the request log's transaction, with a request_id): a
+            # purge rolled back never loses a restorable run's files.
+            self.store.after_commit(lambda: self._remove_artifacts(purged))
+        return pb.PurgeRunResponse(
+            run_id=purged.run_id,
+            experiment_id=str(purged.experiment_id),
+            delete_time=convert.timestamp(purged.deleted_time),
+            artifact_uri=purged.artifact_uri,
+        )
+
+    def _remove_artifacts(self, purged) -> None:
+        try:
+            self.repository.remove_run(purged.artifact_uri)
+        except TrackwireError as e:
+            raise type(e)(
+                f"run {purged.run_id} was purged, but removing its artifacts at "
+                f"{purged.artifact_uri} failed: {e.message}",
+                reason=e.reason,
+            ) from None
+
+    def PurgeExperiment(self, request, context):
+        purged = self.store.purges.purge_experiment(
+            request.experiment_id,
+            deleted_before=_cutoff(request),
+            validate_only=request.validate_only,
+        )
+        return pb.PurgeExperimentResponse(
+            experiment_id=str(purged.experiment_id),
+            delete_time=convert.timestamp(purged.deleted_time),
+        )
 
     def SetRunTag(self, request, context):
         self.store.runs.set_run_tag(request.run_id, request.tag.key, request.tag.value)
@@ -329,3 +370,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 stream_idle_timeout=self._stream_idle_timeout,
             ),
         )
+
+
+def _cutoff(request) -> int | None:
+    """A purge request's deleted_before, in ms (None when unset)."""
+    return convert.millis(request.deleted_before, request.HasField("deleted_before"))

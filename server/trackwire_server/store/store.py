@@ -12,6 +12,7 @@ from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
 from trackwire_server.store.metric_history import MetricHistory
 from trackwire_server.store.model_versions import ModelVersions
+from trackwire_server.store.purging import Purges
 from trackwire_server.store.registered_models import RegisteredModels
 from trackwire_server.store.request_log import RequestLog
 from trackwire_server.store.run_search import RunSearch
@@ -34,6 +35,7 @@ class Store:
         self.registered_models = RegisteredModels(self.context)
         self.model_versions = ModelVersions(self.context)
         self.request_log = RequestLog(db, self.t, now_ms)
+        self.purges = Purges(self.context)
         self._checkpoints = None
 
     @property
@@ -50,6 +52,12 @@ class Store:
             self.experiments.create_default()
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Calls `fn` once the transaction in progress has committed (now if there is
+        none: the unit of work that ran last has committed already). What `fn` raises
+        reaches the caller of the call it belongs to."""
+        self.db.after_commit(fn)
 
     def ping(self) -> bool:
         """Whether the database answers now."""
