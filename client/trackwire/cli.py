@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for group in commands.GROUPS:
         group.register(subparsers)
+    parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
     return parser
 
 

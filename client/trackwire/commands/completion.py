@@ -27,6 +27,4 @@ def register(subparsers):
 def _completion(args):
     import shtab
 
-    from trackwire.cli import build_parser
-
-    print(shtab.complete(build_parser(), shell=args.shell))
+    print(shtab.complete(args.root_parser, shell=args.shell))
