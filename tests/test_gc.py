@@ -14,12 +14,17 @@ import pytest
 
 import trackwire
 from tests.support.cli import trackwire as tw
+from tests.support.seaweedfs import seaweedfs_s3, unavailable_reason
 from trackwire import errors
 from trackwire.commands.gc import duration_ms
 from trackwire.entities import Metric
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
+from trackwire_server.app import create_server
+from trackwire_server.config import ServerConfig
 from trackwire_server.store import open_database, schema
+
+S3_UNAVAILABLE = unavailable_reason()
 
 
 def _rows_of(db_url: str, run_id: str) -> dict[str, int]:
@@ -212,3 +217,44 @@ def test_older_than_refuses_what_is_not_a_duration(text):
         duration_ms(text)
     result = tw("gc", f"--older-than={text}")
     assert result.code == 2 and "duration" in result.err
+
+
+@pytest.mark.skipif(S3_UNAVAILABLE is not None, reason=S3_UNAVAILABLE or "")
+def test_gc_removes_a_purged_runs_objects_on_s3(tmp_path):
+    with seaweedfs_s3() as s3:
+        server, port = create_server(
+            ServerConfig(
+                db_url=f"sqlite:///{tmp_path}/t.db",
+                artifacts=f"s3://{s3.bucket}/trackwire",
+                host="127.0.0.1",
+                port=0,
+                storage_options=s3.storage_options,
+            )
+        )
+        server.start()
+        try:
+            with trackwire.TrackwireClient(f"grpc://127.0.0.1:{port}") as client:
+                eid = client.create_experiment("s3")
+                runs = [client.create_run(eid) for _ in range(2)]
+                for run in runs:
+                    client.log_text(run.info.run_id, "w", "model/weights.txt")
+                    client.log_text(run.info.run_id, "n", "notes.txt")
+                doomed, kept = runs
+                client.delete_run(doomed.info.run_id)
+                result = tw("gc", "--json", uri=f"grpc://127.0.0.1:{port}").json()
+                assert [p["id"] for p in result["purged"]] == [doomed.info.run_id]
+
+            def objects(uri: str) -> list[str]:
+                # SeaweedFS keeps emptied folders; S3 objects are what matters.
+                prefix = uri.removeprefix("s3://")
+                found = s3.filesystem().find(prefix, detail=True)
+                return sorted(
+                    name.removeprefix(prefix + "/")
+                    for name, info in found.items()
+                    if info["type"] == "file"
+                )
+
+            assert objects(doomed.info.artifact_uri) == []
+            assert objects(kept.info.artifact_uri) == ["model/weights.txt", "notes.txt"]
+        finally:
+            server.stop(0.5)
