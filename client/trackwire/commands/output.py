@@ -168,7 +168,7 @@ def print_fields(pairs: Sequence[tuple[str, object]]) -> None:
     """`name: value` lines, the names aligned."""
     width = max(len(name) for name, _ in pairs)
     for name, value in pairs:
-        print(f"{name + ':':<{width + 1}} {'' if value is None else value}")
+        print(f"{name + ':':<{width + 1}} {'' if value is None else value}".rstrip())
 
 
 def print_mapping(title: str, mapping: dict) -> None:
