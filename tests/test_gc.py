@@ -14,6 +14,7 @@ import pytest
 
 import trackwire
 from tests.support.cli import trackwire as tw
+from tests.support.cli import trackwire_process
 from tests.support.seaweedfs import seaweedfs_s3, unavailable_reason
 from trackwire import errors
 from trackwire.commands.gc import duration_ms
@@ -143,7 +144,10 @@ def test_gc_older_than_and_experiment_scope(server, client):
     a, _ = _deleted_run_with_everything(client, first, "a")
     b, _ = _deleted_run_with_everything(client, second, "b")
 
-    kept = tw("gc", "--older-than", "1h", "--json", uri=server.uri).json()
+    # As its own process, as a cron job runs it.
+    kept = trackwire_process(
+        "gc", "--older-than", "1h", "--json", env={"TRACKWIRE_TRACKING_URI": server.uri}
+    ).json()
     assert kept["purged"] == [] and kept["deleted_too_recently"] == 2
     assert "Kept 2 deleted more recently" in tw("gc", "--older-than", "12h", uri=server.uri).out
     client.restore_run(a)  # still restorable
