@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     for group in commands.GROUPS:
+        # register() returns the group's subparsers, for other packages to add their
+        # commands to (`trackwire models serve`: commands.models.register(subparsers,
+        # extra=[serving.register]) in place of the plain call).
         group.register(subparsers)
     parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
     return parser
