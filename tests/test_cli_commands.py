@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import io
+import json
 import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 import time
 
 import pytest
 
 import trackwire
 from tests.conftest import RunningServer
+from tests.support.cli import REPO, trackwire_process
 from tests.support.cli import trackwire as tw
-from tests.support.cli import trackwire_process
 from trackwire.cli import build_parser
 from trackwire.entities import Metric
 
@@ -331,3 +338,47 @@ def test_commands_as_real_processes(sqlite_server, tmp_path):
     started = time.monotonic()
     assert trackwire_process("gc", "--dry-run", env=env).code == 0
     assert time.monotonic() - started < 60
+
+
+def test_a_terminal_gets_a_progress_bar_by_default_and_json_none(sqlite_server, tmp_path):
+    """stderr on a pseudo-terminal, stdout a pipe: the bar is drawn on the terminal, and
+    with --json it is not drawn at all (unless --progress)."""
+    run_id = trackwire.TrackwireClient(sqlite_server.uri).create_run("0").info.run_id
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 * 1024 * 1024))
+
+    def on_a_terminal(*argv: str, sized: bool = True) -> tuple[str, str]:
+        primary, secondary = pty.openpty()
+        if sized:
+            fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "client"), str(REPO / "server")])
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trackwire", *argv, "--tracking-uri", sqlite_server.uri],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=env,
+        )
+        os.close(secondary)
+        terminal = b""
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # the process closed its side
+                break
+            if not data:
+                break
+            terminal += data
+        out = process.stdout.read().decode()
+        assert process.wait(60) == 0, terminal
+        os.close(primary)
+        return out, terminal.decode(errors="replace")
+
+    out, terminal = on_a_terminal("artifacts", "upload", run_id, str(big))
+    assert "upload" in terminal and "100%" in terminal and out.startswith("Uploaded 5.0 MiB")
+    # A pseudo-terminal never given a size (0 columns) gets a bar 80 wide.
+    out, terminal = on_a_terminal("artifacts", "upload", run_id, str(big), sized=False)
+    assert "100%" in terminal
+    out, terminal = on_a_terminal("artifacts", "upload", run_id, str(big), "--json")
+    assert terminal == "" and json.loads(out)["bytes"] == big.stat().st_size

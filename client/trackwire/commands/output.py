@@ -209,6 +209,16 @@ def add_progress_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _terminal_size() -> tuple[int, int]:
+    """stderr's (columns, lines); 80 x 24 where it says 0 (a pseudo-terminal never
+    sized), on which tqdm would draw nothing."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
+
+
 @contextlib.contextmanager
 def progress_bar(args: argparse.Namespace, total: int, what: str) -> Iterator:
     """A callback told each chunk's size, drawing a bar on stderr for a transfer of
@@ -221,6 +231,7 @@ def progress_bar(args: argparse.Namespace, total: int, what: str) -> Iterator:
         return
     from tqdm import tqdm
 
+    columns, lines = _terminal_size()
     with tqdm(
         total=total,
         desc=what,
@@ -231,7 +242,8 @@ def progress_bar(args: argparse.Namespace, total: int, what: str) -> Iterator:
         disable=False,
         # Redrawn at most 10 times a second whatever the chunk rate.
         mininterval=0.1,
-        dynamic_ncols=True,
+        ncols=columns,
+        nrows=lines,
         leave=True,
         ascii=os.environ.get("TERM") in (None, "dumb"),
     ) as bar:
