@@ -121,6 +121,8 @@ def test_the_tracking_uri_option_wins_over_the_environment(sqlite_server, monkey
     assert tw("experiments", "list", "--json", uri=sqlite_server.uri).code == 0
     unreachable = tw("experiments", "list")
     assert unreachable.code == 1 and unreachable.err.startswith("error: UNAVAILABLE: ")
+    bad_uri = tw("experiments", "list", uri="http://example.com")
+    assert bad_uri.code == 1 and "neither grpc://" in bad_uri.err
 
 
 def _runs(api):

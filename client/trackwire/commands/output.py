@@ -97,15 +97,16 @@ def run(args: argparse.Namespace) -> int:
             return args.handler(args) or EXIT_OK
         from trackwire.client import TrackwireClient
 
-        with TrackwireClient(args.tracking_uri) as client:
+        try:
+            client = TrackwireClient(args.tracking_uri)
+        except ValueError as e:  # a tracking URI the client cannot use
+            raise CommandError(str(e)) from None
+        with client:
             return args.handler(args, client) or EXIT_OK
     except errors.TrackwireException as e:
         print(f"error: {e.code.name}: {e.message}", file=sys.stderr)
         return EXIT_ERROR
     except CommandError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as e:  # a tracking URI the client cannot use
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
 
