@@ -5,6 +5,7 @@ transaction per run; a live run, even one being written to meanwhile, is never t
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import threading
 import time
@@ -187,7 +188,7 @@ def test_purge_refuses_live_runs_and_experiments_with_runs(server, client):
     assert checked.delete_time is not None and checked.delete_time > past
     assert client.get_run(run_id).info.lifecycle_stage == "deleted"
 
-    # Without a request id (a client that sends none), the same purge, files included
+    # Straight through the stub, the same purge, files included
     # (put there by hand: a deleted run takes no uploads).
     folder = _run_folder(checked.artifact_uri)
     folder.mkdir(parents=True, exist_ok=True)
@@ -262,3 +263,36 @@ def test_gc_removes_a_purged_runs_objects_on_s3(tmp_path):
             assert objects(kept.info.artifact_uri) == ["model/weights.txt", "notes.txt"]
         finally:
             server.stop(0.5)
+
+
+def test_a_run_purged_whose_files_cannot_be_removed_is_reported(server, client, tmp_path):
+    """The files are removed after the commit; when that fails (here: the experiment's
+    folder became a symbolic link, which the server never follows), the run is gone, the
+    files stay, and gc says so and exits with 1."""
+    eid = client.create_experiment("linked")
+    run = client.create_run(eid)
+    client.log_text(run.info.run_id, "w", "model/weights.txt")
+    experiment_folder = _run_folder(run.info.artifact_uri).parent.parent
+    moved = tmp_path / "elsewhere"
+    experiment_folder.rename(moved)
+    experiment_folder.symlink_to(moved)
+    client.delete_run(run.info.run_id)
+
+    result = tw("gc", "--json", uri=server.uri)
+    assert result.code == 1
+    assert "ARTIFACTS_NOT_REMOVED" not in result.err  # the message, not the reason
+    assert f"run {run.info.run_id} was purged, but removing its artifacts" in result.err
+    assert "symbolic link" in result.err
+    purged = json.loads(result.out)["purged"]
+    assert [(p["id"], "error" in p) for p in purged] == [(run.info.run_id, True)]
+    with pytest.raises(errors.NotFoundError):
+        client.get_run(run.info.run_id)
+    assert (moved / run.info.run_id / "artifacts" / "model" / "weights.txt").is_file()
+    # Through the client: FAILED_PRECONDITION with its own reason, never retried.
+    second = client.create_run(eid).info.run_id
+    client.delete_run(second)
+    with pytest.raises(errors.FailedPreconditionError) as caught:
+        client.purge_run(second)
+    assert caught.value.reason == "ARTIFACTS_NOT_REMOVED"
+    with pytest.raises(errors.NotFoundError):
+        client.get_run(second)

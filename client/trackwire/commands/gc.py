@@ -16,10 +16,19 @@ import time
 
 from trackwire import errors
 from trackwire.commands.experiments import experiment_id, search_all
-from trackwire.commands.output import command, print_json, print_table, time_text
+from trackwire.commands.output import (
+    EXIT_ERROR,
+    EXIT_OK,
+    command,
+    print_json,
+    print_table,
+    time_text,
+)
 from trackwire.entities import ViewType
 
 PAGE = 1000
+# PurgeRun's reason when the run is purged but its files could not be removed.
+ARTIFACTS_NOT_REMOVED = "ARTIFACTS_NOT_REMOVED"
 # Experiment ids per SearchRuns call.
 EXPERIMENTS_PER_SEARCH = 100
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -117,6 +126,10 @@ def _gc(args, client):
         try:
             result = purge(key, deleted_before=cutoff, validate_only=args.dry_run)
         except (errors.FailedPreconditionError, errors.NotFoundError) as e:
+            if e.reason == ARTIFACTS_NOT_REMOVED:
+                # Purged, but its files are still there: said, and gc exits with 1.
+                purged.append({"kind": kind, "id": key, "deleted_at": None, "error": e.message})
+                return ""
             # Deleted too recently, restored or written to meanwhile, already gone, or an
             # experiment still holding runs: left as it is.
             if e.reason == "DELETED_TOO_RECENTLY":
@@ -141,9 +154,13 @@ def _gc(args, client):
                 {"kind": "experiment", "id": eid, "deleted_at": experiment.last_update_time}
             )
     _report(args, purged, skipped, too_recent)
+    return EXIT_ERROR if any("error" in p for p in purged) else EXIT_OK
 
 
 def _report(args, purged: list[dict], skipped: list[dict], too_recent: int) -> None:
+    for p in purged:
+        if "error" in p:
+            print(f"error: FAILED_PRECONDITION: {p['error']}", file=sys.stderr)
     if args.json:
         print_json(
             {

@@ -255,16 +255,14 @@ class RestoreRunResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class PurgeRunRequest(_message.Message):
-    __slots__ = ("run_id", "deleted_before", "validate_only", "request_id")
+    __slots__ = ("run_id", "deleted_before", "validate_only")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     DELETED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     deleted_before: _timestamp_pb2.Timestamp
     validate_only: bool
-    request_id: str
-    def __init__(self, run_id: _Optional[str] = ..., deleted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validate_only: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., deleted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class PurgeRunResponse(_message.Message):
     __slots__ = ("run_id", "experiment_id", "delete_time", "artifact_uri")

@@ -358,6 +358,9 @@ class TrackingServiceServicer:
         FAILED_PRECONDITION, never touched), and with `deleted_before` only one
         deleted before that time. The run cannot be restored afterwards; model
         versions registered from it keep their source, which no longer resolves.
+        If the run is purged but its artifacts cannot be removed, the call fails
+        with FAILED_PRECONDITION, reason ARTIFACTS_NOT_REMOVED, naming the
+        location and the cause: the files are left for the operator to remove.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

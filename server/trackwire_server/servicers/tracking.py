@@ -12,7 +12,12 @@ from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
 from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
-from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
+from trackwire_server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    SequenceGap,
+    TrackwireError,
+)
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
@@ -152,9 +157,9 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             validate_only=request.validate_only,
         )
         if not request.validate_only:
-            # After the commit (of the request log's transaction, with a request_id): a
-            # purge rolled back never loses a restorable run's files.
-            self.store.after_commit(lambda: self._remove_artifacts(purged))
+            # After the commit (PurgeRun has no request_id, so no request log's transaction
+            # is around it): a purge rolled back never loses a restorable run's files.
+            self._remove_artifacts(purged)
         return pb.PurgeRunResponse(
             run_id=purged.run_id,
             experiment_id=str(purged.experiment_id),
@@ -166,10 +171,12 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         try:
             self.repository.remove_run(purged.artifact_uri)
         except TrackwireError as e:
-            raise type(e)(
+            # Whatever the storage said: the purge itself is done, and a client must not
+            # retry it (a retry would be answered from the request log, or NOT_FOUND).
+            raise FailedPrecondition(
                 f"run {purged.run_id} was purged, but removing its artifacts at "
                 f"{purged.artifact_uri} failed: {e.message}",
-                reason=e.reason,
+                reason="ARTIFACTS_NOT_REMOVED",
             ) from None
 
     def PurgeExperiment(self, request, context):

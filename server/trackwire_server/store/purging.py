@@ -3,8 +3,8 @@
 Only what is in the deleted lifecycle stage is ever purged, each run in a transaction of
 its own that locks its row first: a run restored, or written to, concurrently is either
 seen live (FAILED_PRECONDITION, untouched) or waits for the purge and then finds no run.
-The artifacts are not the store's: the caller removes them once the purge has committed
-(`Store.after_commit`).
+The artifacts are not the store's: the caller (the servicer) removes them once the purge
+has committed.
 """
 
 from __future__ import annotations

@@ -53,12 +53,6 @@ class Store:
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        """Calls `fn` once the transaction in progress has committed (now if there is
-        none: the unit of work that ran last has committed already). What `fn` raises
-        reaches the caller of the call it belongs to."""
-        self.db.after_commit(fn)
-
     def ping(self) -> bool:
         """Whether the database answers now."""
         return ping(self.db)
