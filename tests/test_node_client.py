@@ -145,7 +145,7 @@ def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tm
 @pytest.mark.parametrize(
     ("script", "last_line"),
     [
-        ("tracking.js", "OK tracking 23 RPCs"),
+        ("tracking.js", "OK tracking 25 RPCs"),
         ("artifacts.js", "OK artifacts 3 RPCs"),
         ("registry.js", "OK registry 21 RPCs"),
     ],

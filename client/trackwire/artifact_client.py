@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 
 from trackwire import artifact_helpers
-from trackwire.artifact_transfer import ArtifactTransfer, ArtifactWriter
+from trackwire.artifact_transfer import ArtifactTransfer, ArtifactWriter, Progress
 from trackwire.entities import FileInfo
 
 
@@ -18,15 +18,26 @@ class ArtifactMethods:
     _transfer: ArtifactTransfer
 
     def log_artifact(
-        self, run_id: str, local_path: str, artifact_path: str | None = None
+        self,
+        run_id: str,
+        local_path: str,
+        artifact_path: str | None = None,
+        progress: Progress | None = None,
     ) -> FileInfo:
-        """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
-        return self._transfer.upload_file(run_id, local_path, artifact_path)
+        """Uploads one file under `artifact_path` (a folder in the run's artifacts);
+        `progress(n)`, if given, is told the size of each chunk sent (a progress bar)."""
+        return self._transfer.upload_file(run_id, local_path, artifact_path, progress)
 
-    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+    def log_artifacts(
+        self,
+        run_id: str,
+        local_dir: str,
+        artifact_path: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
-        files at once."""
-        self._transfer.upload_folder(run_id, local_dir, artifact_path)
+        files at once (`progress` as in log_artifact, called from several threads)."""
+        self._transfer.upload_folder(run_id, local_dir, artifact_path, progress)
 
     def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> FileInfo:
         """Uploads `data` as the file `artifact_file` of the run."""
@@ -71,7 +82,14 @@ class ArtifactMethods:
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         return self._transfer.list(run_id, path)
 
-    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+    def download_artifacts(
+        self,
+        run_id: str,
+        path: str = "",
+        dst_path: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Downloads a file or a whole folder of the run; returns the local path. Nothing
-        is written outside `dst_path`, whatever paths the server lists."""
-        return self._transfer.download(run_id, path, dst_path)
+        is written outside `dst_path`, whatever paths the server lists. `progress(n)`,
+        if given, is told the size of each chunk received (from several threads)."""
+        return self._transfer.download(run_id, path, dst_path, progress)

@@ -14,7 +14,7 @@ import hashlib
 import os
 import posixpath
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
@@ -28,6 +28,8 @@ UPLOAD_CHUNK_BYTES = 1024 * 1024
 # Files of a folder go up or down this many at a time: one stream leaves the other core
 # (and the server) idle while it reads or writes.
 TRANSFER_THREADS = 4
+# Told the size of each chunk a transfer sends or receives (a progress bar's update).
+Progress = Callable[[int], object]
 
 
 class ArtifactTransfer:
@@ -37,18 +39,29 @@ class ArtifactTransfer:
         self._connection = connection
 
     def upload_file(
-        self, run_id: str, local_path: str, artifact_path: str | None = None
+        self,
+        run_id: str,
+        local_path: str,
+        artifact_path: str | None = None,
+        progress: Progress | None = None,
     ) -> FileInfo:
-        """Uploads one file under `artifact_path` (a folder in the run's artifacts)."""
+        """Uploads one file under `artifact_path` (a folder in the run's artifacts);
+        `progress(n)` is called with the size of each chunk sent."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
         with open(local_path, "rb", buffering=0) as f:
             # The size, so that a stream cut short never replaces a good file; no digest:
             # it would cost a pass over the file on each side (a third of the throughput).
             size = os.fstat(f.fileno()).st_size
-            return self.upload(run_id, path, _file_chunks(f), size, "")
+            return self.upload(run_id, path, _counted(_file_chunks(f), progress), size, "")
 
-    def upload_folder(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+    def upload_folder(
+        self,
+        run_id: str,
+        local_dir: str,
+        artifact_path: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         """Uploads every file under `local_dir`, keeping the folder structure; several
         files at once (TRANSFER_THREADS streams)."""
         uploads = []
@@ -58,7 +71,9 @@ class ArtifactTransfer:
             target = posixpath.join(artifact_path or "", folder).strip("/")
             for name in sorted(files):
                 uploads.append((os.path.join(root, name), target or None))
-        _in_parallel([functools.partial(self.upload_file, run_id, *u) for u in uploads])
+        _in_parallel(
+            [functools.partial(self.upload_file, run_id, *u, progress=progress) for u in uploads]
+        )
 
     def upload_bytes(self, run_id: str, data: bytes, path: str) -> FileInfo:
         """Uploads `data` as the run's file `path`."""
@@ -113,10 +128,17 @@ class ArtifactTransfer:
             )
         )
 
-    def download(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+    def download(
+        self,
+        run_id: str,
+        path: str = "",
+        dst_path: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Downloads a file or a whole folder of the run; returns the local path. Every
         path the server lists is checked to lie inside the folder listed
-        (trackwire_protocol.naming's rules), so nothing is written outside `dst_path`."""
+        (trackwire_protocol.naming's rules), so nothing is written outside `dst_path`.
+        `progress(n)` is called with the size of each chunk received."""
         dst_path = os.path.abspath(dst_path or os.getcwd())
         with errors.names_checked():
             path = naming.check_relative_path("path", path or "", allow_empty=True)
@@ -129,7 +151,7 @@ class ArtifactTransfer:
                 raise errors.NotFoundError(f"artifact '{path}' does not exist in run {run_id}")
             if not match.is_dir:
                 return self.download_file(
-                    run_id, path, os.path.join(dst_path, posixpath.basename(path))
+                    run_id, path, os.path.join(dst_path, posixpath.basename(path)), progress
                 )
             entries = self.list(run_id, path)
         local_root = os.path.join(dst_path, posixpath.basename(path)) if path else dst_path
@@ -147,11 +169,15 @@ class ArtifactTransfer:
                     os.makedirs(local, exist_ok=True)
                     stack.append((inside, self.list(run_id, inside)))
                 else:
-                    downloads.append(functools.partial(self.download_file, run_id, inside, local))
+                    downloads.append(
+                        functools.partial(self.download_file, run_id, inside, local, progress)
+                    )
         _in_parallel(downloads)
         return local_root
 
-    def download_file(self, run_id: str, path: str, local: str) -> str:
+    def download_file(
+        self, run_id: str, path: str, local: str, progress: Progress | None = None
+    ) -> str:
         """Downloads the run's file `path` to `local` (through `local`.part)."""
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
@@ -161,6 +187,8 @@ class ArtifactTransfer:
                 artifact_pb.DownloadArtifactRequest(run_id=run_id, path=path),
             ):
                 f.write(data)
+                if progress is not None:
+                    progress(len(data))
         os.replace(tmp, local)
         return local
 
@@ -283,6 +311,16 @@ def _file_chunks(f) -> Iterator[memoryview]:
     buffer = memoryview(bytearray(UPLOAD_CHUNK_BYTES))
     while n := f.readinto(buffer):
         yield buffer[:n]
+
+
+def _counted(chunks: Iterator[memoryview], progress: Progress | None) -> Iterator[memoryview]:
+    """The chunks, each counted by `progress` as it is taken (None: as they are)."""
+    if progress is None:
+        yield from chunks
+        return
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
 
 
 def _in_parallel(calls: list) -> None:

@@ -111,14 +111,15 @@ def _client(tracking_uri: str | None):
     return TrackwireClient(tracking_uri)
 
 
-def resolve(artifact_uri: str, tracking_uri: str | None = None) -> ResolvedArtifact:
+def resolve(artifact_uri: str, tracking_uri: str | None = None, client=None) -> ResolvedArtifact:
     """Where the files of `artifact_uri` are; models:/ URIs are resolved on the server
-    (NotFoundError if the model, version, stage or alias has none)."""
+    (NotFoundError if the model, version, stage or alias has none), through `client` if
+    given, else a client of `tracking_uri`."""
     if artifact_uri.startswith(RUNS_SCHEME):
         run_id, path = parse_runs_uri(artifact_uri)
         return ResolvedArtifact(run_id=run_id, path=path)
     if artifact_uri.startswith(MODELS_SCHEME):
-        client = _client(tracking_uri)
+        client = client or _client(tracking_uri)
         name, kind, value = parse_models_uri(artifact_uri)
         if kind == "version":
             version = client.get_model_version(name, value)

@@ -1,24 +1,54 @@
-"""The `trackwire` command."""
+"""The `trackwire` command: `server` (trackwire_server.cli) and the client commands of
+`trackwire.commands`, one module per group."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from trackwire import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trackwire",
+        description="Trackwire: ML experiment tracking over gRPC. Every command but "
+        "`server` is a client of a server: --tracking-uri or $TRACKWIRE_TRACKING_URI.",
+        epilog="Example:\n  trackwire experiments list --tracking-uri grpc://localhost:50051",
+        formatter_class=commands.HelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from trackwire_server.cli import build_parser as build_server_parser
+
+    build_server_parser(
+        subparsers.add_parser(
+            "server",
+            help="run the tracking server",
+            epilog="Example: trackwire server --db postgresql://trackwire@db:5432/trackwire "
+            "--artifacts s3://ml-artifacts/trackwire --host 0.0.0.0",
+        )
+    )
+    for group in commands.GROUPS:
+        # register() returns the group's subparsers, for other packages to add their
+        # commands to (`trackwire models serve`: commands.models.register(subparsers,
+        # extra=[serving.register]) in place of the plain call).
+        group.register(subparsers)
+    parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
+    return parser
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="trackwire", description="Trackwire: ML experiment tracking over gRPC."
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from trackwire_server.cli import build_parser
-
-    build_parser(commands.add_parser("server", help="run the tracking server"))
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "server":
         from trackwire_server.cli import serve
 
         serve(args)
-    else:
+    elif args.command is None:
         parser.print_help()
-        sys.exit(2)
+        sys.exit(commands.EXIT_USAGE)
+    elif args.handler is None:  # a group without its command: `trackwire runs`
+        args.group_parser.print_help(sys.stderr)
+        sys.exit(commands.EXIT_USAGE)
+    else:
+        sys.exit(commands.run(args))

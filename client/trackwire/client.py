@@ -27,10 +27,13 @@ from trackwire.entities import (
     Experiment,
     Metric,
     PagedList,
+    PurgedExperiment,
+    PurgedRun,
     Run,
     RunInfo,
     ServerInfo,
     ViewType,
+    _ms,
     runs_from_table,
 )
 from trackwire.metric_writer import MetricWriter
@@ -297,6 +300,36 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
 
     def restore_run(self, run_id: str) -> None:
         call(self._tracking.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
+
+    def purge_run(
+        self, run_id: str, deleted_before: int | None = None, validate_only: bool = False
+    ) -> PurgedRun:
+        """Removes a deleted run for good, with its data and artifacts (FAILED_PRECONDITION
+        for a live run, or one deleted at or after `deleted_before`, ms). With
+        `validate_only`, only checks that it could."""
+        r = call(
+            self._tracking.PurgeRun,
+            pb.PurgeRunRequest(
+                run_id=run_id,
+                deleted_before=_timestamp(deleted_before),
+                validate_only=validate_only,
+            ),
+        )
+        return PurgedRun(r.run_id, r.experiment_id, _ms(r, "delete_time"), r.artifact_uri)
+
+    def purge_experiment(
+        self, experiment_id: str, deleted_before: int | None = None, validate_only: bool = False
+    ) -> PurgedExperiment:
+        """Removes a deleted experiment whose runs have all been purged (see purge_run)."""
+        r = call(
+            self._tracking.PurgeExperiment,
+            pb.PurgeExperimentRequest(
+                experiment_id=str(experiment_id),
+                deleted_before=_timestamp(deleted_before),
+                validate_only=validate_only,
+            ),
+        )
+        return PurgedExperiment(r.experiment_id, _ms(r, "delete_time"))
 
     def set_tag(self, run_id: str, key: str, value) -> None:
         call(

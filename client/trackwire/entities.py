@@ -216,6 +216,24 @@ class MetricHistory:
 
 
 @dataclass
+class PurgedRun:
+    """A run removed for good (or, with validate_only, that would be)."""
+
+    run_id: str
+    experiment_id: str
+    delete_time: int | None
+    artifact_uri: str
+
+
+@dataclass
+class PurgedExperiment:
+    """An experiment removed for good (or, with validate_only, that would be)."""
+
+    experiment_id: str
+    delete_time: int | None
+
+
+@dataclass
 class ServerInfo:
     version: str
     # ServerLimits by field name; durations (stream_idle_timeout) in seconds.

@@ -255,6 +255,22 @@ async function exercise(clients) {
     status.FAILED_PRECONDITION);
   await call('RestoreRun', { run_id: scratchRun });
 
+  // -- purging: only what is deleted goes for good ------------------------------
+  await expectStatus(call('PurgeRun', { run_id: scratchRun }), status.FAILED_PRECONDITION);
+  const { run: doomed } = await call('CreateRun', { experiment_id: experimentId, run_name: 'doomed' });
+  await call('DeleteRun', { run_id: doomed.info.run_id });
+  const checked = await call('PurgeRun', { run_id: doomed.info.run_id, validate_only: true });
+  check(checked.run_id === doomed.info.run_id && checked.delete_time, 'PurgeRun validate_only');
+  await call('PurgeRun', { run_id: doomed.info.run_id });
+  await expectStatus(call('GetRun', { run_id: doomed.info.run_id }), status.NOT_FOUND);
+  const empty = (await call('CreateExperiment', { name: `${name}-purged` })).experiment;
+  await expectStatus(call('PurgeExperiment', { experiment_id: empty.experiment_id }),
+    status.FAILED_PRECONDITION);
+  await call('DeleteExperiment', { experiment_id: empty.experiment_id });
+  const purged = await call('PurgeExperiment', { experiment_id: empty.experiment_id });
+  check(purged.experiment_id === empty.experiment_id, 'PurgeExperiment answered another id');
+  await expectStatus(call('GetExperiment', { experiment_id: empty.experiment_id }), status.NOT_FOUND);
+
   return { experimentId, runId, rpcs: [...called].sort() };
 }
 

@@ -116,6 +116,7 @@ class TrackwireServer:
                 self.metric_feed,
                 locations,
                 config.stream_idle_timeout,
+                repository,
                 access=self.access,
             ),
             self.grpc_server,

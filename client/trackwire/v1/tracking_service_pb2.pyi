@@ -116,6 +116,26 @@ class RestoreExperimentResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class PurgeExperimentRequest(_message.Message):
+    __slots__ = ("experiment_id", "deleted_before", "validate_only", "request_id")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    deleted_before: _timestamp_pb2.Timestamp
+    validate_only: bool
+    request_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., deleted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validate_only: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class PurgeExperimentResponse(_message.Message):
+    __slots__ = ("experiment_id", "delete_time")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    delete_time: _timestamp_pb2.Timestamp
+    def __init__(self, experiment_id: _Optional[str] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class SetExperimentTagRequest(_message.Message):
     __slots__ = ("experiment_id", "tag", "request_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +253,28 @@ class RestoreRunRequest(_message.Message):
 class RestoreRunResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class PurgeRunRequest(_message.Message):
+    __slots__ = ("run_id", "deleted_before", "validate_only")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    deleted_before: _timestamp_pb2.Timestamp
+    validate_only: bool
+    def __init__(self, run_id: _Optional[str] = ..., deleted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+
+class PurgeRunResponse(_message.Message):
+    __slots__ = ("run_id", "experiment_id", "delete_time", "artifact_uri")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_URI_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    experiment_id: str
+    delete_time: _timestamp_pb2.Timestamp
+    artifact_uri: str
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., artifact_uri: _Optional[str] = ...) -> None: ...
 
 class SetRunTagRequest(_message.Message):
     __slots__ = ("run_id", "tag", "request_id")

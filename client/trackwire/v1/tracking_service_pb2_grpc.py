@@ -107,6 +107,11 @@ class TrackingServiceStub:
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreExperimentRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreExperimentResponse.FromString,
                 _registered_method=True)
+        self.PurgeExperiment = channel.unary_unary(
+                '/trackwire.v1.TrackingService/PurgeExperiment',
+                request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentResponse.FromString,
+                _registered_method=True)
         self.SetExperimentTag = channel.unary_unary(
                 '/trackwire.v1.TrackingService/SetExperimentTag',
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.SetExperimentTagRequest.SerializeToString,
@@ -141,6 +146,11 @@ class TrackingServiceStub:
                 '/trackwire.v1.TrackingService/RestoreRun',
                 request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunResponse.FromString,
+                _registered_method=True)
+        self.PurgeRun = channel.unary_unary(
+                '/trackwire.v1.TrackingService/PurgeRun',
+                request_serializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunResponse.FromString,
                 _registered_method=True)
         self.SetRunTag = channel.unary_unary(
                 '/trackwire.v1.TrackingService/SetRunTag',
@@ -280,6 +290,17 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeExperiment(self, request, context):
+        """Permanently removes a deleted experiment and its tags. Its runs must have
+        been purged first, one PurgeRun each (FAILED_PRECONDITION names how many
+        remain): every run is removed in a transaction of its own. An active
+        experiment is FAILED_PRECONDITION; with `deleted_before`, so is one deleted
+        at or after that time. Its name is free again afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetExperimentTag(self, request, context):
         """Sets (creates or overwrites) a tag on an experiment.
         """
@@ -325,6 +346,21 @@ class TrackingServiceServicer:
 
     def RestoreRun(self, request, context):
         """Restores a soft-deleted run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeRun(self, request, context):
+        """Permanently removes a deleted run: its row, parameters, tags and metric
+        history in one transaction, then, once that has committed, its artifacts.
+        Only a run in the deleted lifecycle stage may be purged (a live run is
+        FAILED_PRECONDITION, never touched), and with `deleted_before` only one
+        deleted before that time. The run cannot be restored afterwards; model
+        versions registered from it keep their source, which no longer resolves.
+        If the run is purged but its artifacts cannot be removed, the call fails
+        with FAILED_PRECONDITION, reason ARTIFACTS_NOT_REMOVED, naming the
+        location and the cause: the files are left for the operator to remove.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -465,6 +501,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreExperimentRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreExperimentResponse.SerializeToString,
             ),
+            'PurgeExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeExperiment,
+                    request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentResponse.SerializeToString,
+            ),
             'SetExperimentTag': grpc.unary_unary_rpc_method_handler(
                     servicer.SetExperimentTag,
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.SetExperimentTagRequest.FromString,
@@ -499,6 +540,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.RestoreRun,
                     request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunResponse.SerializeToString,
+            ),
+            'PurgeRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeRun,
+                    request_deserializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunResponse.SerializeToString,
             ),
             'SetRunTag': grpc.unary_unary_rpc_method_handler(
                     servicer.SetRunTag,
@@ -784,6 +830,33 @@ class TrackingService:
             _registered_method=True)
 
     @staticmethod
+    def PurgeExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.TrackingService/PurgeExperiment',
+            trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentRequest.SerializeToString,
+            trackwire_dot_v1_dot_tracking__service__pb2.PurgeExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SetExperimentTag(request,
             target,
             options=(),
@@ -962,6 +1035,33 @@ class TrackingService:
             '/trackwire.v1.TrackingService/RestoreRun',
             trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunRequest.SerializeToString,
             trackwire_dot_v1_dot_tracking__service__pb2.RestoreRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.TrackingService/PurgeRun',
+            trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunRequest.SerializeToString,
+            trackwire_dot_v1_dot_tracking__service__pb2.PurgeRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

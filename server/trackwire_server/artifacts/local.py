@@ -17,6 +17,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -205,6 +206,31 @@ class LocalFolder:
                 return found
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def remove_all(self) -> bool:
+        """Removes the run's folder and everything in it, then its parent folder if that
+        is left empty (the run's own folder, `<run_id>/artifacts`); nothing is followed
+        through a link (shutil.rmtree on an opened parent, which resists link swaps).
+        Returns whether there was anything to remove."""
+        if not self.run_segments:
+            raise FailedPrecondition("refusing to remove the artifact root itself")
+        *parents, name = self.run_segments
+        parent = LocalFolder(self.base, tuple(parents))
+        try:
+            with parent._folder([], create=False) as folder:
+                try:
+                    shutil.rmtree(name, dir_fd=folder.fd)
+                except FileNotFoundError:
+                    return False
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if parents:
+            with (
+                contextlib.suppress(OSError),
+                LocalFolder(self.base, tuple(parents[:-1]))._folder([], create=False) as up,
+            ):
+                os.rmdir(parents[-1], dir_fd=up.fd)
+        return True
 
 
 def _write_all(fd: int, chunks: Iterable[bytes]) -> int:

@@ -166,6 +166,21 @@ class ArtifactRepository:
         ]
         return sorted(result, key=lambda e: e.path)
 
+    def remove_run(self, artifact_uri: str) -> None:
+        """Removes a run's artifacts, its whole folder (a purged run's; nothing else)."""
+        with storage_errors():
+            place = self._place(artifact_uri)
+            if isinstance(place, LocalFolder):
+                place.remove_all()
+                return
+            place.fs.invalidate_cache()
+            try:
+                place.fs.rm(place.path, recursive=True)
+            except FileNotFoundError:
+                pass
+            finally:
+                place.fs.invalidate_cache()
+
     @staticmethod
     def _list_object(fs: DirFileSystem, path: str) -> list[tuple[str, bool, int]]:
         fs.fs.invalidate_cache()  # fsspec's listing cache never expires; other writers exist

@@ -55,6 +55,9 @@ _TRACKING = {
     "BatchReadMetricHistory": OnRun("run_ids", READ),
     "WatchMetrics": OnRun("run_ids", READ),
     "SearchRuns": Filtered(),
+    # Removing deleted runs and experiments for good (`trackwire gc`).
+    "PurgeRun": OnRun("run_id", MANAGE),
+    "PurgeExperiment": OnExperiment("experiment_id", MANAGE),
     "GetServerInfo": SignedIn(),
 }
 

@@ -10,10 +10,15 @@ from google.protobuf import duration_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc
 from trackwire_server import __version__, convert
-from trackwire_server.artifacts import ArtifactLocations
+from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
-from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
+from trackwire_server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    SequenceGap,
+    TrackwireError,
+)
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
@@ -33,6 +38,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         feed: MetricFeed | None = None,
         locations: ArtifactLocations | None = None,
         stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
+        repository: ArtifactRepository | None = None,
         access: Access | OpenAccess | None = None,
     ):
         self.store = store
@@ -41,6 +47,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         self.feed = feed
         # Where experiments' artifacts may be: the store's root only, unless told more.
         self.locations = locations or ArtifactLocations.configured(store.artifact_root)
+        # Where PurgeRun removes a purged run's artifacts.
+        self.repository = repository or ArtifactRepository(self.locations)
         # A watch with nothing to send for this long ends (the client opens a new one).
         self.stream_idle_timeout = stream_idle_timeout
         self._stream_idle_timeout = duration_pb2.Duration()
@@ -150,6 +158,46 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def RestoreRun(self, request, context):
         self.store.runs.restore_run(request.run_id)
         return pb.RestoreRunResponse()
+
+    def PurgeRun(self, request, context):
+        purged = self.store.purges.purge_run(
+            request.run_id,
+            deleted_before=_cutoff(request),
+            validate_only=request.validate_only,
+        )
+        if not request.validate_only:
+            # After the commit (PurgeRun has no request_id, so no request log's transaction
+            # is around it): a purge rolled back never loses a restorable run's files.
+            self._remove_artifacts(purged)
+        return pb.PurgeRunResponse(
+            run_id=purged.run_id,
+            experiment_id=str(purged.experiment_id),
+            delete_time=convert.timestamp(purged.deleted_time),
+            artifact_uri=purged.artifact_uri,
+        )
+
+    def _remove_artifacts(self, purged) -> None:
+        try:
+            self.repository.remove_run(purged.artifact_uri)
+        except TrackwireError as e:
+            # Whatever the storage said: the purge itself is done, and a client must not
+            # retry it (a retry would be answered from the request log, or NOT_FOUND).
+            raise FailedPrecondition(
+                f"run {purged.run_id} was purged, but removing its artifacts at "
+                f"{purged.artifact_uri} failed: {e.message}",
+                reason="ARTIFACTS_NOT_REMOVED",
+            ) from None
+
+    def PurgeExperiment(self, request, context):
+        purged = self.store.purges.purge_experiment(
+            request.experiment_id,
+            deleted_before=_cutoff(request),
+            validate_only=request.validate_only,
+        )
+        return pb.PurgeExperimentResponse(
+            experiment_id=str(purged.experiment_id),
+            delete_time=convert.timestamp(purged.deleted_time),
+        )
 
     def SetRunTag(self, request, context):
         self.store.runs.set_run_tag(request.run_id, request.tag.key, request.tag.value)
@@ -339,3 +387,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 stream_idle_timeout=self._stream_idle_timeout,
             ),
         )
+
+
+def _cutoff(request) -> int | None:
+    """A purge request's deleted_before, in ms (None when unset)."""
+    return convert.millis(request.deleted_before, request.HasField("deleted_before"))

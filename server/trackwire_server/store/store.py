@@ -14,6 +14,7 @@ from trackwire_server.store.grants import Grants
 from trackwire_server.store.identities import Identities
 from trackwire_server.store.metric_history import MetricHistory
 from trackwire_server.store.model_versions import ModelVersions
+from trackwire_server.store.purging import Purges
 from trackwire_server.store.registered_models import RegisteredModels
 from trackwire_server.store.request_log import RequestLog
 from trackwire_server.store.run_search import RunSearch
@@ -38,6 +39,7 @@ class Store:
         self.request_log = RequestLog(db, self.t, now_ms)
         self.identities = Identities(self.context)
         self.grants = Grants(self.context)
+        self.purges = Purges(self.context)
         self._checkpoints = None
 
     @property
