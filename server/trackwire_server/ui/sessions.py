@@ -174,6 +174,19 @@ class SessionMiddleware:
         scope.setdefault("state", {})["session"] = session
         token = call_metadata.set(metadata_of(session[1]))
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _not_stored(send))
         finally:
             call_metadata.reset(token)
+
+
+def _not_stored(send):
+    """`send` adding Cache-Control: no-store to a response: what a user may see is not
+    kept by the browser (a page loaded after signing out is asked for again)."""
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"cache-control"]
+            message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+        await send(message)
+
+    return sending
