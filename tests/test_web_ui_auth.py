@@ -20,8 +20,10 @@ import pytest
 from tests.conftest import RunningServer
 from tests.support.auth_ui import As
 from tests.support.browser import chromium_path, launch
+from tests.support.certificates import CertificateAuthority
 from trackwire.v1 import auth_service_pb2 as apb
 from trackwire.v1 import auth_service_pb2_grpc, registered_model_pb2
+from trackwire_server.auth.bootstrap import create_user_with_token
 from trackwire_server.auth.sign_in_limits import UI_CLIENT_ADDRESS, UI_RELAY_KEY, UI_RELAY_SECRET
 from trackwire_server.ui import UiServer
 
@@ -506,3 +508,60 @@ def test_failed_sign_ins_are_limited_per_browser_address(tmp_path, new_page):
             assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         stop_site(site)
+
+
+# -- every database, and TLS ------------------------------------------------------------------
+
+
+def test_sign_in_and_per_user_lists_on_each_database(backend, tmp_path, new_page):
+    site = start_site(backend, tmp_path)
+    try:
+        url = site["url"]
+        alice, bob = new_page(), new_page()
+        sign_in(alice, url, "alice")
+        sign_in(bob, url, "bob")
+        experiments = "#experiments a.experiment-link"
+        assert set(listed(alice, url, "#/", experiments)) == {"alice_exp", "alice_shared"}
+        assert set(listed(bob, url, "#/", experiments)) == {"alice_exp", "bob_exp"}
+        assert set(listed(bob, url, "#/models", "#models a.model-link")) == {
+            "alice_model",
+            "bob_model",
+        }
+    finally:
+        stop_site(site)
+
+
+def test_the_session_cookie_is_secure_under_tls(tmp_path, new_page):
+    ca = CertificateAuthority("Trackwire test CA")
+    keys = ca.issue("trackwire", hosts=["127.0.0.1"], server=True).write(tmp_path / "server")
+    running = RunningServer(
+        f"sqlite:///{tmp_path / 'trackwire.db'}",
+        tmp_path / "artifacts",
+        auth=True,
+        tls_cert=str(keys.cert_path),
+        tls_key=str(keys.key_path),
+    )
+    ui = UiServer("127.0.0.1", running.port, port=0, tls=running.server.tls).start()
+    try:
+        create_user_with_token(
+            running.server.store,
+            "alice",
+            admin=False,
+            service_account=False,
+            password=PASSWORDS["alice"],
+        )
+        assert ui.url.startswith("https://")
+        page = new_page(ignore_https_errors=True)
+        sign_in(page, ui.url, "alice")
+        assert page.inner_text("#signed-in-user") == "alice"
+        cookie = session_cookie(page)
+        # __Host-: only ever set by this origin over HTTPS, for every path of it.
+        assert cookie["name"] == "__Host-" + COOKIE
+        assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
+        page.click("#signout")
+        page.wait_for_url(ui.url + "signin")
+        assert session_cookie(page) is None
+    finally:
+        running.server.metric_feed.close()
+        ui.stop()
+        running.stop()

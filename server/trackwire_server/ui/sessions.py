@@ -83,6 +83,10 @@ class Sessions:
                 self._auth_enabled = enabled
         return self._auth_enabled
 
+    def known_auth_enabled(self) -> bool | None:
+        """auth_enabled() once known, without asking."""
+        return self._auth_enabled
+
     # -- the cookie --------------------------------------------------------------------
 
     def session_of(self, request: HTTPConnection) -> tuple[int, str] | None:
@@ -146,7 +150,9 @@ class SessionMiddleware:
         request = Request(scope)
         sessions = self.sessions
         try:
-            enabled = await run_in_threadpool(sessions.auth_enabled)
+            enabled = sessions.known_auth_enabled()
+            if enabled is None:
+                enabled = await run_in_threadpool(sessions.auth_enabled)
         except errors.TrackwireException:
             response = _refused(503, "the web UI cannot reach its server")
             await response(scope, receive, send)
