@@ -212,6 +212,12 @@ def test_sign_out_clears_the_cookie_and_revokes_the_token(site, new_page):
     assert page.url.startswith(url + "signin")  # (the browser keeps the fragment)
     # The old cookie value is worth nothing now: the server revoked its token.
     assert api_status(url, "api/experiments", old) == 401
+    stale = new_page()
+    stale.context.add_cookies([{"name": COOKIE, "value": old, "url": url}])
+    stale.goto(url)
+    stale.wait_for_url(url + "signin")  # the page's first API call answered 401
+    stale.wait_for_selector("#signin-form")
+    assert session_cookie(stale) is None  # the sign-in page dropped the dead cookie
     with grpc.insecure_channel(f"127.0.0.1:{site['server'].port}") as channel:
         stub = auth_service_pb2_grpc.AuthServiceStub(channel)
         with pytest.raises(grpc.RpcError) as e:

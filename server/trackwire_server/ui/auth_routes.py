@@ -144,13 +144,29 @@ def auth_routes(backend, sessions: Sessions) -> list[Route]:
             )
         return response
 
+    def session_valid(secret: str) -> bool:
+        try:
+            call = functools.partial(stub.WhoAmI, metadata=metadata_of(secret))
+            calls.call(call, apb.WhoAmIRequest(), timeout=10, retry_for=0)
+        except errors.TrackwireException as e:
+            if e.code.name == "UNAUTHENTICATED":
+                return False
+            raise ApiError.of(e) from None
+        return True
+
     async def sign_in(request: Request) -> Response:
         if not await run_in_threadpool(sessions.auth_enabled):
             return RedirectResponse("/", status_code=303)
         if request.method == "GET":
-            if sessions.session_of(request) is not None:
+            session = sessions.session_of(request)
+            if session is None:
+                return sign_in_page(request)
+            if await run_in_threadpool(session_valid, session[1]):
                 return RedirectResponse("/", status_code=303)
-            return sign_in_page(request)
+            # Revoked or expired (a page's API call answered 401): forget it, sign in anew.
+            response = sign_in_page(request)
+            sessions.clear_cookie(response)
+            return response
         form = await read_form(request)
         nonce = request.cookies.get(SIGN_IN_NONCE_COOKIE, "")
         if (

@@ -60,7 +60,10 @@
     : "models/" + encodeURIComponent(resource.models));
 
   // { auth_enabled, level, grants }: grants only for a user who may manage it.
-  const access = (resource) => call(resourcePath(resource));
+  async function access(resource) {
+    if (!(await session).auth_enabled) return { auth_enabled: false, level: "MANAGE", grants: null };
+    return call(resourcePath(resource));
+  }
   const atLeast = (level, wanted) => LEVELS.indexOf(level) >= LEVELS.indexOf(wanted);
   // Whether the user may do what needs `wanted` (READ...MANAGE) with the resource.
   async function allows(resource, wanted) {
