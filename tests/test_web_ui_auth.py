@@ -1,9 +1,9 @@
 """The web UI with authentication on (`trackwire server --auth`), end to end in headless
 Chromium against a real server over SQLite: signing in and out, the session cookie's
 flags, CSRF refusals, pages that show only what the user may read, edit controls of a
-READ user, the Access panel of a MANAGE user, the admin pages, and failed sign-ins
-limited per browser address. The data is made through the public gRPC services with each
-user's own token (tests/support/auth_ui.py)."""
+READ user, and the Access panel of a MANAGE user. The site (users, grants, data made
+with each user's own token) comes from tests/support/auth_ui.py; the admin pages, the
+sign-in limit, the other databases and TLS are in test_web_ui_auth_admin.py."""
 
 from __future__ import annotations
 
@@ -11,77 +11,33 @@ import http.server
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 
 import grpc
 import pytest
 
-from tests.conftest import RunningServer
-from tests.support.auth_ui import As
-from tests.support.browser import chromium_path, launch
-from tests.support.certificates import CertificateAuthority
+from tests.support.auth_ui import (
+    COOKIE,
+    PASSWORDS,
+    api_status,
+    browser_fixture,  # noqa: F401 (the browser fixture)
+    listed,
+    new_page_fixture,  # noqa: F401 (the new_page fixture)
+    session_cookie,
+    sign_in,
+    start_site,
+    stop_site,
+    wait_rendered,
+)
+from tests.support.browser import chromium_path
 from trackwire.v1 import auth_service_pb2 as apb
 from trackwire.v1 import auth_service_pb2_grpc, registered_model_pb2
-from trackwire_server.auth.bootstrap import create_user_with_token
-from trackwire_server.auth.sign_in_limits import UI_CLIENT_ADDRESS, UI_RELAY_KEY, UI_RELAY_SECRET
-from trackwire_server.ui import UiServer
 
 if chromium_path() is None:
     pytest.skip(
         "the web UI tests need Chromium: apt-get install chromium (.ci/run does)",
         allow_module_level=True,
     )
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-
-NONE, READ, USE, EDIT, MANAGE = 1, 2, 3, 4, 5
-PASSWORDS = {
-    "alice": "alice-password-1",
-    "bob": "bob-password-22",
-    "carol": "carol-password-333",
-    "root": "root-password-4444",
-}
-COOKIE = "trackwire_session"
-
-
-def start_site(db_url: str, folder, **config) -> dict:
-    """A server with authentication on (nothing readable by default) and its UI; alice and
-    bob each own an experiment (with a noted run) and a model; bob may READ alice's."""
-    running = RunningServer(
-        db_url, folder / "artifacts", auth=True, default_permission=NONE, **config
-    )
-    ui = UiServer("127.0.0.1", running.port, port=0, tls=running.server.tls).start()
-    target = f"127.0.0.1:{running.port}"
-    admin = As(target, running.server.initial_admin_token)
-    users = {name: As(target, admin.create_user(name, pw)) for name, pw in PASSWORDS.items()}
-    admin.auth.UpdateUser(apb.UpdateUserRequest(name="root", admin=True))
-    alice, bob = users["alice"], users["bob"]
-    alice_exp, alice_run = alice.experiment_with_run("alice_exp", note="alice's note")
-    alice.model_with_version("alice_model", alice_run)
-    shared_exp, _ = alice.experiment_with_run("alice_shared")
-    bob_exp, bob_run = bob.experiment_with_run("bob_exp")
-    bob.model_with_version("bob_model", bob_run)
-    alice.grant(READ, "bob", experiment_id=alice_exp)
-    alice.grant(READ, "bob", model="alice_model")
-    return {
-        "server": running,
-        "ui": ui,
-        "url": ui.url,
-        "admin": admin,
-        "users": users,
-        "alice_exp": alice_exp,
-        "alice_run": alice_run,
-        "shared_exp": shared_exp,
-        "bob_exp": bob_exp,
-    }
-
-
-def stop_site(site: dict) -> None:
-    for user in (site["admin"], *site["users"].values()):
-        user.close()
-    site["server"].server.metric_feed.close()
-    site["ui"].stop()
-    site["server"].stop()
+pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 
 @pytest.fixture(scope="module")
@@ -90,69 +46,6 @@ def site(tmp_path_factory):
     site = start_site(f"sqlite:///{folder / 'trackwire.db'}", folder)
     yield site
     stop_site(site)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """new_page(): a page in a fresh browser context (its own cookies)."""
-    contexts = []
-
-    def make(**options):
-        context = browser.new_context(
-            viewport={"width": 1300, "height": 900}, bypass_csp=True, **options
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.urls = []
-        page.on("request", lambda r: page.urls.append(r.url))
-        page.on("dialog", lambda d: d.accept())
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def wait_rendered(page) -> None:
-    page.wait_for_function("window.trackwireRendered === location.hash")
-
-
-def sign_in(page, url: str, user: str, password: str | None = None) -> None:
-    page.goto(url + "signin")
-    page.fill("#user-name", user)
-    page.fill("#password", password or PASSWORDS[user])
-    page.click("#signin-button")
-    page.wait_for_url(url)
-    wait_rendered(page)
-
-
-def session_cookie(page) -> dict | None:
-    found = [c for c in page.context.cookies() if c["name"].endswith(COOKIE)]
-    return found[0] if found else None
-
-
-def listed(page, url: str, hash_: str, selector: str) -> list[str]:
-    page.goto("about:blank")  # a page loaded anew, even when it is the current one
-    page.goto(url + hash_)
-    wait_rendered(page)
-    return page.locator(selector).all_inner_texts()
-
-
-def api_status(url: str, path: str, cookie: str | None = None) -> int:
-    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url + path, headers=headers)) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 
 # -- signing in and out -----------------------------------------------------------------
@@ -413,161 +306,18 @@ def test_a_manager_grants_and_revokes_access_from_the_experiment_page(site, new_
     alice.wait_for_selector("#access-grants tr[data-principal='user:carol']", state="detached")
     assert "alice_shared" not in listed(carol, url, "#/", experiments)
 
+    # To a team: its members may read it.
+    alice.select_option("#access-principal-type", "team")
+    alice.fill("#access-principal-name", "readers")
+    alice.click("#access-grant")
+    alice.wait_for_selector("#access-grants tr[data-principal='team:readers']")
+    assert "alice_shared" in listed(carol, url, "#/", experiments)
+    alice.click("#access-grants tr[data-principal='team:readers'] .access-revoke")
+    alice.wait_for_selector("#access-grants tr[data-principal='team:readers']", state="detached")
+    assert "alice_shared" not in listed(carol, url, "#/", experiments)
+
     # The model page has the panel too, for its manager.
     alice.goto(url + "#/models/alice_model")
     wait_rendered(alice)
     texts = alice.locator("#access-grants tbody tr").all_inner_texts()
     assert any("bob" in t and "READ" in t for t in texts)
-
-
-# -- admin pages --------------------------------------------------------------------------
-
-
-def test_an_admin_creates_a_user_and_a_team(site, new_page):
-    url = site["url"]
-    page = new_page()
-    sign_in(page, url, "root")
-    assert page.locator("#admin-users-link").count() == 1
-    page.click("#admin-users-link")
-    page.wait_for_function("window.trackwireRendered === '/admin/users'")
-    page.fill("#new-user-name", "dave")
-    page.fill("#new-user-password", "dave-password-5")
-    page.click("#new-user-create")
-    page.wait_for_selector("#users tr[data-user='dave']")
-    page.fill("#new-user-name", "nightly-job")
-    page.check("#new-user-service")
-    page.click("#new-user-create")
-    page.wait_for_selector("#users tr[data-user='nightly-job']")
-    assert "service account" in page.inner_text("#users tr[data-user='nightly-job']")
-    # A password too short is refused with the server's message.
-    page.fill("#new-user-name", "eve")
-    page.fill("#new-user-password", "short")
-    page.uncheck("#new-user-service")
-    page.click("#new-user-create")
-    page.wait_for_selector("#admin-message .error")
-    assert "password" in page.inner_text("#admin-message")
-
-    dave = new_page()
-    sign_in(dave, url, "dave", "dave-password-5")
-    assert dave.inner_text("#signed-in-user") == "dave"
-    # Disabled: dave's session stops working at once.
-    page.check("#users tr[data-user='dave'] .user-disabled")
-    page.wait_for_function(
-        "document.querySelector(\"#users tr[data-user='dave'] .user-disabled\").checked"
-    )
-    cookie = session_cookie(dave)["value"]
-    page.wait_for_timeout(2100)  # the server keeps a token's caller for up to 2 s
-    assert api_status(url, "api/experiments", cookie) == 401
-
-    page.goto(url + "admin/teams")
-    page.wait_for_function("window.trackwireRendered === '/admin/teams'")
-    page.fill("#new-team-name", "ml")
-    page.click("#new-team-create")
-    page.wait_for_selector("#teams tr[data-team='ml']")
-    row = "#teams tr[data-team='ml']"
-    page.fill(f"{row} .team-new-member", "carol")
-    page.click(f"{row} .team-add-member")
-    page.wait_for_selector(f"{row} .member[data-member='carol']")
-    page.click(f"{row} .member[data-member='carol'] .team-remove-member")
-    page.wait_for_selector(f"{row} .member[data-member='carol']", state="detached")
-    page.click(f"{row} .team-delete")
-    page.wait_for_selector(row, state="detached")
-
-    # Not for other users: the pages answer 403, and so does the API (the server's check).
-    other = new_page()
-    sign_in(other, url, "alice")
-    for path in ("admin/users", "admin/teams"):
-        assert other.goto(url + path).status == 403
-    assert other.evaluate("fetch('/api/admin/users').then(r => r.status)") == 403
-
-
-# -- failed sign-ins ------------------------------------------------------------------------
-
-
-def test_failed_sign_ins_are_limited_per_browser_address(tmp_path, new_page):
-    site = start_site(f"sqlite:///{tmp_path / 'trackwire.db'}", tmp_path)
-    try:
-        page, url = new_page(), site["url"]
-        page.goto(url + "signin")
-        for _ in range(5):
-            page.fill("#user-name", "alice")
-            page.fill("#password", "guess-guess")
-            page.click("#signin-button")
-            assert page.inner_text("#signin-error") == "Wrong user name or password."
-        page.fill("#password", PASSWORDS["alice"])
-        with page.expect_response(lambda r: r.url == url + "signin") as answer:
-            page.click("#signin-button")
-        assert answer.value.status == 429
-        assert "too many failed sign-ins" in page.inner_text("#signin-error")
-
-        # The server counts the browser's address the UI names (with this process's
-        # secret), not the UI's own: another address may still sign in; a forged name
-        # without the secret counts against the caller's own address.
-        with grpc.insecure_channel(f"127.0.0.1:{site['server'].port}") as channel:
-            stub = auth_service_pb2_grpc.AuthServiceStub(channel)
-            request = apb.SignInRequest(user_name="alice", password=PASSWORDS["alice"])
-            relayed = ((UI_CLIENT_ADDRESS, "203.0.113.8"), (UI_RELAY_KEY, UI_RELAY_SECRET))
-            assert stub.SignIn(request, metadata=relayed).secret.startswith("tw_")
-            forged = ((UI_CLIENT_ADDRESS, "203.0.113.9"), (UI_RELAY_KEY, "guessed"))
-            with pytest.raises(grpc.RpcError) as e:
-                stub.SignIn(request, metadata=forged)
-            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    finally:
-        stop_site(site)
-
-
-# -- every database, and TLS ------------------------------------------------------------------
-
-
-def test_sign_in_and_per_user_lists_on_each_database(backend, tmp_path, new_page):
-    site = start_site(backend, tmp_path)
-    try:
-        url = site["url"]
-        alice, bob = new_page(), new_page()
-        sign_in(alice, url, "alice")
-        sign_in(bob, url, "bob")
-        experiments = "#experiments a.experiment-link"
-        assert set(listed(alice, url, "#/", experiments)) == {"alice_exp", "alice_shared"}
-        assert set(listed(bob, url, "#/", experiments)) == {"alice_exp", "bob_exp"}
-        assert set(listed(bob, url, "#/models", "#models a.model-link")) == {
-            "alice_model",
-            "bob_model",
-        }
-    finally:
-        stop_site(site)
-
-
-def test_the_session_cookie_is_secure_under_tls(tmp_path, new_page):
-    ca = CertificateAuthority("Trackwire test CA")
-    keys = ca.issue("trackwire", hosts=["127.0.0.1"], server=True).write(tmp_path / "server")
-    running = RunningServer(
-        f"sqlite:///{tmp_path / 'trackwire.db'}",
-        tmp_path / "artifacts",
-        auth=True,
-        tls_cert=str(keys.cert_path),
-        tls_key=str(keys.key_path),
-    )
-    ui = UiServer("127.0.0.1", running.port, port=0, tls=running.server.tls).start()
-    try:
-        create_user_with_token(
-            running.server.store,
-            "alice",
-            admin=False,
-            service_account=False,
-            password=PASSWORDS["alice"],
-        )
-        assert ui.url.startswith("https://")
-        page = new_page(ignore_https_errors=True)
-        sign_in(page, ui.url, "alice")
-        assert page.inner_text("#signed-in-user") == "alice"
-        cookie = session_cookie(page)
-        # __Host-: only ever set by this origin over HTTPS, for every path of it.
-        assert cookie["name"] == "__Host-" + COOKIE
-        assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
-        page.click("#signout")
-        page.wait_for_url(ui.url + "signin")
-        assert session_cookie(page) is None
-    finally:
-        running.server.metric_feed.close()
-        ui.stop()
-        running.stop()
