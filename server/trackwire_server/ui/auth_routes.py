@@ -161,7 +161,11 @@ def auth_routes(backend, sessions: Sessions) -> list[Route]:
             session = sessions.session_of(request)
             if session is None:
                 return sign_in_page(request)
-            if await run_in_threadpool(session_valid, session[1]):
+            try:
+                valid = await run_in_threadpool(session_valid, session[1])
+            except ApiError as e:
+                return sign_in_page(request, e.message, status=e.status)
+            if valid:
                 return RedirectResponse("/", status_code=303)
             # Revoked or expired (a page's API call answered 401): forget it, sign in anew.
             response = sign_in_page(request)
@@ -197,11 +201,11 @@ def auth_routes(backend, sessions: Sessions) -> list[Route]:
                 return sign_in_page(request, e.message, user_name, status=429)
             if code == "UNAUTHENTICATED":
                 return sign_in_page(request, "Wrong user name or password.", user_name, 401)
-            return sign_in_page(request, e.message, user_name, status=400)
+            return sign_in_page(request, e.message, user_name, ApiError.of(e).status)
         expires = answer.token.expire_time.seconds - int(time.time())
         response = RedirectResponse("/", status_code=303)
         sessions.set_cookie(response, answer.token.token_id, answer.secret, max(60, expires))
-        response.delete_cookie(SIGN_IN_NONCE_COOKIE, path="/signin")
+        response.delete_cookie(SIGN_IN_NONCE_COOKIE, path="/signin", secure=sessions.https)
         return response
 
     async def sign_out(request: Request) -> Response:
