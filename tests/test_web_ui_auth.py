@@ -18,6 +18,7 @@ import pytest
 from tests.support.auth_ui import (
     COOKIE,
     PASSWORDS,
+    READ,
     api_status,
     browser_fixture,  # noqa: F401 (the browser fixture)
     listed,
@@ -31,6 +32,7 @@ from tests.support.auth_ui import (
 from tests.support.browser import chromium_path
 from trackwire.v1 import auth_service_pb2 as apb
 from trackwire.v1 import auth_service_pb2_grpc, registered_model_pb2
+from trackwire.v1 import tracking_service_pb2 as tpb
 
 if chromium_path() is None:
     pytest.skip(
@@ -321,3 +323,27 @@ def test_a_manager_grants_and_revokes_access_from_the_experiment_page(site, new_
     wait_rendered(alice)
     texts = alice.locator("#access-grants tbody tr").all_inner_texts()
     assert any("bob" in t and "READ" in t for t in texts)
+
+
+def test_a_reader_sees_the_curves_of_a_running_run_grow(site, new_page):
+    # The run page's histories (BatchReadMetricHistory) and its live stream (WatchMetrics)
+    # are read with the signed-in user's token.
+    alice = site["users"]["alice"]
+    experiment_id = alice.tracking.CreateExperiment(
+        tpb.CreateExperimentRequest(name="alice_live")
+    ).experiment.experiment_id
+    run_id = alice.tracking.CreateRun(
+        tpb.CreateRunRequest(experiment_id=experiment_id, run_name="growing")
+    ).run.info.run_id
+    alice.log_points(run_id, "loss", [0, 1, 2])
+    alice.grant(READ, "bob", experiment_id=experiment_id)
+
+    page, url = new_page(), site["url"]
+    sign_in(page, url, "bob")
+    page.goto(url + f"#/runs/{run_id}")
+    wait_rendered(page)
+    page.wait_for_function("window.trackwireLiveOpen === true")
+    assert page.evaluate("window.trackwireCharts['metric:loss'].data[0].length") == 3
+    alice.log_points(run_id, "loss", [3])
+    page.wait_for_function("window.trackwireCharts['metric:loss'].data[0].length === 4")
+    assert page.inner_text("#run-metrics tr[data-key='loss'] .step") == "3"

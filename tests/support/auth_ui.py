@@ -85,6 +85,21 @@ class As:
         )
         return experiment_id, run.info.run_id
 
+    def log_points(self, run_id: str, key: str, steps: list[int]) -> None:
+        """Points of metric `key` at `steps` (value 1 / (step + 1))."""
+        self.tracking.LogBatch(
+            tpb.LogBatchRequest(
+                run_id=run_id,
+                metrics=run_pb2.MetricPoints(
+                    keys=[key],
+                    key_index=[0] * len(steps),
+                    values=[1 / (s + 1) for s in steps],
+                    steps=steps,
+                    timestamps_ms=[1_700_000_000_000 + s for s in steps],
+                ),
+            )
+        )
+
     def model_with_version(self, name: str, run_id: str) -> None:
         self.registry.CreateRegisteredModel(rpb.CreateRegisteredModelRequest(name=name))
         self.registry.CreateModelVersion(
