@@ -91,7 +91,6 @@ def test_an_admin_creates_a_user_and_a_team(site, new_page):
     page.wait_for_function("document.querySelector('#admin').dataset.changes === '7'")
     assert page.is_checked(f"{user_row} .user-disabled")
     cookie = session_cookie(dave)["value"]
-    page.wait_for_timeout(2100)  # the server keeps a token's caller for up to 2 s
     assert api_status(url, "api/experiments", cookie) == 401
 
     page.goto(url + "admin/teams")
