@@ -204,7 +204,8 @@ class OnExperimentNamed(Rule):
 @dataclass
 class OnRun(Rule):
     """The experiment of the run whose id is in `field` (every one, for a repeated
-    field); `optional`: an empty id names no run."""
+    path such as `run_ids[]`, named `run_ids[i]` in errors); `optional`: an empty id
+    names no run."""
 
     field: str
     level: int
@@ -214,7 +215,7 @@ class OnRun(Rule):
     def check(self, check: Check) -> None:
         values = field_values(check.request, self.field)
         for i, run_id in enumerate(values):
-            name = f"{self.field}[{i}]" if self.field.endswith("s") and len(values) else self.field
+            name = f"{self.field[:-2]}[{i}]" if self.field.endswith("[]") else self.field
             if not run_id:
                 if self.optional:
                     continue

@@ -52,8 +52,8 @@ _TRACKING = {
     "LogBatch": OnRun("run_id", USE),
     "WriteMetrics": OnRun("run_id", USE, per_message=True),
     "ReadMetricHistory": OnRun("run_id", READ),
-    "BatchReadMetricHistory": OnRun("run_ids", READ),
-    "WatchMetrics": OnRun("run_ids", READ),
+    "BatchReadMetricHistory": OnRun("run_ids[]", READ),
+    "WatchMetrics": OnRun("run_ids[]", READ),
     "SearchRuns": Filtered(),
     # Removing deleted runs and experiments for good (`trackwire gc`).
     "PurgeRun": OnRun("run_id", MANAGE),

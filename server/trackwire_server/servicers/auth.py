@@ -10,7 +10,7 @@ from trackwire.v1 import auth_service_pb2_grpc, identity_pb2
 from trackwire_server import convert
 from trackwire_server.auth import credentials
 from trackwire_server.auth.access import Access, OpenAccess, current_caller
-from trackwire_server.auth.sign_in_limits import SignInLimits
+from trackwire_server.auth.sign_in_limits import SignInLimits, sign_in_source
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, Unauthenticated
 from trackwire_server.store import Store
 from trackwire_server.store.grants import EXPERIMENT_RESOURCE, MODEL_RESOURCE
@@ -102,7 +102,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
 
     def SignIn(self, request, context):
         self._enabled()
-        peer = context.peer()
+        peer = sign_in_source(context)  # the browser's address for the web UI's sign-ins
         self.sign_in_limits.check(peer)
         ttl = request.ttl_seconds or SIGN_IN_TTL_SECONDS
         if not 60 <= ttl <= MAX_TTL_SECONDS:

@@ -4,14 +4,21 @@ errors as HTTP statuses, JSON endpoints run in threads, same-origin checks on wr
 The UI is a client of the public services like any other: it calls them through
 `trackwire_protocol` (the channel and stubs, the call and stream helpers, status codes as
 exceptions, each with its HTTP status), as `TrackwireClient` does.
+
+With authentication on, every call carries the signed-in user's token: the session
+middleware (sessions.py) sets `call_metadata` for the request it serves, and `Backend`
+sends it with each call made for that request (the connection is shared by all users;
+the metadata is per call). The server's own checks then decide what each page shows.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import threading
 from typing import NamedTuple
 
+import grpc
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +35,20 @@ UI_CHANNEL_OPTIONS = [
 ]
 
 
+# The metadata of the calls made for the request being served: the signed-in user's
+# `authorization` (empty without authentication). Set by sessions.SessionMiddleware.
+call_metadata: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "trackwire_ui_call_metadata", default=()
+)
+
+# Statuses the UI answers for codes whose exception class has no HTTP status of its own.
+HTTP_STATUSES = {
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+}
+
+
 class ApiError(Exception):
     """An answer other than 200: an HTTP status and a message for the page."""
 
@@ -37,7 +58,8 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, error: errors.TrackwireException) -> ApiError:
-        return cls(error.http_status, error.message or error.code.name)
+        status = HTTP_STATUSES.get(error.code, error.http_status)
+        return cls(status, error.message or error.code.name)
 
 
 def millis(ts) -> int | None:
@@ -74,20 +96,24 @@ class Backend:
     def call(self, method, request):
         """The response of a unary call, not retried (the page shows the error at once)."""
         try:
-            return calls.call(method, request, timeout=60, retry_for=0)
+            return calls.call(_with_metadata(method), request, timeout=60, retry_for=0)
         except errors.TrackwireException as e:
             raise ApiError.of(e) from None
 
     def stream(self, method, request):
-        try:
-            yield from calls.stream(method, request, timeout=300)
-        except errors.TrackwireException as e:
-            raise ApiError.of(e) from None
+        """The messages of a server stream, sent with the metadata of the request being
+        served now (bound here: the messages may be read in another thread)."""
+        return _messages(_with_metadata(method), request)
 
     def watch(self, request) -> MetricWatch:
         """A WatchMetrics for a page's live charts, yielding (run_id, key, WatchedPoints);
         it watches anew when the server ends it for being quiet, until `forget`."""
-        watch = MetricWatch(functools.partial(self.tracking.WatchMetrics, request), _watched)
+        watch = MetricWatch(
+            functools.partial(
+                self.tracking.WatchMetrics, request, metadata=call_metadata.get() or None
+            ),
+            _watched,
+        )
         with self._lock:
             self._watches.add(watch)
         return watch
@@ -105,12 +131,41 @@ class Backend:
         self.connection.close()
 
 
+def _messages(method, request):
+    try:
+        yield from calls.stream(method, request, timeout=300)
+    except errors.TrackwireException as e:
+        raise ApiError.of(e) from None
+
+
+def _with_metadata(method):
+    """`method` sending the current request's call metadata."""
+    metadata = call_metadata.get()
+    return functools.partial(method, metadata=metadata) if metadata else method
+
+
 def json_endpoint(handler):
     """An endpoint that runs handler(request) in a thread and answers its dict as JSON."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return JSONResponse(await run_in_threadpool(handler, request))
+        except ApiError as e:
+            return JSONResponse({"error": e.message}, status_code=e.status)
+
+    return endpoint
+
+
+def json_write_endpoint(handler):
+    """An endpoint for a change: handler(request, body) with the request's JSON object
+    body (see same_origin_json), run in a thread, its dict answered as JSON."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await same_origin_json(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            return JSONResponse(await run_in_threadpool(handler, request, body))
         except ApiError as e:
             return JSONResponse({"error": e.message}, status_code=e.status)
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -26,6 +27,8 @@ from trackwire_protocol.channel import Connection
 from trackwire_protocol.enums import LIFECYCLE_STAGES, RUN_STATUSES
 from trackwire_protocol.errors import TrackwireException
 from trackwire_protocol.watch import WATCH_OVERFLOWED
+from trackwire_server.ui.admin_routes import admin_routes
+from trackwire_server.ui.auth_routes import auth_routes
 from trackwire_server.ui.backend import (
     ApiError,
     Backend,
@@ -34,6 +37,7 @@ from trackwire_server.ui.backend import (
     same_origin_json,
 )
 from trackwire_server.ui.registry_routes import registry_routes
+from trackwire_server.ui.sessions import SessionMiddleware, Sessions
 
 STATIC = pathlib.Path(__file__).parent / "static"
 NOTE_TAG = "trackwire.note.content"
@@ -159,9 +163,11 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def create_app(connection: Connection) -> Starlette:
-    """The UI's app, calling the services on `connection` (it closes it on `state.close`)."""
+def create_app(connection: Connection, https: bool = False) -> Starlette:
+    """The UI's app, calling the services on `connection` (it closes it on `state.close`);
+    `https`: it is served over HTTPS (the session cookie is then Secure)."""
     backend = Backend(connection)
+    sessions = Sessions(connection, https)
 
     def search_experiments(request: Request) -> dict:
         text = request.query_params.get("q", "").strip()
@@ -453,8 +459,11 @@ def create_app(connection: Connection) -> Starlette:
             Route("/api/metrics-logged-once", json_endpoint(metrics_logged_once)),
             Route("/api/live", live),
             *registry_routes(backend),
+            *auth_routes(backend, sessions),
+            *admin_routes(backend, sessions),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
+        ],
+        middleware=[Middleware(SessionMiddleware, sessions=sessions)],
     )
     app.state.close = backend.close
     return app

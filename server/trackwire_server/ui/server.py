@@ -55,7 +55,7 @@ class UiServer:
         connection = _grpc_connection(grpc_host, grpc_port, tls)
         self.grpc_target = connection.target
         self.tls = tls
-        self.app = create_app(connection)
+        self.app = create_app(connection, https=tls is not None)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,6 +74,9 @@ class UiServer:
             log_level="warning",
             timeout_graceful_shutdown=1,
             lifespan="off",
+            # The client's own address, never an X-Forwarded-For header: failed sign-ins
+            # are limited per address (behind a proxy, that is the proxy's).
+            proxy_headers=False,
             **https,
         )
         self._server = uvicorn.Server(config)

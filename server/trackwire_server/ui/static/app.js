@@ -31,7 +31,8 @@
   }
 
   async function api(path, options) {
-    const response = await fetch(path, options);
+    const response = await fetch(path, await TrackwireAuth.withCsrf(options));
+    if (response.status === 401) return TrackwireAuth.signIn();
     const body = await response.json().catch(() => ({ error: response.statusText }));
     if (!response.ok) throw new Error(body.error || response.statusText);
     return body;
@@ -151,7 +152,8 @@
       window.trackwireRendered = rendering;
     };
     const container = current;
-    page.then(done, (e) => { container.append(error(e.message)); done(); });
+    // Then what the session adds (auth.js): the Access panel of an experiment or a model.
+    page.then(() => TrackwireAuth.pageExtras(container, parts)).then(done, (e) => { container.append(error(e.message)); done(); });
   }
   window.addEventListener("hashchange", route);
 
@@ -431,6 +433,8 @@
   async function runPage(runId) {
     const app = current;
     const { run } = await api("/api/runs/" + encodeURIComponent(runId));
+    // Writing the note needs USE on the experiment (the server refuses it anyway).
+    const mayWrite = TrackwireAuth.allows({ experiments: run.experiment_id }, "USE");
     const generation = pageGeneration;
     const metrics = Object.entries(run.metrics).sort(([a], [b]) => a.localeCompare(b));
     const [crumbs, once] = await Promise.all([experimentCrumbs([run.experiment_id]), metricsLoggedOnce([runId], metrics.map(([k]) => k))]);
@@ -457,6 +461,7 @@
     } }, "Save");
     const edit = h("button", { id: "note-edit", onclick: () => { editor.value = noteText; editor.hidden = save.hidden = false; edit.hidden = true; } }, "Edit note");
     app.append(h("h2", {}, "Note"), h("div", { className: "note" }, noteView, editor, noteError, h("div", { className: "toolbar" }, edit, save)));
+    if (!(await mayWrite)) edit.remove();
 
     const table = (id, rows, heads) => h("div", { className: "table-wrap" }, h("table", { className: "grid", id }, h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))), h("tbody", {}, rows)));
     const params = Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b));
@@ -638,6 +643,8 @@
   async function modelPage(name) {
     const app = current;
     const { model, versions } = await api("/api/models/" + encodeURIComponent(name));
+    // Changing stages needs EDIT on the model (the server refuses it anyway).
+    const mayEdit = await TrackwireAuth.allows({ models: name }, "EDIT");
     app.append(h("div", { className: "crumbs" }, h("a", { href: "#/models" }, "Models"), " / "),
       h("h1", { id: "model-name" }, model.name),
       model.description ? h("p", { id: "model-description" }, model.description) : null);
@@ -661,7 +668,7 @@
         h("td", {}, v.run_id ? h("a", { href: "#/runs/" + encodeURIComponent(v.run_id), className: "source-run" }, v.run_id.slice(0, 12)) : ""),
         h("td", { title: v.source }, v.source),
         h("td", {}, fmtTime(v.create_time)), h("td", {}, v.description),
-        h("td", { className: "actions" }, select, " ", h("label", { title: "Archive the other versions in that stage" }, archive, " archive others"), " ", apply));
+        h("td", { className: "actions" }, mayEdit ? [select, " ", h("label", { title: "Archive the other versions in that stage" }, archive, " archive others"), " ", apply] : h("span", { className: "muted" }, "read only")));
     });
     app.append(h("h2", {}, "Versions"), stageError, h("div", { className: "table-wrap" }, h("table", { className: "grid", id: "versions" },
       h("thead", {}, h("tr", {}, ["Version", "Stage", "Aliases", "Source run", "Source", "Created", "Description", "Change stage"].map((x) => h("th", {}, x)))),
