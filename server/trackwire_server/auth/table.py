@@ -115,6 +115,7 @@ _AUTH = {
 _INFRASTRUCTURE = {
     "/grpc.health.v1.Health/Check": Open(),
     "/grpc.health.v1.Health/Watch": Open(),
+    "/grpc.health.v1.Health/List": Open(),  # the statuses Check answers, all at once
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": Open(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Open(),
 }
