@@ -65,7 +65,12 @@ def field_values(message, path: str) -> list:
 
 
 def _is_message_field(message, name: str) -> bool:
-    field = message.DESCRIPTOR.fields_by_name.get(name)
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    if descriptor is None:
+        # trackwire_protocol.wire.UploadChunk (UploadArtifact's requests, decoded without
+        # protobuf): its one message field is `header`.
+        return name == "header"
+    field = descriptor.fields_by_name.get(name)
     return field is not None and field.message_type is not None and not _is_repeated(field)
 
 
