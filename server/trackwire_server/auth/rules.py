@@ -178,9 +178,12 @@ class OnExperiment(Rule):
 
     field: str
     level: int
+    optional: bool = False  # an empty id names no experiment
 
     def check(self, check: Check) -> None:
         for value in field_values(check.request, self.field):
+            if not value and self.optional:
+                continue
             eid = parse_experiment_id(self.field, value)
             missing = f"{self.field}: experiment {value} does not exist"
             if not check.access.store.grants.experiment_exists(eid):
@@ -207,7 +210,8 @@ class OnExperimentNamed(Rule):
 @dataclass
 class OnRun(Rule):
     """The experiment of the run whose id is in `field` (every one, for a repeated
-    field); `optional`: an empty id names no run."""
+    path such as `run_ids[]`, named `run_ids[i]` in errors); `optional`: an empty id
+    names no run."""
 
     field: str
     level: int
@@ -217,7 +221,7 @@ class OnRun(Rule):
     def check(self, check: Check) -> None:
         values = field_values(check.request, self.field)
         for i, run_id in enumerate(values):
-            name = f"{self.field}[{i}]" if self.field.endswith("s") and len(values) else self.field
+            name = f"{self.field[:-2]}[{i}]" if self.field.endswith("[]") else self.field
             if not run_id:
                 if self.optional:
                     continue
