@@ -76,6 +76,9 @@ class OpenAccess:
     def caller_name(self) -> str | None:
         return None
 
+    def forget_levels(self) -> None:
+        pass
+
 
 class Access:
     """Authentication on, over `store`'s users, tokens and grants."""
