@@ -1,0 +1,197 @@
+"""Issue #14, around the access table: tokens that stop working (revoked, expired, their
+user disabled or deleted) stop at once on the server that cached them; a stream checked
+per message cannot switch to a run the caller may not use; a deleted registered model's
+grants (cached or not) never reach a model made after it; the server-wide default."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from tests.support.auth_calls import (
+    EDIT,
+    MANAGE,
+    NONE,
+    READ,
+    USE,
+    AuthServer,
+    bearer,
+    resource,
+    unique,
+)
+from tests.support.auth_matrix import upload_messages, wait_past
+from trackwire.v1 import artifact_service_pb2 as art
+from trackwire.v1 import auth_service_pb2 as auth
+from trackwire.v1 import model_registry_service_pb2 as reg
+from trackwire.v1 import run_pb2
+from trackwire.v1 import tracking_service_pb2 as tr
+
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.fixture
+def srv(backend, tmp_path):
+    server = AuthServer(backend, tmp_path / "artifacts", default_permission=NONE)
+    yield server
+    server.stop()
+
+
+def _who(server, token):
+    try:
+        return server.auth.WhoAmI(auth.WhoAmIRequest(), metadata=bearer(token)).user.name
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+
+
+def _token_id(server, user, secret):
+    tokens = server.auth.ListApiTokens(
+        auth.ListApiTokensRequest(user_name=user), metadata=bearer(server.admin)
+    ).tokens
+    return next(t.token_id for t in tokens if secret.startswith(t.prefix))
+
+
+def test_tokens_stop_working_at_once_on_the_server_that_cached_them(srv):
+    revoked = srv.user("alice")
+    expiring_at = int(time.time() * 1000) + 1200
+    expire = timestamp_pb2.Timestamp()
+    expire.FromMilliseconds(expiring_at)
+    expiring = srv.token("alice", expire_time=expire)
+    disabled = srv.user("bob")
+    deleted = srv.user("carol")
+    for token, name in (
+        (revoked, "alice"),
+        (expiring, "alice"),
+        (disabled, "bob"),
+        (deleted, "carol"),
+    ):
+        assert _who(srv, token) == name  # now in the server's 2 s cache
+    admin = bearer(srv.admin)
+    srv.auth.RevokeApiToken(
+        auth.RevokeApiTokenRequest(token_id=_token_id(srv, "alice", revoked)), metadata=admin
+    )
+    srv.auth.UpdateUser(auth.UpdateUserRequest(name="bob", disabled=True), metadata=admin)
+    srv.auth.DeleteUser(auth.DeleteUserRequest(name="carol"), metadata=admin)
+    unknown = _who(srv, "tw_" + "0" * 40)
+    assert unknown[0] == UNAUTHENTICATED
+    for token in (revoked, disabled, deleted):
+        assert _who(srv, token) == unknown  # one message: none is confirmed
+    assert _who(srv, expiring) == "alice"
+    wait_past(expiring_at)
+    assert _who(srv, expiring) == unknown
+
+
+def test_a_metric_stream_cannot_switch_to_a_run_it_may_not_use(srv):
+    token = bearer(srv.user("u"))
+    admin = bearer(srv.admin)
+    runs = {}
+    for name, level in (("mine", USE), ("theirs", READ), ("hidden", NONE)):
+        eid = srv.tracking.CreateExperiment(
+            tr.CreateExperimentRequest(name=unique(name)), metadata=admin
+        ).experiment.experiment_id
+        srv.grant(level, experiment_id=eid, user="u")
+        runs[name] = srv.tracking.CreateRun(
+            tr.CreateRunRequest(experiment_id=eid), metadata=admin
+        ).run.info.run_id
+    writer = unique("w")
+
+    def batch(n, run_id):
+        return tr.WriteMetricsRequest(
+            writer_id=writer,
+            sequence_number=n,
+            run_id=run_id,
+            points=run_pb2.MetricPoints(keys=["x"], values=[float(n)]),
+        )
+
+    for other, code in (("theirs", DENIED), ("hidden", NOT_FOUND)):
+        stream = srv.tracking.WriteMetrics(
+            iter([batch(1, runs["mine"]), batch(2, runs[other])]), metadata=token
+        )
+        with pytest.raises(grpc.RpcError) as e:
+            list(stream)
+        assert e.value.code() == code, e.value.details()
+        history = list(
+            srv.tracking.ReadMetricHistory(
+                tr.ReadMetricHistoryRequest(run_id=runs[other], metric_key="x"), metadata=admin
+            )
+        )
+        assert sum(len(c.points.values) for c in history) == 0
+        writer = unique("w")
+    # An upload names its run once, in its first message; a second header is refused
+    # too when it names a run the caller may not use.
+    messages = upload_messages(runs["mine"], "a.txt", b"a") + upload_messages(
+        runs["hidden"], "b.txt", b"b"
+    )
+    with pytest.raises(grpc.RpcError) as e:
+        srv.artifacts.UploadArtifact(iter(messages), metadata=token)
+    assert e.value.code() != grpc.StatusCode.OK
+    listed = srv.artifacts.ListArtifacts(
+        art.ListArtifactsRequest(run_id=runs["hidden"]), metadata=admin
+    )
+    assert list(listed.files) == []
+
+
+def test_a_deleted_models_grants_never_reach_a_model_made_after_it(srv):
+    """A registered model is deleted for good; on SQLite the next model may get its id.
+    What its creator could do with it (even as cached by the server) must not carry over."""
+    u = bearer(srv.user("u"))
+    admin = bearer(srv.admin)
+    srv.registry.CreateRegisteredModel(reg.CreateRegisteredModelRequest(name="old"), metadata=u)
+    assert _level(srv, u, "old") == MANAGE  # cached
+    srv.registry.DeleteRegisteredModel(reg.DeleteRegisteredModelRequest(name="old"), metadata=u)
+    srv.registry.CreateRegisteredModel(reg.CreateRegisteredModelRequest(name="new"), metadata=admin)
+    with pytest.raises(grpc.RpcError) as e:
+        srv.registry.GetRegisteredModel(reg.GetRegisteredModelRequest(name="new"), metadata=u)
+    assert e.value.code() == NOT_FOUND
+    found = srv.registry.SearchRegisteredModels(reg.SearchRegisteredModelsRequest(), metadata=u)
+    assert list(found.registered_models) == []
+
+
+def _level(srv, md, model):
+    return srv.auth.GetEffectivePermission(
+        auth.GetEffectivePermissionRequest(resource=resource(model=model)), metadata=md
+    ).level
+
+
+@pytest.fixture
+def read_by_default(backend, tmp_path):
+    server = AuthServer(backend, tmp_path / "artifacts", default_permission=READ)
+    yield server
+    server.stop()
+
+
+def test_the_default_permission_applies_where_nothing_was_granted(read_by_default):
+    srv = read_by_default
+    admin = bearer(srv.admin)
+    u = bearer(srv.user("u"))
+    eid = srv.tracking.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("e")), metadata=admin
+    ).experiment.experiment_id
+    closed = srv.tracking.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("closed")), metadata=admin
+    ).experiment.experiment_id
+    srv.grant(NONE, experiment_id=closed, user="u")
+    who = srv.auth.WhoAmI(auth.WhoAmIRequest(), metadata=u)
+    assert who.default_permission == READ
+    # READ by default: reading works, writing is PERMISSION_DENIED (the experiment shows).
+    assert srv.tracking.GetExperiment(tr.GetExperimentRequest(experiment_id=eid), metadata=u)
+    for call in (
+        lambda: srv.tracking.CreateRun(tr.CreateRunRequest(experiment_id=eid), metadata=u),
+        lambda: srv.tracking.UpdateExperiment(
+            tr.UpdateExperimentRequest(experiment_id=eid, name=unique("x")), metadata=u
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            call()
+        assert e.value.code() == DENIED
+    # An explicit NONE hides it.
+    with pytest.raises(grpc.RpcError) as e:
+        srv.tracking.GetExperiment(tr.GetExperimentRequest(experiment_id=closed), metadata=u)
+    assert e.value.code() == NOT_FOUND
+    # A grant above the default raises it.
+    srv.grant(EDIT, experiment_id=eid, user="u")
+    srv.tracking.CreateRun(tr.CreateRunRequest(experiment_id=eid), metadata=u)
