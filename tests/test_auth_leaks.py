@@ -20,6 +20,7 @@ from tests.support.auth_calls import (
     MANAGE,
     NONE,
     READ,
+    USE,
     AuthServer,
     bearer,
     resource,
@@ -498,3 +499,20 @@ def _error_or_none(call):
     except grpc.RpcError as e:
         return e.code()
     return None
+
+
+def test_resuming_a_run_of_another_experiment_does_not_say_which(world):
+    """CreateRun with a run_id resumes the run of that id in the same experiment; the
+    id of a run elsewhere is refused without naming its experiment, readable or not."""
+    t = world.s.tracking
+    eid = t.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("C")), metadata=world.md
+    ).experiment.experiment_id
+    world.s.grant(USE, experiment_id=eid, user="u")
+    errors = []
+    for run_id in (world.b_runs[1], world.a_runs[1]):
+        with pytest.raises(grpc.RpcError) as e:
+            t.CreateRun(tr.CreateRunRequest(experiment_id=eid, run_id=run_id), metadata=world.u)
+        assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        errors.append(e.value.details().replace(run_id, "<id>"))
+    assert errors[0] == errors[1] == "run_id <id> exists in another experiment"
