@@ -19,14 +19,15 @@ from tests.support.auth_calls import (
     USE,
     AuthServer,
     bearer,
+    principal,
     resource,
     unique,
 )
 from tests.support.auth_matrix import upload_messages, wait_past
 from trackwire.v1 import artifact_service_pb2 as art
 from trackwire.v1 import auth_service_pb2 as auth
+from trackwire.v1 import identity_pb2, run_pb2
 from trackwire.v1 import model_registry_service_pb2 as reg
-from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as tr
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -195,3 +196,51 @@ def test_the_default_permission_applies_where_nothing_was_granted(read_by_defaul
     # A grant above the default raises it.
     srv.grant(EDIT, experiment_id=eid, user="u")
     srv.tracking.CreateRun(tr.CreateRunRequest(experiment_id=eid), metadata=u)
+
+
+def test_a_user_cannot_raise_their_own_rights(srv):
+    u = bearer(srv.user("u", password="a-long-enough-password"))
+    admin = bearer(srv.admin)
+    eid = srv.tracking.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("e")), metadata=admin
+    ).experiment.experiment_id
+    srv.grant(EDIT, experiment_id=eid, user="u")
+    team = unique("t")
+    srv.auth.CreateTeam(auth.CreateTeamRequest(name=team), metadata=admin)
+    srv.grant(MANAGE, experiment_id=eid, team=team)
+    attempts = {
+        "admin flag": lambda: srv.auth.UpdateUser(
+            auth.UpdateUserRequest(name="u", admin=True), metadata=u
+        ),
+        "re-enable": lambda: srv.auth.UpdateUser(
+            auth.UpdateUserRequest(name="u", disabled=False), metadata=u
+        ),
+        "a token for the admin": lambda: srv.auth.CreateApiToken(
+            auth.CreateApiTokenRequest(user_name="admin"), metadata=u
+        ),
+        "join a team": lambda: srv.auth.AddTeamMember(
+            auth.AddTeamMemberRequest(team_name=team, user_name="u"), metadata=u
+        ),
+        "grant oneself MANAGE": lambda: srv.auth.SetPermission(
+            auth.SetPermissionRequest(
+                grant=identity_pb2.PermissionGrant(
+                    resource=resource(eid), principal=principal("u"), level=MANAGE
+                )
+            ),
+            metadata=u,
+        ),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(grpc.RpcError) as e:
+            attempt()
+        assert e.value.code() == DENIED, what
+    level = srv.auth.GetEffectivePermission(
+        auth.GetEffectivePermissionRequest(resource=resource(eid)), metadata=u
+    ).level
+    assert level == EDIT
+    who = srv.auth.WhoAmI(auth.WhoAmIRequest(), metadata=u)
+    assert (who.user.admin, list(who.team_names)) == (False, [])
+    # Their own password they may change.
+    srv.auth.UpdateUser(
+        auth.UpdateUserRequest(name="u", password="a-new-long-password"), metadata=u
+    )
