@@ -516,3 +516,32 @@ def test_resuming_a_run_of_another_experiment_does_not_say_which(world):
         assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
         errors.append(e.value.details().replace(run_id, "<id>"))
     assert errors[0] == errors[1] == "run_id <id> exists in another experiment"
+
+
+def test_an_experiment_cannot_be_put_inside_the_artifacts_of_a_run(world):
+    """Its runs would write into that run's files (which U may not even read)."""
+    t = world.s.tracking
+    run = t.GetRun(tr.GetRunRequest(run_id=world.b_runs[0]), metadata=world.md).run
+    root = run.info.artifact_uri
+    relative = f"{world.b}/{world.b_runs[0]}/artifacts/x"  # under the server's root
+    for location in (root, f"{root}/x", f"file://{root}/y", relative):
+        with pytest.raises(grpc.RpcError) as e:
+            t.CreateExperiment(
+                tr.CreateExperimentRequest(name=unique("C"), artifact_location=location),
+                metadata=world.u,
+            )
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, location
+        assert "inside the artifacts of a run" in e.value.details()
+    # Whether or not such a run exists: the answer confirms none.
+    with pytest.raises(grpc.RpcError) as e:
+        t.CreateExperiment(
+            tr.CreateExperimentRequest(
+                name=unique("C"), artifact_location=f"{world.b}/{'0' * 32}/artifacts"
+            ),
+            metadata=world.u,
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    listed = world.s.artifacts.ListArtifacts(
+        art.ListArtifactsRequest(run_id=world.b_runs[0]), metadata=world.md
+    )
+    assert sorted(f.path for f in listed.files) == ["model", "secret"]
