@@ -13,7 +13,7 @@ from trackwire_server import __version__, convert
 from trackwire_server.artifacts import ArtifactLocations
 from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
-from trackwire_server.errors import InvalidArgument, SequenceGap, TrackwireError
+from trackwire_server.errors import InvalidArgument, NotFound, SequenceGap, TrackwireError
 from trackwire_server.interceptors import status_code_for
 from trackwire_server.limits import LIMITS
 from trackwire_server.metric_feed import MetricFeed
@@ -283,6 +283,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                     yield pb.WatchMetricsResponse(overflowed=True)
                     expires = time.monotonic() + self.stream_idle_timeout
                     continue
+                if not self.access.still_reads_run(update.run_id):
+                    # As the access rule answers for a run the caller may not read.
+                    index = list(request.run_ids).index(update.run_id)
+                    raise NotFound(f"run_ids[{index}]: run {update.run_id} does not exist")
                 response = pb.WatchMetricsResponse(run_id=update.run_id)
                 convert.fill_metric_points(
                     response.points, update.key, update.steps, update.timestamps, update.values
