@@ -6,6 +6,7 @@ grants (cached or not) never reach a model made after it; the server-wide defaul
 from __future__ import annotations
 
 import time
+import uuid
 
 import grpc
 import pytest
@@ -244,3 +245,71 @@ def test_a_user_cannot_raise_their_own_rights(srv):
     srv.auth.UpdateUser(
         auth.UpdateUserRequest(name="u", password="a-new-long-password"), metadata=u
     )
+
+
+def _watch_after(srv, md, run_id, change):
+    """Opens a watch on `run_id`, applies `change`, writes a point: the watch's end."""
+    admin = bearer(srv.admin)
+    stream = srv.tracking.WatchMetrics(
+        tr.WatchMetricsRequest(run_ids=[run_id]), metadata=md, timeout=20
+    )
+    stream.initial_metadata()  # subscribed
+    change()
+    srv.tracking.LogBatch(
+        tr.LogBatchRequest(run_id=run_id, metrics=run_pb2.MetricPoints(keys=["x"], values=[1.0])),
+        metadata=admin,
+    )
+    with pytest.raises(grpc.RpcError) as e:
+        for _ in stream:
+            pass
+    return e.value.code(), e.value.details()
+
+
+def test_a_watch_ends_when_its_caller_may_no_longer_read_the_run(srv):
+    admin = bearer(srv.admin)
+    eid = srv.tracking.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("e")), metadata=admin
+    ).experiment.experiment_id
+    run_id = srv.tracking.CreateRun(
+        tr.CreateRunRequest(experiment_id=eid), metadata=admin
+    ).run.info.run_id
+    missing = uuid.uuid4().hex
+    u = srv.user("u")
+    srv.grant(READ, experiment_id=eid, user="u")
+    with pytest.raises(grpc.RpcError) as e:
+        list(
+            srv.tracking.WatchMetrics(tr.WatchMetricsRequest(run_ids=[missing]), metadata=bearer(u))
+        )
+    missing_details = e.value.details().replace(missing, run_id)
+    # The grant goes: NOT_FOUND as for a missing run.
+    code, details = _watch_after(
+        srv, bearer(u), run_id, lambda: srv.grant(NONE, experiment_id=eid, user="u")
+    )
+    assert (code, details) == (NOT_FOUND, missing_details)
+    # The token is revoked: UNAUTHENTICATED.
+    srv.grant(READ, experiment_id=eid, user="u")
+    token_id = _token_id(srv, "u", u)
+    code, _ = _watch_after(
+        srv,
+        bearer(u),
+        run_id,
+        lambda: srv.auth.RevokeApiToken(
+            auth.RevokeApiTokenRequest(token_id=token_id), metadata=admin
+        ),
+    )
+    assert code == UNAUTHENTICATED
+    # The team that let them read leaves them.
+    v = srv.user("v")
+    team = unique("t")
+    srv.auth.CreateTeam(auth.CreateTeamRequest(name=team), metadata=admin)
+    srv.auth.AddTeamMember(auth.AddTeamMemberRequest(team_name=team, user_name="v"), metadata=admin)
+    srv.grant(READ, experiment_id=eid, team=team)
+    code, details = _watch_after(
+        srv,
+        bearer(v),
+        run_id,
+        lambda: srv.auth.RemoveTeamMember(
+            auth.RemoveTeamMemberRequest(team_name=team, user_name="v"), metadata=admin
+        ),
+    )
+    assert (code, details) == (NOT_FOUND, missing_details)
