@@ -220,15 +220,19 @@ class Access:
         caller = current_caller()
         if caller is None:
             return True
-        caller = self._live(caller)
-        if caller is None:
-            raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
+        caller = self.refreshed(caller)
         eid = self.run_experiment(run_id)
         return eid is not None and self.level(caller, EXPERIMENT_RESOURCE, eid) >= READ
 
+    def refreshed(self, caller: Caller) -> Caller:
+        """`caller` as their token says now (their teams may have changed); Unauthenticated
+        if the token is no longer valid. Long calls ask it again as they go."""
+        live = self._live(caller)
+        if live is None:
+            raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
+        return live
+
     def _live(self, caller: Caller) -> Caller | None:
-        """`caller` as their token says now (their teams may have changed), None if the
-        token is no longer valid."""
         key = ("live", caller.token_id)
         now = time.monotonic()
         cached = self._levels.get(key)
