@@ -5,6 +5,7 @@ grants (cached or not) never reach a model made after it; the server-wide defaul
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
 
@@ -313,3 +314,42 @@ def test_a_watch_ends_when_its_caller_may_no_longer_read_the_run(srv):
         ),
     )
     assert (code, details) == (NOT_FOUND, missing_details)
+
+
+def test_a_metric_stream_ends_when_its_token_is_revoked(srv):
+    admin = bearer(srv.admin)
+    eid = srv.tracking.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("e")), metadata=admin
+    ).experiment.experiment_id
+    run_id = srv.tracking.CreateRun(
+        tr.CreateRunRequest(experiment_id=eid), metadata=admin
+    ).run.info.run_id
+    token = srv.user("u")
+    srv.grant(USE, experiment_id=eid, user="u")
+    batches = queue.Queue()
+    writer = unique("w")
+
+    def requests():
+        while (n := batches.get()) is not None:
+            yield tr.WriteMetricsRequest(
+                writer_id=writer,
+                sequence_number=n,
+                run_id=run_id,
+                points=run_pb2.MetricPoints(keys=["x"], values=[float(n)]),
+            )
+
+    answers = srv.tracking.WriteMetrics(requests(), metadata=bearer(token), timeout=20)
+    batches.put(1)
+    assert next(answers).sequence_number == 1
+    srv.auth.RevokeApiToken(
+        auth.RevokeApiTokenRequest(token_id=_token_id(srv, "u", token)), metadata=admin
+    )
+    batches.put(2)
+    with pytest.raises(grpc.RpcError) as e:
+        next(answers)
+    assert e.value.code() == UNAUTHENTICATED
+    batches.put(None)
+    history = srv.tracking.ReadMetricHistory(
+        tr.ReadMetricHistoryRequest(run_id=run_id, metric_key="x"), metadata=admin
+    )
+    assert [v for chunk in history for v in chunk.points.values] == [1.0]
