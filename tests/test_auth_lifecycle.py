@@ -353,3 +353,15 @@ def test_a_metric_stream_ends_when_its_token_is_revoked(srv):
         tr.ReadMetricHistoryRequest(run_id=run_id, metric_key="x"), metadata=admin
     )
     assert [v for chunk in history for v in chunk.points.values] == [1.0]
+
+
+def test_a_request_id_replays_only_for_the_caller_who_sent_it(srv):
+    """A retry gets the first call's response: another user sending the same request with
+    the same id must not get it (it may show what they may not read)."""
+    u, v = bearer(srv.user("u")), bearer(srv.user("v"))
+    request = tr.CreateExperimentRequest(name=unique("e"), request_id=unique("rid"))
+    first = srv.tracking.CreateExperiment(request, metadata=u)
+    assert srv.tracking.CreateExperiment(request, metadata=u) == first  # a retry
+    with pytest.raises(grpc.RpcError) as e:
+        srv.tracking.CreateExperiment(request, metadata=v)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
