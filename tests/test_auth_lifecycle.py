@@ -365,3 +365,41 @@ def test_a_request_id_replays_only_for_the_caller_who_sent_it(srv):
     with pytest.raises(grpc.RpcError) as e:
         srv.tracking.CreateExperiment(request, metadata=v)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.skipif(
+    not hasattr(tr, "PurgeExperimentRequest"), reason="PurgeExperiment comes with main's gc"
+)
+def test_a_purged_experiments_grants_never_reach_an_experiment_made_after_it(srv):
+    """A purged experiment is gone for good; on SQLite the next one may get its id. Its
+    grants must go with it: they would reach the new experiment (and its creator's MANAGE
+    row would collide with the new one's)."""
+    u, v = bearer(srv.user("u")), bearer(srv.user("v"))
+    t = srv.tracking
+    eid = t.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("old")), metadata=u
+    ).experiment.experiment_id
+    srv.grant(READ, experiment_id=eid, user="v")
+    t.DeleteExperiment(tr.DeleteExperimentRequest(experiment_id=eid), metadata=u)
+    t.PurgeExperiment(tr.PurgeExperimentRequest(experiment_id=eid), metadata=u)
+    admin_made = t.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("new")), metadata=bearer(srv.admin)
+    ).experiment.experiment_id
+    for md in (u, v):
+        with pytest.raises(grpc.RpcError) as e:
+            t.GetExperiment(tr.GetExperimentRequest(experiment_id=admin_made), metadata=md)
+        assert e.value.code() == NOT_FOUND
+    # And when U makes the next one, they get MANAGE on it (no clash with the old row).
+    t.DeleteExperiment(
+        tr.DeleteExperimentRequest(experiment_id=admin_made), metadata=bearer(srv.admin)
+    )
+    t.PurgeExperiment(
+        tr.PurgeExperimentRequest(experiment_id=admin_made), metadata=bearer(srv.admin)
+    )
+    mine = t.CreateExperiment(
+        tr.CreateExperimentRequest(name=unique("mine")), metadata=u
+    ).experiment.experiment_id
+    level = srv.auth.GetEffectivePermission(
+        auth.GetEffectivePermissionRequest(resource=resource(mine)), metadata=u
+    ).level
+    assert level == MANAGE

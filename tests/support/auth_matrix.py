@@ -334,3 +334,12 @@ def wait_past(expire_ms: int) -> None:
     delay = expire_ms / 1000 - time.time() + 0.05
     if delay > 0:
         time.sleep(delay)
+
+
+# PurgeRun and PurgeExperiment (`trackwire gc`) are on main since its merge of h16-cli;
+# they join the matrix once this branch is merged with it.
+if hasattr(tr, "PurgeRunRequest"):
+    CASES += [
+        Case(f"{T}/PurgeRun", "resource", lambda f, a: tr.PurgeRunRequest(run_id=_deleted_run(f)), MANAGE),
+        Case(f"{T}/PurgeExperiment", "resource", lambda f, a: tr.PurgeExperimentRequest(experiment_id=_deleted_experiment(f)), MANAGE),
+    ]  # fmt: skip
