@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2 as v1alpha_reflection_pb2
 from grpc_reflection.v1alpha import reflection_pb2_grpc as v1alpha_reflection_grpc
@@ -74,9 +75,7 @@ class Method:
     stub: type | None
 
 
-def _input_class(module, descriptor):
-    from google.protobuf import message_factory
-
+def _input_class(descriptor):
     return message_factory.GetMessageClass(descriptor)
 
 
@@ -91,7 +90,7 @@ def served_methods() -> dict[str, Method]:
                 full,
                 service.full_name,
                 m.name,
-                _input_class(module, m.input_type),
+                _input_class(m.input_type),
                 m.client_streaming,
                 m.server_streaming,
                 stub,
