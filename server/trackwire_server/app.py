@@ -23,6 +23,8 @@ from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
 from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.auth.bootstrap import create_first_admin
 from trackwire_server.auth.interceptor import AuthInterceptor
+from trackwire_server.auth.rules import Rule
+from trackwire_server.auth.table import RULES
 from trackwire_server.config import ConfigError, ServerConfig
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
@@ -51,7 +53,9 @@ SERVICE_NAMES = (
 class TrackwireServer:
     """A running (or ready-to-start) Trackwire server and what it owns."""
 
-    def __init__(self, config: ServerConfig):
+    def __init__(self, config: ServerConfig, access_rules: dict[str, Rule] = RULES):
+        """`access_rules`: the access table the AuthInterceptor applies (`auth.table.RULES`;
+        tests pass a copy without an entry to check that such a method is refused)."""
         self.config = config
         # TLS files are read and checked first: a bad one is reported before anything opens.
         self.tls = ServerTls.load(config.tls_cert, config.tls_key, config.tls_client_ca)
@@ -87,7 +91,7 @@ class TrackwireServer:
                 self.admission,
                 ErrorMappingInterceptor(),
                 # Before the request log: a retried request is checked like a new one.
-                AuthInterceptor(self.access),
+                AuthInterceptor(self.access, access_rules),
                 IdempotencyInterceptor(self.store.request_log),
                 *config.interceptors,
                 MessageLimitsInterceptor(),

@@ -13,14 +13,20 @@ import hashlib
 
 import grpc
 
+from trackwire_server.auth.access import current_caller
 from trackwire_server.store.request_log import RequestLog
 from trackwire_server.store.unit_of_work import call_deadline
 
 
-def fingerprint(method: str, request) -> str:
-    """What tells a retry of a request from another request sent with the same id."""
+def fingerprint(method: str, request, caller: str = "") -> str:
+    """What tells a retry of a request from another request sent with the same id: with
+    authentication on, the same request from another user is another request (its first
+    response may show what they may not read)."""
     digest = hashlib.blake2b(method.encode(), digest_size=16)
     digest.update(b"\0")
+    if caller:
+        digest.update(caller.encode())
+        digest.update(b"\0")
     digest.update(request.SerializeToString(deterministic=True))
     return digest.hexdigest()
 
@@ -55,7 +61,7 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
                     return behavior(request, context)
                 return request_log.run_once(
                     request_id,
-                    fingerprint(method, request),
+                    fingerprint(method, request, _caller_key()),
                     lambda: serialize(behavior(request, context)),
                 )
 
@@ -65,3 +71,8 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             return response if type(response) is bytes else serialize(response)
 
         return handler._replace(unary_unary=wrapped, response_serializer=serialize_once)
+
+
+def _caller_key() -> str:
+    caller = current_caller()
+    return "" if caller is None else f"user:{caller.user_id}"

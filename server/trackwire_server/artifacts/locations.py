@@ -168,6 +168,12 @@ class ArtifactLocations:
                 location = self.root.child(naming.check_relative_path(field, requested))
         except naming.InvalidName as e:
             raise InvalidArgument(e.message) from None
+        if _inside_run_artifacts(str(location)):
+            raise InvalidArgument(
+                f"{field} {naming.shown(requested)} lies inside the artifacts of a run "
+                "(.../<run id>/artifacts): its runs would write among that run's files; "
+                "choose a folder of its own"
+            )
         if self.base_of(location) is None:
             raise InvalidArgument(
                 f"{field} {naming.shown(requested)} is outside the server's artifact root: give "
@@ -194,3 +200,14 @@ class ArtifactLocations:
                 reason="ARTIFACT_LOCATION_REFUSED",
             )
         return location, base
+
+
+def _inside_run_artifacts(location: str) -> bool:
+    """Whether `location` is, or lies under, a folder shaped like a run's artifacts
+    (`<experiment location>/<run id>/artifacts`), whether or not that run exists (so that
+    the answer confirms no run)."""
+    parts = location.rstrip("/").split("/")
+    return any(
+        naming.RUN_ID.fullmatch(parts[i]) and parts[i + 1] == "artifacts"
+        for i in range(len(parts) - 1)
+    )

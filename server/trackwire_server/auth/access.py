@@ -76,6 +76,12 @@ class OpenAccess:
     def caller_name(self) -> str | None:
         return None
 
+    def forget_levels(self) -> None:
+        pass
+
+    def still_reads_run(self, run_id: str) -> bool:
+        return True
+
 
 class Access:
     """Authentication on, over `store`'s users, tokens and grants."""
@@ -205,6 +211,40 @@ class Access:
     def caller_name(self) -> str | None:
         caller = current_caller()
         return None if caller is None else caller.name
+
+    def still_reads_run(self, run_id: str) -> bool:
+        """Whether the current caller may still read run `run_id`: a long stream asks
+        before each answer, so that a revoked token or grant, a disabled user or a team
+        they left ends it (at once on this server, within `cache_seconds` on another).
+        Raises Unauthenticated when the token is no longer valid."""
+        caller = current_caller()
+        if caller is None:
+            return True
+        caller = self.refreshed(caller)
+        eid = self.run_experiment(run_id)
+        return eid is not None and self.level(caller, EXPERIMENT_RESOURCE, eid) >= READ
+
+    def refreshed(self, caller: Caller) -> Caller:
+        """`caller` as their token says now (their teams may have changed); Unauthenticated
+        if the token is no longer valid. Long calls ask it again as they go."""
+        live = self._live(caller)
+        if live is None:
+            raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
+        return live
+
+    def _live(self, caller: Caller) -> Caller | None:
+        key = ("live", caller.token_id)
+        now = time.monotonic()
+        cached = self._levels.get(key)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        identity = self.store.identities.live_identity(caller.token_id)
+        live = None
+        if identity is not None:
+            user = identity.user
+            live = Caller(user.user_id, user.name, user.admin, identity.team_ids, caller.token_id)
+        self._remember(key, now, live)
+        return live
 
     # -- resources a request names ---------------------------------------------
 

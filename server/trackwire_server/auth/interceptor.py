@@ -90,6 +90,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             first = True
             for request in requests:
                 if first or rule.per_message:
+                    if not first:  # a stream may last days: its token and teams may change
+                        caller = access.refreshed(caller)
                     rule.check(Check(access, caller, method, request))
                     first = False
                 yield request

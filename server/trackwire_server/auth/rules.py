@@ -65,7 +65,12 @@ def field_values(message, path: str) -> list:
 
 
 def _is_message_field(message, name: str) -> bool:
-    field = message.DESCRIPTOR.fields_by_name.get(name)
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    if descriptor is None:
+        # trackwire_protocol.wire.UploadChunk (UploadArtifact's requests, decoded without
+        # protobuf): its one message field is `header`.
+        return name == "header"
+    field = descriptor.fields_by_name.get(name)
     return field is not None and field.message_type is not None and not _is_repeated(field)
 
 
@@ -178,9 +183,12 @@ class OnExperiment(Rule):
 
     field: str
     level: int
+    optional: bool = False  # an empty id names no experiment
 
     def check(self, check: Check) -> None:
         for value in field_values(check.request, self.field):
+            if not value and self.optional:
+                continue
             eid = parse_experiment_id(self.field, value)
             missing = f"{self.field}: experiment {value} does not exist"
             found = eid if check.access.store.grants.experiment_exists(eid) else None

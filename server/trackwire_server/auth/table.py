@@ -39,7 +39,7 @@ _TRACKING = {
     ),
     "BatchCreateRuns": all_of(
         OnExperiment("experiment_id", USE),
-        OnExperiment("requests[].experiment_id", USE),
+        OnExperiment("requests[].experiment_id", USE, optional=True),
         OnRun("requests[].parent_run_id", READ, optional=True),
         StampUser(("requests[].user_id",)),
     ),
@@ -118,6 +118,7 @@ _AUTH = {
 _INFRASTRUCTURE = {
     "/grpc.health.v1.Health/Check": Open(),
     "/grpc.health.v1.Health/Watch": Open(),
+    "/grpc.health.v1.Health/List": Open(),  # the statuses Check answers, all at once
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": Open(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Open(),
 }

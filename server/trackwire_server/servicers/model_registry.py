@@ -52,6 +52,9 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
 
     def DeleteRegisteredModel(self, request, context):
         self.store.registered_models.delete_registered_model(request.name)
+        # Its id may be given to the next model (SQLite): the levels this server cached
+        # for it must not reach that one.
+        self.access.forget_levels()
         return pb.DeleteRegisteredModelResponse()
 
     def SearchRegisteredModels(self, request, context):

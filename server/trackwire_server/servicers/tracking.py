@@ -16,6 +16,7 @@ from trackwire_server.config import DEFAULT_STREAM_IDLE_TIMEOUT
 from trackwire_server.errors import (
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     SequenceGap,
     TrackwireError,
 )
@@ -194,6 +195,8 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             deleted_before=_cutoff(request),
             validate_only=request.validate_only,
         )
+        if not request.validate_only:
+            self.access.forget_levels()  # its id may be given to the next experiment
         return pb.PurgeExperimentResponse(
             experiment_id=str(purged.experiment_id),
             delete_time=convert.timestamp(purged.deleted_time),
@@ -331,6 +334,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                     yield pb.WatchMetricsResponse(overflowed=True)
                     expires = time.monotonic() + self.stream_idle_timeout
                     continue
+                if not self.access.still_reads_run(update.run_id):
+                    # As the access rule answers for a run the caller may not read.
+                    index = list(request.run_ids).index(update.run_id)
+                    raise NotFound(f"run_ids[{index}]: run {update.run_id} does not exist")
                 response = pb.WatchMetricsResponse(run_id=update.run_id)
                 convert.fill_metric_points(
                     response.points, update.key, update.steps, update.timestamps, update.values

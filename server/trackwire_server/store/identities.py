@@ -244,13 +244,20 @@ class Identities:
     def identity(self, secret_sha256: str) -> Identity | None:
         """Who the token with this hash belongs to, if it is live (not revoked, not
         expired, its user not disabled); None otherwise."""
+        return self._identity(self.t.ApiToken.secret_sha256 == secret_sha256)
+
+    def live_identity(self, token_id: int) -> Identity | None:
+        """`identity` of the token with this id (a long call asks it again)."""
+        return self._identity(self.t.ApiToken.token_id == token_id)
+
+    def _identity(self, where) -> Identity | None:
         t = self.t
 
         def work():
             row = (
                 t.ApiToken.select(t.ApiToken, t.User)
                 .join(t.User, on=(t.User.user_id == t.ApiToken.user_id))
-                .where(t.ApiToken.secret_sha256 == secret_sha256)
+                .where(where)
                 .objects()
                 .first()
             )

@@ -196,9 +196,8 @@ class Runs:
         self, row, experiment_id: int, run_name: str, batch: Batch, written: Written
     ) -> RunRecord:
         if row.experiment_id != experiment_id:
-            raise AlreadyExists(
-                f"run_id {row.run_id} exists in experiment {row.experiment_id}, not {experiment_id}"
-            )
+            # Not which one: the caller may not be allowed to read it.
+            raise AlreadyExists(f"run_id {row.run_id} exists in another experiment")
         if row.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {row.run_id} is deleted; restore it before resuming it")
         row.status, row.end_time = RUNNING, None
