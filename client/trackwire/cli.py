@@ -14,11 +14,16 @@ def main(argv: list[str] | None = None) -> None:
     from trackwire_server.cli import build_parser
 
     build_parser(commands.add_parser("server", help="run the tracking server"))
+    from trackwire import auth_commands
+
+    auth_commands.register(commands)  # login, logout, whoami, users, tokens, teams, permissions
     args = parser.parse_args(argv)
     if args.command == "server":
         from trackwire_server.cli import serve
 
         serve(args)
+    elif hasattr(args, "run"):
+        sys.exit(args.run(args))
     else:
         parser.print_help()
         sys.exit(2)

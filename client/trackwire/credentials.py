@@ -29,6 +29,7 @@ from trackwire_protocol.bearer import check_token
 TOKEN_ENV = "TRACKWIRE_TOKEN"
 CREDENTIALS_ENV = "TRACKWIRE_CREDENTIALS"
 TOKEN_KEY = "token"
+TOKEN_ID_KEY = "token_id"  # the id of a sign-in token `trackwire login --user` made
 
 log = logging.getLogger("trackwire.credentials")
 
@@ -147,18 +148,29 @@ def _write(path: pathlib.Path, parser: configparser.ConfigParser) -> None:
         raise
 
 
-def save_token(uri: str, token: str) -> pathlib.Path:
-    """Keeps `token` as the one for `uri` in the credentials file (mode 0600); returns
-    the file's path."""
+def save_token(uri: str, token: str, token_id: int | None = None) -> pathlib.Path:
+    """Keeps `token` (and its id, if known) as the one for `uri` in the credentials file
+    (mode 0600); returns the file's path."""
     check_token(token)
     path = credentials_path()
     parser = _read(path)
     section = server_key(uri)
-    if not parser.has_section(section):
-        parser.add_section(section)
+    parser.remove_section(section)
+    parser.add_section(section)
     parser.set(section, TOKEN_KEY, token)
+    if token_id is not None:
+        parser.set(section, TOKEN_ID_KEY, str(int(token_id)))
     _write(path, parser)
     return path
+
+
+def saved_token_id(uri: str) -> int | None:
+    """The id of `uri`'s saved token, when `trackwire login --user` made it."""
+    parser = _read(credentials_path())
+    try:
+        return parser.getint(server_key(uri), TOKEN_ID_KEY, fallback=None)
+    except ValueError:
+        return None
 
 
 def forget_token(uri: str) -> bool:
