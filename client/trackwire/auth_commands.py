@@ -141,17 +141,18 @@ def login(args: argparse.Namespace) -> int:
 
 def logout(args: argparse.Namespace) -> int:
     uri = server_uri(args)
-    token_id = credentials.saved_token_id(uri)
-    if not credentials.forget_token(uri):
+    token, token_id = credentials.saved_token(uri), credentials.saved_token_id(uri)
+    if token is None:
         print(f"Not logged in to {uri} ({credentials.credentials_path()} has no entry for it)")
         return 0
     if token_id is not None:
         # The sign-in token `login --user` made is revoked too (best effort: it expires).
         try:
-            with client(args) as c:
+            with client(args, token) as c:
                 c.auth.revoke_token(token_id)
         except TrackwireException as e:
             print(f"trackwire: note: the sign-in token was not revoked: {e}", file=sys.stderr)
+    credentials.forget_token(uri)
     print(f"Logged out of {uri}")
     return 0
 
