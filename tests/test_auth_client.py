@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
 import stat
 import time
 
@@ -389,3 +390,23 @@ def test_environment_token_reaches_a_subprocess_client(auth_sqlite, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "scripted"
     assert env["TRACKWIRE_TOKEN"] not in result.stderr
+
+
+def test_artifact_uploads_are_checked_per_run(auth_server, tmp_path):
+    """UploadArtifact's chunks (decoded by trackwire_protocol.wire, not protobuf) go
+    through the access rules: the run's owner uploads, a reader may only download."""
+    owner = TrackwireClient(auth_server.uri, token=auth_server.user("owner"))
+    reader = TrackwireClient(auth_server.uri, token=auth_server.user("reader"))
+    try:
+        run = owner.create_run(owner.create_experiment("with files"))
+        local = tmp_path / "model.bin"
+        local.write_bytes(os.urandom(3 * 1024 * 1024))
+        owner.log_artifact(run.info.run_id, str(local), "weights")
+        with pytest.raises(PermissionDeniedError, match="UploadArtifact needs USE"):
+            reader.log_artifact(run.info.run_id, str(local), "mine")
+        got = reader.download_artifacts(run.info.run_id, "weights/model.bin", str(tmp_path / "d"))
+        assert pathlib.Path(got).read_bytes() == local.read_bytes()
+        assert [f.path for f in reader.list_artifacts(run.info.run_id)] == ["weights"]
+    finally:
+        owner.close()
+        reader.close()
