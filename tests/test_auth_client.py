@@ -410,3 +410,46 @@ def test_artifact_uploads_are_checked_per_run(auth_server, tmp_path):
     finally:
         owner.close()
         reader.close()
+
+
+def test_batch_create_runs_takes_requests_without_their_own_experiment_id(auth_sqlite):
+    """The contract: a request's experiment_id may be empty (the batch's); under --auth
+    too, with the batch's experiment checked."""
+    from trackwire.v1 import tracking_service_pb2 as pb
+    from trackwire_protocol.calls import call
+
+    with TrackwireClient(auth_sqlite.uri, token=auth_sqlite.user("ana")) as ana:
+        experiment_id = ana.create_experiment("batch")
+        request = pb.BatchCreateRunsRequest(
+            experiment_id=experiment_id,
+            requests=[pb.CreateRunRequest(run_name=f"r{i}") for i in range(3)],
+        )
+        runs = call(ana._connection.tracking.BatchCreateRuns, request).runs
+        assert [r.info.experiment_id for r in runs] == [experiment_id] * 3
+        request.experiment_id = "0"  # ana may only read the Default experiment
+        with pytest.raises(PermissionDeniedError, match="experiment 0"):
+            call(ana._connection.tracking.BatchCreateRuns, request)
+
+
+def test_reading_and_watching_several_runs_checks_each(auth_sqlite):
+    """BatchReadMetricHistory and WatchMetrics take a list of run ids: each is checked."""
+    with (
+        TrackwireClient(auth_sqlite.uri, token=auth_sqlite.user("ana")) as ana,
+        TrackwireClient(auth_sqlite.uri, token=auth_sqlite.user("bob")) as bob,
+    ):
+        mine = ana.create_run(ana.create_experiment("ana's"))
+        ana.log_metric(mine.info.run_id, "loss", 0.5, step=1)
+        private = ana.create_experiment("private")
+        ana.auth.set_permission("NONE", experiment_id=private, user_name="bob")
+        hidden = ana.create_run(private)
+        histories = bob.get_metric_histories([mine.info.run_id], "loss")
+        assert histories[mine.info.run_id].values == [0.5]
+        with pytest.raises(NotFoundError, match=r"run_ids\[1\]"):
+            bob.get_metric_histories([mine.info.run_id, hidden.info.run_id], "loss")
+        with bob.watch_metrics([mine.info.run_id], ["loss"]):
+            pass
+        with (
+            bob.watch_metrics([hidden.info.run_id], ["loss"]) as refused,
+            pytest.raises(NotFoundError, match=r"run_ids\[0\]"),
+        ):
+            next(iter(refused))

@@ -169,13 +169,18 @@ class TeamMemberOrAdmin(Rule):
 
 @dataclass
 class OnExperiment(Rule):
-    """The experiment whose id is in `field` (every one, for a repeated path)."""
+    """The experiment whose id is in `field` (every one, for a repeated path);
+    `optional`: an empty id names no experiment (BatchCreateRuns' requests, whose empty
+    experiment_id means the batch's)."""
 
     field: str
     level: int
+    optional: bool = False
 
     def check(self, check: Check) -> None:
         for value in field_values(check.request, self.field):
+            if not value and self.optional:
+                continue
             eid = parse_experiment_id(self.field, value)
             missing = f"{self.field}: experiment {value} does not exist"
             if not check.access.store.grants.experiment_exists(eid):
@@ -212,7 +217,9 @@ class OnRun(Rule):
     def check(self, check: Check) -> None:
         values = field_values(check.request, self.field)
         for i, run_id in enumerate(values):
-            name = f"{self.field}[{i}]" if self.field.endswith("s") and len(values) else self.field
+            # run_ids[] -> run_ids[2]; requests[].parent_run_id stays as it is
+            repeated = self.field.endswith("[]")
+            name = f"{self.field[:-2]}[{i}]" if repeated else self.field
             if not run_id:
                 if self.optional:
                     continue

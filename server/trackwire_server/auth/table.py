@@ -39,7 +39,7 @@ _TRACKING = {
     ),
     "BatchCreateRuns": all_of(
         OnExperiment("experiment_id", USE),
-        OnExperiment("requests[].experiment_id", USE),
+        OnExperiment("requests[].experiment_id", USE, optional=True),
         OnRun("requests[].parent_run_id", READ, optional=True),
         StampUser(("requests[].user_id",)),
     ),
@@ -52,8 +52,8 @@ _TRACKING = {
     "LogBatch": OnRun("run_id", USE),
     "WriteMetrics": OnRun("run_id", USE, per_message=True),
     "ReadMetricHistory": OnRun("run_id", READ),
-    "BatchReadMetricHistory": OnRun("run_ids", READ),
-    "WatchMetrics": OnRun("run_ids", READ),
+    "BatchReadMetricHistory": OnRun("run_ids[]", READ),
+    "WatchMetrics": OnRun("run_ids[]", READ),
     "SearchRuns": Filtered(),
     "GetServerInfo": SignedIn(),
 }
