@@ -8,27 +8,15 @@ import argparse
 import datetime
 import sys
 
-from trackwire.auth_commands import (
+from trackwire.command_helpers import (
     UsageError,
     add_command,
     add_group,
     add_tracking_uri,
     client,
+    print_table,
+    when,
 )
-
-
-def print_table(rows: list[tuple]) -> None:
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def when(ms: int | None, none: str = "-") -> str:
-    if ms is None:
-        return none
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
 
 # -- tokens ------------------------------------------------------------------------------------
 

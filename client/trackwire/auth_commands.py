@@ -8,107 +8,25 @@ Exit status: 0 done, 1 the server (or database) refused or failed, 2 a usage err
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import socket
 import sys
 
-from trackwire import credentials
-from trackwire.connection import is_embedded, resolve_tracking_uri
+from trackwire import access_commands, credentials
+from trackwire.command_helpers import (
+    UsageError,
+    add_command,
+    add_group,
+    add_tracking_uri,
+    client,
+    fail,
+    print_table,
+    read_secret,
+    server_uri,
+)
 from trackwire.errors import TrackwireException
 
 LOGIN_TTL_SECONDS = 30 * 24 * 3600  # the longest SignIn gives
-
-
-class UsageError(Exception):
-    """A command given what it cannot work with: exit status 2."""
-
-
-class CommandFailed(Exception):
-    """A command that could not do its work (not the server's refusal): exit status 1."""
-
-
-def fail(message: str) -> None:
-    raise CommandFailed(message)
-
-
-def formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-def add_command(subparsers, name: str, summary: str, description: str, handler):
-    parser = subparsers.add_parser(
-        name, help=summary, description=description, formatter_class=formatter
-    )
-    parser.set_defaults(run=lambda args: run(handler, args))
-    return parser
-
-
-def add_group(subparsers, name: str, summary: str, description: str):
-    """A command with subcommands (`trackwire users create ...`)."""
-    parser = subparsers.add_parser(
-        name, help=summary, description=description, formatter_class=formatter
-    )
-    parser.set_defaults(run=lambda args: (parser.print_help(sys.stderr), 2)[1])
-    return parser.add_subparsers(metavar="COMMAND", title="commands")
-
-
-def add_tracking_uri(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="the server: grpc://host:port or grpcs://host:port (default: $TRACKWIRE_TRACKING_URI)",
-    )
-
-
-def run(handler, args: argparse.Namespace) -> int:
-    """Runs a command's handler; reports failures on stderr as one line and returns the
-    exit status (the token is in no message: see trackwire.credentials)."""
-    try:
-        return handler(args) or 0
-    except UsageError as e:
-        print(f"trackwire: error: {e}", file=sys.stderr)
-        return 2
-    except (TrackwireException, CommandFailed) as e:
-        print(f"trackwire: error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:  # a token or credentials file the client cannot use
-        print(f"trackwire: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
-
-
-def server_uri(args: argparse.Namespace) -> str:
-    """The tracking URI of a command that talks to a running server."""
-    uri = resolve_tracking_uri(getattr(args, "tracking_uri", None))
-    if is_embedded(uri):
-        raise UsageError(
-            f"this command talks to a running server: give --tracking-uri grpc://host:port "
-            f"(or grpcs://) or set $TRACKWIRE_TRACKING_URI (now {uri!r})"
-        )
-    return uri
-
-
-def client(args: argparse.Namespace, token: str | None = None):
-    from trackwire.client import TrackwireClient
-
-    return TrackwireClient(server_uri(args), token=token)
-
-
-def read_secret(prompt: str, from_stdin: bool, confirm: bool = False) -> str:
-    """A password or token: the first line of stdin with `from_stdin` (or when stdin is
-    not a terminal), else asked for without echo (twice with `confirm`)."""
-    if from_stdin or not sys.stdin.isatty():
-        line = sys.stdin.readline()
-        if not line.strip():
-            raise UsageError(f"{prompt.lower()}: nothing on stdin")
-        return line.rstrip("\r\n")
-    secret = getpass.getpass(f"{prompt}: ")
-    if confirm and getpass.getpass(f"{prompt} again: ") != secret:
-        raise UsageError("the two passwords differ")
-    return secret
 
 
 # -- login, logout, whoami -------------------------------------------------------------------
@@ -261,8 +179,6 @@ def users_set_password(args: argparse.Namespace) -> int:
 def users_list(args: argparse.Namespace) -> int:
     with client(args) as c:
         users = c.auth.list_users()
-    from trackwire.access_commands import print_table
-
     rows = [("NAME", "ADMIN", "SERVICE ACCOUNT", "DISABLED")]
     yes = {True: "yes", False: "-"}
     rows += [(u.name, yes[u.admin], yes[u.service_account], yes[u.disabled]) for u in users]
@@ -375,6 +291,4 @@ def register(subparsers) -> None:
         users_list,
     )
     add_tracking_uri(p)
-    from trackwire import access_commands  # it builds on this module's helpers
-
     access_commands.register(subparsers)
