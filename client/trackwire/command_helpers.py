@@ -33,7 +33,13 @@ def add_command(subparsers, name: str, summary: str, description: str, handler):
     parser = subparsers.add_parser(
         name, help=summary, description=description, formatter_class=formatter
     )
-    parser.set_defaults(run=lambda args: run(handler, args))
+    # `run` for this branch's trackwire.cli; `handler` (with needs_client False) for the
+    # dispatch of trackwire.commands, which calls handler(args) for its exit status.
+    parser.set_defaults(
+        run=lambda args: run(handler, args),
+        handler=lambda args: run(handler, args),
+        needs_client=False,
+    )
     return parser
 
 
@@ -42,7 +48,9 @@ def add_group(subparsers, name: str, summary: str, description: str):
     parser = subparsers.add_parser(
         name, help=summary, description=description, formatter_class=formatter
     )
-    parser.set_defaults(run=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    parser.set_defaults(
+        run=lambda args: (parser.print_help(sys.stderr), 2)[1], handler=None, group_parser=parser
+    )
     return parser.add_subparsers(metavar="COMMAND", title="commands")
 
 
