@@ -2,22 +2,27 @@
 
 The examples load the .proto files directly with @grpc/proto-loader. One streams
 10,000 points over WriteMetrics, reads them back and finishes the run; the others
-drive every RPC of every service (health, tracking, artifacts, registry), with a few
-bad inputs and their expected statuses. These tests run them, then check through the
-Python client what the Node side stored.
+drive every RPC of every service (health, tracking, artifacts, registry, auth), with a
+few bad inputs and their expected statuses. These tests run them, then check through the
+Python client what the Node side stored. all_services.js runs against a server without
+authentication (AuthService answers FAILED_PRECONDITION but for WhoAmI) and against one
+with it, with an admin's token in $TRACKWIRE_TOKEN (every AuthService RPC answers).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pathlib
 import shutil
 import subprocess
 
+import grpc
 import pytest
 
 import trackwire
+from tests.conftest import RunningServer
 
 NODE_EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "node"
 TOTAL_POINTS = 10_000
@@ -78,40 +83,57 @@ def test_node_example_streams_metrics(node_modules, server):
     assert run.data.metrics["loss"] == 1 / TOTAL_POINTS
 
 
-def run_node(script: str, server) -> tuple[list[str], str]:
-    """Runs an example against `server`: its output lines (it must exit 0)."""
+def run_node(script: str, server, token: str | None = None) -> tuple[list[str], str]:
+    """Runs an example against `server` (with `token` as $TRACKWIRE_TOKEN): its output
+    lines (it must exit 0)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRACKWIRE_TOKEN"}
+    if token is not None:
+        env["TRACKWIRE_TOKEN"] = token
     result = subprocess.run(
         [node, script, f"127.0.0.1:{server.port}"],
         cwd=NODE_EXAMPLE,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
     return result.stdout.splitlines(), output
 
 
-def service_methods() -> dict[str, list[str]]:
-    """Every RPC of every service the server offers, by full service name, read from the
-    same protos the Node examples load."""
-    from trackwire.v1 import artifact_service_pb2, model_registry_service_pb2, tracking_service_pb2
+def service_methods(server) -> dict[str, list[str]]:
+    """Every RPC of every service the server offers (listed by its reflection service),
+    by full service name, from the same protos the Node examples load."""
+    from google.protobuf import descriptor_pool
 
+    from trackwire.v1 import (  # noqa: F401 (loads their services into the pool)
+        artifact_service_pb2,
+        auth_service_pb2,
+        model_registry_service_pb2,
+        tracking_service_pb2,
+    )
+    from trackwire_server.generated import reflection_pb2
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        info = channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        (listed,) = info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {s.name for s in listed.list_services_response.service}
     services = {"grpc.health.v1.Health": ["Check"]}  # Watch is for load balancers
-    for module in (tracking_service_pb2, artifact_service_pb2, model_registry_service_pb2):
-        for service in module.DESCRIPTOR.services_by_name.values():
-            services[service.full_name] = sorted(m.name for m in service.methods)
+    for name in sorted(names):
+        if name.startswith("trackwire."):
+            service = descriptor_pool.Default().FindServiceByName(name)
+            services[name] = sorted(m.name for m in service.methods)
+    assert "trackwire.v1.AuthService" in services
     return services
 
 
-@pytest.mark.timeout(600)
-def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tmp_path):
-    lines, output = run_node("all_services.js", server)
-    (result,) = [json.loads(line[len("RESULT ") :]) for line in lines if line.startswith("RESULT ")]
-    assert result["rpcs"] == service_methods(), output
-
-    # What Node stored, read back through the Python client.
-    client = trackwire.TrackwireClient(server.uri)
+def check_stored(result: dict, client: trackwire.TrackwireClient, tmp_path) -> None:
+    """What all_services.js stored, read back through the Python client."""
     experiment = client.get_experiment(result["experiment_id"])
     assert experiment.name.endswith("-renamed")
     assert experiment.tags == {"team": "node", "stage": "demo"}
@@ -141,6 +163,49 @@ def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tm
     assert version.run_id == result["run_id"]
 
 
+def all_services_result(lines: list[str]) -> dict:
+    (result,) = [json.loads(line[len("RESULT ") :]) for line in lines if line.startswith("RESULT ")]
+    return result
+
+
+@pytest.mark.timeout(600)
+def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tmp_path):
+    lines, output = run_node("all_services.js", server)
+    result = all_services_result(lines)
+    assert result["rpcs"] == service_methods(server), output
+    assert result["auth_enabled"] is False and "OK auth 20 RPCs (auth off)" in lines, output
+    check_stored(result, trackwire.TrackwireClient(server.uri), tmp_path)
+
+
+@pytest.mark.timeout(600)
+def test_node_examples_drive_every_rpc_with_auth_on(node_modules, backend, tmp_path):
+    """With --auth and an admin's token in $TRACKWIRE_TOKEN: every call carries it (lib.js
+    adds the metadata), and every AuthService RPC answers."""
+    running = RunningServer(backend, tmp_path / "artifacts", auth=True)
+    try:
+        token = running.server.initial_admin_token
+        lines, output = run_node("all_services.js", running, token)
+        result = all_services_result(lines)
+        assert result["rpcs"] == service_methods(running), output
+        assert result["auth_enabled"] is True and "OK auth 20 RPCs (auth on)" in lines, output
+        with trackwire.TrackwireClient(running.uri, token=token) as client:
+            check_stored(result, client, tmp_path)
+            # the runs were stamped with the token's user
+            assert client.get_run(result["run_id"]).info.user_id == "admin"
+        # without the token, the server refuses the example's first call
+        refused = subprocess.run(
+            [node, "all_services.js", f"127.0.0.1:{running.port}"],
+            cwd=NODE_EXAMPLE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if k != "TRACKWIRE_TOKEN"},
+        )
+        assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
+    finally:
+        running.stop()
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("script", "last_line"),
@@ -148,6 +213,7 @@ def test_node_examples_drive_every_rpc_of_every_service(node_modules, server, tm
         ("tracking.js", "OK tracking 25 RPCs"),
         ("artifacts.js", "OK artifacts 3 RPCs"),
         ("registry.js", "OK registry 21 RPCs"),
+        ("auth.js", "OK auth 20 RPCs (auth off)"),
     ],
 )
 def test_each_node_example_runs_on_its_own(node_modules, server, script, last_line):

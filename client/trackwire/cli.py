@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trackwire import commands
+from trackwire import auth_commands, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         # commands to (`trackwire models serve`: commands.models.register(subparsers,
         # extra=[serving.register]) in place of the plain call).
         group.register(subparsers)
+    # login, logout, whoami, users, tokens, teams, permissions
+    auth_commands.register(subparsers)
     parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
     return parser
 

@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from trackwire import errors, metric_points
 from trackwire.artifact_client import ArtifactMethods
 from trackwire.artifact_transfer import ArtifactTransfer
+from trackwire.auth_client import AuthClient
 from trackwire.connection import connect, get_tracking_uri, resolve_tracking_uri
 from trackwire.entities import (
     RUN_STATUSES,
@@ -68,14 +69,19 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
     `tracking_uri`: `grpc://host:port`, `host:port`, `grpcs://host:port` (TLS: see
     `trackwire.tls`), a database URL for an embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
     $TRACKWIRE_TRACKING_URI, else the embedded default.
+
+    `token`: what to send as `authorization: Bearer <token>` to a server with
+    authentication; None for the one `trackwire.set_tracking_token` set, else
+    $TRACKWIRE_TOKEN, else the credentials file's (`trackwire login`; see
+    `trackwire.credentials`).
     """
 
-    def __init__(self, tracking_uri: str | None = None):
+    def __init__(self, tracking_uri: str | None = None, token: str | None = None):
         if tracking_uri is None:
             # As MlflowClient(): the URI set with trackwire.set_tracking_uri, if any.
             tracking_uri = get_tracking_uri()
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        self._connection, self._embedded_server = connect(self.tracking_uri)
+        self._connection, self._embedded_server = connect(self.tracking_uri, token)
         self._tracking = self._connection.tracking
         self._transfer = ArtifactTransfer(self._connection)
         self._writer: MetricWriter | None = None
@@ -93,6 +99,12 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
             if self._embedded_server is not None:
                 self._embedded_server.stop(grace=1.0)
                 self._embedded_server = None
+
+    @property
+    def auth(self) -> AuthClient:
+        """The server's AuthService: users, teams, API tokens and grants
+        (trackwire.auth_client)."""
+        return AuthClient(self._connection.auth)
 
     def __enter__(self) -> TrackwireClient:
         return self

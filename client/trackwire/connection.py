@@ -7,16 +7,19 @@ A tracking URI is one of:
   CAs or $TRACKWIRE_TLS_CA, a client certificate for mutual TLS);
 - a database URL (`sqlite:///path.db`, `postgresql://...`, `mysql://...`): an
   embedded server started in this process over that database, with artifacts in
-  $TRACKWIRE_ARTIFACTS or ./trackwire-artifacts;
+  $TRACKWIRE_ARTIFACTS or ./trackwire-artifacts (without authentication);
 - empty (the default): the embedded server over ./trackwire.db and
   ./trackwire-artifacts, the same files `trackwire server` uses in that folder.
+
+Calls to a remote server carry the token trackwire.credentials finds (a server with
+`--auth` needs one).
 """
 
 from __future__ import annotations
 
 import os
 
-from trackwire import tls
+from trackwire import credentials, tls
 from trackwire_protocol.channel import CHANNEL_OPTIONS, MAX_MESSAGE_BYTES, Connection
 
 TRACKING_URI_ENV = "TRACKWIRE_TRACKING_URI"
@@ -83,14 +86,16 @@ def grpc_target(uri: str) -> str:
     return uri
 
 
-def connect(uri: str) -> tuple[Connection, object | None]:
+def connect(uri: str, token: str | None = None) -> tuple[Connection, object | None]:
     """A new connection to the server `uri` names, and the embedded server started for it
-    (None for a remote server); the caller closes both."""
+    (None for a remote server); the caller closes both. Calls to a remote server carry
+    `token`, else the one trackwire.credentials finds for `uri` (if any)."""
     if is_embedded(uri):
         server, target = _start_embedded(uri)
         return Connection.open(target), server
-    credentials = tls.channel_credentials() if is_tls(uri) else None
-    return Connection.open(grpc_target(uri), credentials=credentials), None
+    token = credentials.resolve_token(uri, token)
+    tls_credentials = tls.channel_credentials() if is_tls(uri) else None
+    return Connection.open(grpc_target(uri), credentials=tls_credentials, token=token), None
 
 
 def _start_embedded(uri: str) -> tuple[object, str]:

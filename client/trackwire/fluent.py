@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from trackwire import connection, errors, search
+from trackwire import connection, credentials, errors, search
 from trackwire.client import TrackwireClient
 from trackwire.entities import Experiment, Run, ViewType
 
@@ -31,7 +31,7 @@ class _Settings:
 
     def __init__(self):
         self.experiment_id: str | None = None
-        self.clients: dict[str, TrackwireClient] = {}
+        self.clients: dict[tuple, TrackwireClient] = {}  # by (URI, token setting)
         self.last_run: Run | None = None
         self.lock = threading.Lock()
 
@@ -78,14 +78,16 @@ get_tracking_uri = connection.get_tracking_uri
 
 
 def _client() -> TrackwireClient:
-    """The default client of the tracking URI (made on first use, kept until exit)."""
+    """The default client of the tracking URI and token setting (made on first use, kept
+    until exit): a new trackwire.set_tracking_token or $TRACKWIRE_TOKEN gets a new one."""
     uri = get_tracking_uri()
-    client = _settings.clients.get(uri)
+    key = (uri, credentials.token_setting())
+    client = _settings.clients.get(key)
     if client is None:
         with _settings.lock:
-            client = _settings.clients.get(uri)
+            client = _settings.clients.get(key)
             if client is None:
-                client = _settings.clients[uri] = TrackwireClient(uri)
+                client = _settings.clients[key] = TrackwireClient(uri)
     return client
 
 

@@ -9,11 +9,13 @@ import grpc
 from trackwire.v1 import (
     artifact_service_pb2,
     artifact_service_pb2_grpc,
+    auth_service_pb2_grpc,
     model_registry_service_pb2_grpc,
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
 from trackwire_protocol import wire
+from trackwire_protocol.bearer import with_token
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -35,6 +37,7 @@ class Connection:
     tracking: tracking_service_pb2_grpc.TrackingServiceStub = field(init=False)
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
     registry: model_registry_service_pb2_grpc.ModelRegistryServiceStub = field(init=False)
+    auth: auth_service_pb2_grpc.AuthServiceStub = field(init=False)
     # UploadArtifact and DownloadArtifact with their chunks encoded by trackwire_protocol.wire
     upload: grpc.StreamUnaryMultiCallable = field(init=False)
     download: grpc.UnaryStreamMultiCallable = field(init=False)
@@ -44,6 +47,7 @@ class Connection:
         self.tracking = tracking_service_pb2_grpc.TrackingServiceStub(self.channel)
         self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.registry = model_registry_service_pb2_grpc.ModelRegistryServiceStub(self.channel)
+        self.auth = auth_service_pb2_grpc.AuthServiceStub(self.channel)
         self.upload = self.channel.stream_unary(
             wire.UPLOAD_METHOD,
             request_serializer=wire.passthrough,
@@ -63,12 +67,16 @@ class Connection:
         target: str,
         options=CHANNEL_OPTIONS,
         credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
     ) -> Connection:
         """A new channel to `target` (`host:port`): over TLS with `credentials`
-        (grpc.ssl_channel_credentials), else plaintext."""
+        (grpc.ssl_channel_credentials), else plaintext; sending `authorization: Bearer
+        <token>` on every call when `token` is given (trackwire_protocol.bearer)."""
         if credentials is None:
-            return cls(target, grpc.insecure_channel(target, options=options))
-        return cls(target, grpc.secure_channel(target, credentials, options=options))
+            channel = grpc.insecure_channel(target, options=options)
+        else:
+            channel = grpc.secure_channel(target, credentials, options=options)
+        return cls(target, with_token(channel, token))
 
     @property
     def info(self) -> tracking_service_pb2.GetServerInfoResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2
+from trackwire.v1 import experiment_pb2, identity_pb2, registered_model_pb2, run_pb2
 
 
 def short_names(enum: EnumTypeWrapper) -> dict[int, str]:
@@ -26,3 +26,5 @@ LIFECYCLE_STAGES = {
 }
 # 1: "PENDING_REGISTRATION", 2: "FAILED_REGISTRATION", 3: "READY"
 MODEL_VERSION_STATUSES = short_names(registered_model_pb2.ModelVersionStatus)
+# 1: "NONE", 2: "READ", 3: "USE", 4: "EDIT", 5: "MANAGE"
+PERMISSION_LEVELS = short_names(identity_pb2.PermissionLevel)

@@ -58,6 +58,21 @@ class FailedPreconditionError(TrackwireException):
     http_status = 409
 
 
+class PermissionDeniedError(TrackwireException):
+    """The caller's token is good, but its grants do not allow the call."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+
+
+class UnauthenticatedError(TrackwireException):
+    """The server wants a token (`trackwire server --auth`) and got none, or one it does
+    not accept (unknown, revoked, expired, or of a disabled user)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+
+
 class ResourceExhaustedError(TrackwireException):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     http_status = 413
@@ -75,6 +90,8 @@ _BY_CODE = {
         NotFoundError,
         AlreadyExistsError,
         FailedPreconditionError,
+        PermissionDeniedError,
+        UnauthenticatedError,
         ResourceExhaustedError,
         UnavailableError,
     )

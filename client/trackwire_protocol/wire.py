@@ -17,6 +17,7 @@ Node client, grpcurl) see no difference.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from google.protobuf.message import DecodeError
 
@@ -109,6 +110,8 @@ class UploadChunk:
     header: pb.UploadArtifactHeader | None
     data: memoryview
     error: str = ""
+    # What the server's access rules read of a message, as on the protobuf message.
+    DESCRIPTOR: ClassVar = pb.UploadArtifactRequest.DESCRIPTOR
 
     def HasField(self, name: str) -> bool:  # noqa: N802 (the protobuf message's method)
         if name != "header":

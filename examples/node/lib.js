@@ -3,9 +3,12 @@
 // four kinds of gRPC call in promises.
 //
 // Everything here is what an outside team needs from the protos alone:
-//   - the services are trackwire.v1.TrackingService, trackwire.v1.ArtifactService
-//     and trackwire.v1.ModelRegistryService, plus the standard
-//     grpc.health.v1.Health on the same port;
+//   - the services are trackwire.v1.TrackingService, trackwire.v1.ArtifactService,
+//     trackwire.v1.ModelRegistryService and trackwire.v1.AuthService, plus the
+//     standard grpc.health.v1.Health on the same port;
+//   - a server with authentication (`trackwire server --auth`) wants
+//     `authorization: Bearer <token>` metadata on every call: set
+//     $TRACKWIRE_TOKEN and every call made through connect() carries it;
 //   - errors are standard gRPC status codes (grpc.status.*) with a message
 //     naming the field at fault.
 'use strict';
@@ -37,6 +40,7 @@ function loadPackages() {
       'trackwire/v1/tracking_service.proto',
       'trackwire/v1/artifact_service.proto',
       'trackwire/v1/model_registry_service.proto',
+      'trackwire/v1/auth_service.proto',
     ],
     // includeDirs makes `import "trackwire/v1/..."` resolve; proto-loader ships
     // google/protobuf/*.proto (Timestamp, Duration) itself.
@@ -78,17 +82,34 @@ function channelTarget(target) {
   return { address: address.replace(/\/+$/, ''), credentials: grpc.credentials.createInsecure() };
 }
 
-// One client per service, all on one channel to `target` (see channelTarget).
-function connect(target) {
+// An interceptor adding `authorization: Bearer <token>` to every call's metadata
+// (unary and streaming alike). An interceptor rather than call credentials:
+// gRPC refuses call credentials on a plaintext channel, and a loopback server
+// without TLS is the common case.
+function bearerInterceptor(token) {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+// One client per service, all on one channel to `target` (see channelTarget);
+// `token` (default: $TRACKWIRE_TOKEN) goes with every call when set.
+function connect(target, token = process.env.TRACKWIRE_TOKEN) {
   const { address, credentials } = channelTarget(target);
   target = address;
-  const tracking = new packages.trackwire.TrackingService(target, credentials);
+  const interceptors = token ? [bearerInterceptor(token)] : [];
+  const tracking = new packages.trackwire.TrackingService(target, credentials, { interceptors });
   // Further clients share the first one's channel.
-  const options = { channelOverride: tracking.getChannel() };
+  const options = { channelOverride: tracking.getChannel(), interceptors };
   return {
     tracking,
     artifacts: new packages.trackwire.ArtifactService(target, credentials, options),
     registry: new packages.trackwire.ModelRegistryService(target, credentials, options),
+    auth: new packages.trackwire.AuthService(target, credentials, options),
     health: new packages.health.Health(target, credentials, options),
     close() {
       tracking.close();

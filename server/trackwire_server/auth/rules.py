@@ -179,7 +179,9 @@ class TeamMemberOrAdmin(Rule):
 
 @dataclass
 class OnExperiment(Rule):
-    """The experiment whose id is in `field` (every one, for a repeated path)."""
+    """The experiment whose id is in `field` (every one, for a repeated path);
+    `optional`: an empty id names no experiment (BatchCreateRuns' requests, whose empty
+    experiment_id means the batch's)."""
 
     field: str
     level: int
