@@ -274,7 +274,7 @@ def test_every_command_has_help_with_an_example():
     ):
         result = trackwire_process(*argv, "--help")
         assert result.returncode == 0, result.stderr
-        assert "example" in result.stdout, argv
+        assert "Example" in result.stdout, argv
 
 
 def test_the_server_prints_the_first_admin_token_once(tmp_path):

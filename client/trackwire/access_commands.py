@@ -169,7 +169,7 @@ def command(group, name, summary, example, handler, *args: tuple[str, str]):
         group,
         name,
         summary,
-        f"{summary[0].upper()}{summary[1:]}.\n\nexample:\n  {example}",
+        f"{summary[0].upper()}{summary[1:]}.\n\nExample:\n  {example}",
         handler,
     )
     for arg, text in args:
@@ -185,6 +185,7 @@ def register(subparsers) -> None:
         "create, list and revoke API tokens",
         "API tokens: what a client sends as `authorization: Bearer <token>` "
         "(TRACKWIRE_TOKEN).\nYour own, or any user's for an admin (--user).",
+        example='trackwire tokens create --description "nightly training job"',
     )
     p = command(
         tokens,
@@ -224,6 +225,7 @@ def register(subparsers) -> None:
         "teams",
         "manage teams (admins)",
         "Teams: grants to a team apply to each member. Changing them needs an admin.",
+        example="trackwire teams add-member vision ana",
     )
     command(
         teams,
@@ -277,6 +279,7 @@ def register(subparsers) -> None:
         "grant, revoke and list access to experiments and models",
         "Who may do what with an experiment or registered model. Levels: NONE, READ, USE, "
         "EDIT, MANAGE\n(each includes the ones below). Needs MANAGE on the resource.",
+        example="trackwire permissions grant --experiment 3 --user ana EDIT",
     )
     p = command(
         permissions,

@@ -210,7 +210,7 @@ def register(subparsers) -> None:
         "mode 0600), where every client of that tracking URI finds it.\nWith --user: asks "
         "for the password and gets a 30-day sign-in token. Otherwise: an API token, "
         "asked for\n(or --token; a token in a command line can be seen by other users of "
-        "the machine).\n\nexamples:\n  trackwire login --tracking-uri grpc://tracking:50051 "
+        "the machine).\n\nExamples:\n  trackwire login --tracking-uri grpc://tracking:50051 "
         '--user ana\n  echo "$TOKEN" | trackwire login --tracking-uri grpcs://tracking:443',
         login,
     )
@@ -228,7 +228,7 @@ def register(subparsers) -> None:
         "logout",
         "forget the token kept for a server",
         "Remove the credentials file's token for a server (and revoke it, if `trackwire "
-        "login --user` made it).\n\nexample:\n  trackwire logout --tracking-uri "
+        "login --user` made it).\n\nExample:\n  trackwire logout --tracking-uri "
         "grpc://tracking:50051",
         logout,
     )
@@ -238,7 +238,7 @@ def register(subparsers) -> None:
         "whoami",
         "say who the server takes you for",
         "Ask the server who the token (TRACKWIRE_TOKEN, or `trackwire login`'s) belongs "
-        "to.\n\nexample:\n  TRACKWIRE_TRACKING_URI=grpc://tracking:50051 trackwire whoami",
+        "to.\n\nExample:\n  TRACKWIRE_TRACKING_URI=grpc://tracking:50051 trackwire whoami",
         whoami,
     )
     add_tracking_uri(p)
@@ -250,6 +250,7 @@ def register(subparsers) -> None:
         "Users of a server with authentication. `create` and `set-password` work straight "
         "on the database\n(the operator's commands: no token needed); `list` asks the "
         "server (admins only).",
+        example="trackwire users create ana --admin --db postgresql://tw@db/trackwire",
     )
     p = add_command(
         users,
@@ -258,7 +259,7 @@ def register(subparsers) -> None:
         "Create a user (or --service-account, or --admin) in the server's database and "
         "print a new API token\nfor it on stdout, once. Without --password-stdin the user "
         "has no password (tokens only;\n`trackwire users set-password` sets one).\n\n"
-        "examples:\n  trackwire users create ana --admin --db postgresql://tw@db/trackwire\n"
+        "Examples:\n  trackwire users create ana --admin --db postgresql://tw@db/trackwire\n"
         "  TOKEN=$(trackwire users create nightly-job --service-account)",
         users_create,
     )
@@ -274,7 +275,7 @@ def register(subparsers) -> None:
         "set-password",
         "set a user's password (on the database)",
         "Set a user's password in the server's database (asked twice, or --password-stdin)."
-        "\n\nexample:\n  trackwire users set-password admin",
+        "\n\nExample:\n  trackwire users set-password admin",
         users_set_password,
     )
     p.add_argument("name", metavar="NAME", help="the user's name")
@@ -286,7 +287,7 @@ def register(subparsers) -> None:
         users,
         "list",
         "list the server's users (admins)",
-        "List the users of a server (admins only).\n\nexample:\n  trackwire users list "
+        "List the users of a server (admins only).\n\nExample:\n  trackwire users list "
         "--tracking-uri grpc://tracking:50051",
         users_list,
     )

@@ -43,10 +43,13 @@ def add_command(subparsers, name: str, summary: str, description: str, handler):
     return parser
 
 
-def add_group(subparsers, name: str, summary: str, description: str):
+def add_group(subparsers, name: str, summary: str, description: str, example: str):
     """A command with subcommands (`trackwire users create ...`)."""
     parser = subparsers.add_parser(
-        name, help=summary, description=description, formatter_class=formatter
+        name,
+        help=summary,
+        description=f"{description}\n\nExample:\n  {example}",
+        formatter_class=formatter,
     )
     parser.set_defaults(
         run=lambda args: (parser.print_help(sys.stderr), 2)[1], handler=None, group_parser=parser
