@@ -156,7 +156,17 @@ class ScoringApp:
 
 def _score(loaded, body: bytes, mime: str) -> bytes:
     signature = loaded.signature
-    parsed = inputs.parse_body(body, mime, signature.inputs if signature else None)
+    schema = signature.inputs if signature else None
+    if mime != inputs.CONTENT_TYPE_JSON:
+        parsed = inputs.parse_body(body, mime, schema)
+    else:
+        document = inputs.decode_json(body)
+        if loaded.fast is not None and isinstance(document, dict) and len(document) == 1:
+            ((key, value),) = document.items()
+            rows = loaded.fast.rows_of(key, value)
+            if rows is not None:
+                return outputs.predictions_json(loaded.fast.predict(rows))
+        parsed = inputs.parse_document(document, schema)
     return outputs.predictions_json(scoring.predict(loaded, parsed.data, parsed.params))
 
 

@@ -82,11 +82,19 @@ def parse_body(body: bytes, mime: str, schema: Schema | None) -> ParsedInput:
     return ParsedInput(parse_parquet(body))
 
 
-def parse_json(body: bytes | str, schema: Schema | None) -> ParsedInput:
+def decode_json(body: bytes | str) -> Any:
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}") from None
+
+
+def parse_json(body: bytes | str, schema: Schema | None) -> ParsedInput:
+    return parse_document(decode_json(body), schema)
+
+
+def parse_document(document: Any, schema: Schema | None) -> ParsedInput:
+    """The model input and params of a decoded JSON body."""
     if not isinstance(document, dict):
         raise BadRequest(
             f"the body must be a JSON object with exactly one of {', '.join(FORMATS)}; "

@@ -28,6 +28,7 @@ class LoadedModel:
     model: Any  # trackwire.pyfunc.PyFuncModel
     model_uri: str  # as given
     resolved_uri: str  # the version or run it resolved to
+    fast: Any = None  # trackwire.serving.fast_path.FastPath, for models that have one
 
     @property
     def signature(self) -> ModelSignature | None:
@@ -52,8 +53,10 @@ def load(model_uri: str, tracking_uri: str | None) -> LoadedModel:
     if tracking_uri:
         fluent.set_tracking_uri(tracking_uri)
     resolved = resolve(model_uri, tracking_uri)
+    from trackwire.serving.fast_path import FastPath
+
     model = pyfunc.load_model(resolved, suppress_warnings=True)
-    return LoadedModel(model, model_uri, resolved)
+    return LoadedModel(model, model_uri, resolved, FastPath.for_model(model))
 
 
 class ServedModel:
@@ -88,7 +91,7 @@ class ServedModel:
             )
             return False
         previous = self.current
-        self.current = LoadedModel(fresh.model, self.model_uri, resolved)
+        self.current = LoadedModel(fresh.model, self.model_uri, resolved, fresh.fast)
         self.swaps += 1
         log.info("watch: %s moved from %s to %s", self.model_uri, previous.resolved_uri, resolved)
         return True
