@@ -6,9 +6,10 @@
 
 Errors are JSON `{"error_code": ..., "message": ...}` as MLflow's: 400 BAD_REQUEST for a
 malformed body or one the signature refuses, 413 for a body over the limit, 415 for a
-content type it does not read, 404/405 for other paths and methods. A small request is
-scored on the event loop (a thread hop would cost more than the prediction); a large
-one in a worker thread, so it does not hold up the others.
+content type it does not read, 404/405 for other paths and methods. A small request to
+a model with a fast path (trackwire.serving.fast_path) is scored on the event loop (a
+thread hop would cost more than the prediction); every other one in a worker thread,
+so a slow model or a large body does not hold up the other requests.
 
 It is a bare ASGI callable rather than a framework app: the scoring path is a few
 dozen microseconds, and routing and request objects would be a good part of them.
@@ -27,7 +28,7 @@ from trackwire.serving.served_model import ServedModel
 log = logging.getLogger("trackwire.serving")
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
-# Bodies up to this size are scored on the event loop; larger ones in a thread.
+# Bodies up to this size are scored on the event loop when the model has a fast path.
 INLINE_BODY_BYTES = 64 * 1024
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -120,7 +121,7 @@ class ScoringApp:
         loaded = self.served.current  # this request's model, even if a swap comes now
         try:
             mime = inputs.media_type(content_type)
-            if len(body) <= INLINE_BODY_BYTES:
+            if loaded.fast is not None and len(body) <= INLINE_BODY_BYTES:
                 result = _score(loaded, body, mime)
             else:
                 result = await asyncio.to_thread(_score, loaded, body, mime)

@@ -270,11 +270,9 @@ def parse_csv(body: bytes | str | io.IOBase, schema: Schema | None):
         source = io.StringIO(source)
     dtypes = None
     if schema is not None and not schema.is_tensor_spec() and schema.has_input_names():
-        dtypes = {
-            s.name: DATA_TYPES[s.type]
-            for s in schema
-            if s.type in ("float", "double", "string") or (s.type == "long" and s.required)
-        }
+        # strings stay strings ("007"); numbers are typed below and by the enforcement,
+        # which names a column whose values do not fit
+        dtypes = {s.name: DATA_TYPES[s.type] for s in schema if s.type == "string"} or None
     try:
         frame = pd.read_csv(source, dtype=dtypes, encoding="utf-8")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
