@@ -372,3 +372,68 @@ def test_a_model_uri_that_names_nothing_fails_at_start(tmp_path):
         assert "cannot serve 'models:/nothing/Production'" in str(e.value)
     finally:
         tracking.stop()
+
+
+class SlowModel(trackwire.pyfunc.PythonModel):
+    """Answers after `seconds`, with the row count."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def predict(self, context, model_input, params=None):
+        time.sleep(self.seconds)
+        return [len(model_input)] * len(model_input)
+
+
+def test_slow_requests_run_concurrently_and_sigterm_lets_them_finish(tmp_path):
+    tracking = RunningServer(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts")
+    try:
+        fluent.set_tracking_uri(tracking.uri)
+        try:
+            with trackwire.start_run() as run:
+                trackwire.pyfunc.log_model("slow", python_model=SlowModel(1.5))
+        finally:
+            fluent.set_tracking_uri(None)
+        scoring = ScoringServer(
+            f"runs:/{run.info.run_id}/slow", tracking.uri, str(tmp_path / "cache")
+        )
+        answers: list = []
+        body = {"dataframe_records": [{"x": 1.0}, {"x": 2.0}]}
+        clients = [
+            threading.Thread(target=lambda: answers.append(scoring.post(body))) for _ in range(4)
+        ]
+        started = time.monotonic()
+        for t in clients:
+            t.start()
+        time.sleep(0.5)  # the four are being scored
+        code = scoring.stop()
+        for t in clients:
+            t.join()
+        elapsed = time.monotonic() - started
+        assert answers == [(200, {"predictions": [2, 2]})] * 4, scoring.output()
+        assert code == 0, scoring.output()
+        # four 1.5 s predictions side by side, not one after the other
+        assert elapsed < 4.5, elapsed
+        with pytest.raises(OSError):
+            scoring.get("/ping")
+    finally:
+        tracking.stop()
+
+
+def test_several_workers_share_the_ports(iris_served, tmp_path):
+    served, model, X = iris_served
+    rows = X.iloc[[3, 70, 140]]
+    with ScoringServer(
+        served.model_uri, served.tracking_uri, str(tmp_path / "cache"), "--workers", "2"
+    ) as scoring:
+        for _ in range(10):
+            assert scoring.post({"inputs": rows.to_dict(orient="list")}) == (
+                200,
+                {"predictions": expected(model, rows)},
+            )
+        with grpc.insecure_channel(scoring.grpc_target) as channel:
+            stub = pb_grpc.PredictionServiceStub(channel)
+            response = stub.Predict(pb.PredictRequest(table=table_from_frame(rows)), timeout=30)
+        assert predictions_from_response(response).tolist() == expected(model, rows)
+        code = scoring.stop()
+    assert code == 0

@@ -39,10 +39,11 @@ class ScoringServer:
         *args: str,
         start_timeout: float = 90.0,
     ):
+        self.model_uri, self.tracking_uri = model_uri, tracking_uri
         self.port, self.grpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (read by output(), closed on exit)
         env = {
             **os.environ,
             "PYTHONPATH": pythonpath(),

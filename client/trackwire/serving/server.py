@@ -103,6 +103,16 @@ def _uvicorn_settings(options: ServeOptions) -> dict:
     }
 
 
+def _exit_cleanly_after_shutdown() -> None:
+    """uvicorn re-raises SIGTERM / SIGINT once it has shut down gracefully; exit 0 then,
+    as a server that stopped when asked."""
+    import signal
+    import sys
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
+
+
 def serve(options: ServeOptions) -> None:
     import uvicorn
 
@@ -110,6 +120,7 @@ def serve(options: ServeOptions) -> None:
 
     if options.tracking_uri:
         fluent.set_tracking_uri(options.tracking_uri)
+    _exit_cleanly_after_shutdown()
     if options.workers <= 1:
         served = ServedModel(options.model_uri, options.tracking_uri)
         uvicorn.run(build_app(options, served), **_uvicorn_settings(options))
