@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import threading
 import time
 
@@ -23,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 import trackwire
 from tests.conftest import RunningServer
 from tests.support.scoring_server import ScoringServer
+from tests.test_node_client import NODE_EXAMPLE, node, node_modules  # noqa: F401 (fixture)
 from trackwire import fluent
 from trackwire.models import infer_signature
 from trackwire.serving.grpc_service import (
@@ -259,6 +261,29 @@ def test_grpc_prediction_service_from_python(iris_served):
             stub.Predict(pb.PredictRequest(), timeout=30)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "no input" in e.value.details()
+
+
+@pytest.mark.skipif(node is None, reason="the Node.js example needs `node` and `npm` on PATH")
+@pytest.mark.timeout(600)
+def test_grpc_prediction_service_from_node(iris_served, node_modules):  # noqa: F811
+    scoring, model, X = iris_served
+    result = subprocess.run(
+        [node, "predict.js", scoring.grpc_target],
+        cwd=NODE_EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, output
+    lines = result.stdout.splitlines()
+    assert "MODEL models:/iris/1" in lines, output
+    assert lines[-1] == "OK predict", output
+    predictions = json.loads(next(x for x in lines if x.startswith("PREDICTIONS "))[12:])
+    rows = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]], columns=COLUMNS
+    )
+    assert predictions == expected(model, rows) == [0, 1, 2]
 
 
 def test_concurrent_requests(iris_served):
