@@ -57,10 +57,14 @@ def read_input(path: str, fmt: str, schema: Any) -> inputs.ParsedInput:
         if isinstance(document, list):  # plain records
             document = {inputs.DF_RECORDS: document}
         return inputs.parse_json(orjson.dumps(document), schema)
-    source = sys.stdin.buffer if path == "-" else path
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     if fmt == "csv":
-        return inputs.ParsedInput(inputs.parse_csv(source, schema))
-    return inputs.ParsedInput(inputs.parse_parquet(source))
+        return inputs.ParsedInput(inputs.parse_csv(data, schema))
+    return inputs.ParsedInput(inputs.parse_parquet(data))
 
 
 def _as_frame(predictions: Any):
