@@ -3,10 +3,11 @@
 Run with `make bench` (or `python bench/serving.py [--seconds S] [--json PATH]`). Issue
 #16. The same small scikit-learn model (LogisticRegression on iris, trained the same
 way on each side) is saved with each project's own API: Trackwire's in this venv,
-MLflow's in MLflow's venv (bench/.venvs/mlflow, made by `make bench-compare`). Each
+MLflow's in MLflow's venv (bench/.venvs/mlflow, the one `make bench-compare` uses,
+created here if missing; $TRACKWIRE_BENCH_MLFLOW_VENV points at another). Each
 server runs as its own process with one worker, on a loopback port, and scores
 `POST /invocations` with a `dataframe_split` JSON body of 1 row, then of 100 rows. The
-load comes from `wrk` (a C load generator: one thread, 8 keep-alive connections, so
+load comes from `wrk` (apt-get install wrk; a C load generator: one thread, 8 keep-alive connections, so
 8 concurrent clients), the same for both servers; wrk's own cost per request is a
 few microseconds, so it is not what is measured. Figures: requests/s, and p50 / p99
 latency, and the ratios Trackwire / MLflow (target: >= 5x the requests/s at an equal
@@ -37,9 +38,7 @@ import urllib.request
 from common import check, machine_info, print_figures, publish, source_revision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MLFLOW_VENV = os.environ.get(
-    "TRACKWIRE_BENCH_MLFLOW_VENV", os.path.join(ROOT, "bench", ".venvs", "mlflow")
-)
+MLFLOW_VENV_ENV = "TRACKWIRE_BENCH_MLFLOW_VENV"
 CONNECTIONS = 8
 ROWS = (1, 100)
 TARGET_RATIO = 5.0
@@ -143,7 +142,19 @@ def run_wrk(url: str, payload_file: str, seconds: float, script: str) -> dict:
     return result
 
 
-def start_servers(workdir: str) -> tuple[dict, list]:
+def mlflow_venv() -> str:
+    """MLflow's venv: $TRACKWIRE_BENCH_MLFLOW_VENV, else bench/.venvs/mlflow, made as
+    `make bench-compare` makes it when it is not there yet."""
+    if os.environ.get(MLFLOW_VENV_ENV):
+        return os.environ[MLFLOW_VENV_ENV]
+    sys.path.insert(0, os.path.join(ROOT, "bench", "compare"))
+    from main import ensure_peer_venvs
+
+    venv = ensure_peer_venvs(os.path.join(ROOT, "bench", ".venvs"), ("mlflow",))["mlflow"]
+    return os.path.dirname(venv["bin"])
+
+
+def start_servers(workdir: str, mlflow_venv_dir: str) -> tuple[dict, list]:
     """Saves the model on both sides and starts both servers: {name: url}, processes."""
     tw_model, mlflow_model = (
         os.path.join(workdir, "tw-model"),
@@ -156,7 +167,7 @@ def start_servers(workdir: str) -> tuple[dict, list]:
 
     X, model = namespace["X"], namespace["model"]
     save_model(model, tw_model, signature=infer_signature(X, model.predict(X)))
-    mlflow_python = os.path.join(MLFLOW_VENV, "bin", "python")
+    mlflow_python = os.path.join(mlflow_venv_dir, "bin", "python")
     subprocess.run([mlflow_python, "-c", MLFLOW_SAVE, mlflow_model], check=True)
     ports = {"trackwire": free_port(), "mlflow": free_port()}
     env = {
@@ -169,10 +180,10 @@ def start_servers(workdir: str) -> tuple[dict, list]:
     ]  # fmt: skip
     mlflow_env = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        "PATH": os.path.join(MLFLOW_VENV, "bin") + os.pathsep + os.environ["PATH"],
+        "PATH": os.path.join(mlflow_venv_dir, "bin") + os.pathsep + os.environ["PATH"],
     }
     mlflow_cmd = [
-        os.path.join(MLFLOW_VENV, "bin", "mlflow"), "models", "serve", "-m", mlflow_model,
+        os.path.join(mlflow_venv_dir, "bin", "mlflow"), "models", "serve", "-m", mlflow_model,
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
         "--workers", "1",
     ]  # fmt: skip
@@ -195,16 +206,14 @@ def start_servers(workdir: str) -> tuple[dict, list]:
 
 def measure(seconds: float) -> dict:
     check(shutil.which("wrk") is not None, "the serving benchmark needs wrk: apt-get install wrk")
-    check(
-        os.path.exists(os.path.join(MLFLOW_VENV, "bin", "mlflow")),
-        f"no MLflow venv at {MLFLOW_VENV}: run `make bench-compare` once to create it",
-    )
+    venv = mlflow_venv()
+    check(os.path.exists(os.path.join(venv, "bin", "mlflow")), f"no MLflow in {venv}")
     results: dict = {"machine": machine_info(), "revision": source_revision(), "cases": {}}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as workdir:
         script = os.path.join(workdir, "post.lua")
         with open(script, "w") as f:
             f.write(textwrap.dedent(WRK_SCRIPT))
-        urls, processes = start_servers(workdir)
+        urls, processes = start_servers(workdir, venv)
         try:
             for rows in ROWS:
                 payload = body(rows)

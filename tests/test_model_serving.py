@@ -410,6 +410,38 @@ class SlowModel(trackwire.pyfunc.PythonModel):
         return [len(model_input)] * len(model_input)
 
 
+class FailingModel(trackwire.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        raise RuntimeError(f"cannot score {len(model_input)} rows today")
+
+
+def test_a_model_that_raises_is_a_400_with_its_message(tmp_path):
+    tracking = RunningServer(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts")
+    try:
+        fluent.set_tracking_uri(tracking.uri)
+        try:
+            with trackwire.start_run() as run:
+                trackwire.pyfunc.log_model("failing", python_model=FailingModel())
+        finally:
+            fluent.set_tracking_uri(None)
+        uri = f"runs:/{run.info.run_id}/failing"
+        with ScoringServer(uri, tracking.uri, str(tmp_path / "cache")) as scoring:
+            status, answer = scoring.post({"dataframe_records": [{"x": 1}, {"x": 2}]})
+            assert status == 400, answer
+            assert answer["message"] == (
+                "the model could not score this input (RuntimeError): cannot score 2 rows today"
+            )
+            with grpc.insecure_channel(scoring.grpc_target) as channel:
+                stub = pb_grpc.PredictionServiceStub(channel)
+                request = pb.PredictRequest(table=table_from_frame(pd.DataFrame({"x": [1.0]})))
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.Predict(request, timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "cannot score 1 rows today" in e.value.details()
+    finally:
+        tracking.stop()
+
+
 def test_slow_requests_run_concurrently_and_sigterm_lets_them_finish(tmp_path):
     tracking = RunningServer(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts")
     try:

@@ -5,12 +5,15 @@ MLflow's server answers 400 for both."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
 from trackwire.errors import InvalidArgumentError
 from trackwire.serving.inputs import BadRequest
 from trackwire.serving.served_model import LoadedModel
+
+log = logging.getLogger("trackwire.serving")
 
 
 def quiet_signature_warnings() -> None:
@@ -28,7 +31,8 @@ def predict(loaded: LoadedModel, data: Any, params: dict | None) -> Any:
         raise
     except InvalidArgumentError as e:
         raise BadRequest(str(e)) from None
-    except (ValueError, TypeError, KeyError, IndexError) as e:
+    except Exception as e:  # the model's own code refused this input
+        log.warning("the model raised on a request", exc_info=True)
         raise BadRequest(
             f"the model could not score this input ({type(e).__name__}): {e}"
         ) from None
