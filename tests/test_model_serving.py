@@ -410,6 +410,61 @@ class SlowModel(trackwire.pyfunc.PythonModel):
         return [len(model_input)] * len(model_input)
 
 
+class ScaledTensor(trackwire.pyfunc.PythonModel):
+    """A tensor model with a parameter: each row's sum, times `scale`."""
+
+    def predict(self, context, model_input, params=None):
+        return np.asarray(model_input).sum(axis=1) * params["scale"]
+
+
+def test_tensor_models_and_params(tmp_path):
+    tracking = RunningServer(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts")
+    try:
+        example = np.array([[1.0, 2.0, 3.0]])
+        signature = infer_signature(example, np.array([6.0]), params={"scale": 1.0})
+        fluent.set_tracking_uri(tracking.uri)
+        try:
+            with trackwire.start_run() as run:
+                trackwire.pyfunc.log_model(
+                    "scaled", python_model=ScaledTensor(), signature=signature
+                )
+        finally:
+            fluent.set_tracking_uri(None)
+        uri = f"runs:/{run.info.run_id}/scaled"
+        with ScoringServer(uri, tracking.uri, str(tmp_path / "cache")) as scoring:
+            rows = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+            assert scoring.post({"inputs": rows}) == (200, {"predictions": [6.0, 15.0]})
+            assert scoring.post({"instances": rows, "params": {"scale": 2.0}}) == (
+                200,
+                {"predictions": [12.0, 30.0]},
+            )
+            status, answer = scoring.post({"inputs": rows, "params": {"scale": "big"}})
+            assert status == 400 and "param 'scale' must be of type double" in answer["message"]
+            status, answer = scoring.post({"inputs": [[1.0, 2.0]]})
+            assert (
+                status == 400
+                and "has shape (1, 2) but the model takes shape (-1, 3)" in (answer["message"])
+            )
+            status, answer = scoring.post({"inputs": rows, "params": [1]})
+            assert status == 400 and "params must be a JSON object" in answer["message"]
+            with grpc.insecure_channel(scoring.grpc_target) as channel:
+                stub = pb_grpc.PredictionServiceStub(channel)
+                response = stub.Predict(
+                    pb.PredictRequest(tensor=tensor_from_array(rows), params_json='{"scale": 10}'),
+                    timeout=30,
+                )
+                assert predictions_from_response(response).tolist() == [60.0, 150.0]
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.Predict(
+                        pb.PredictRequest(tensor=tensor_from_array(rows), params_json="{"),
+                        timeout=30,
+                    )
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "params_json is not valid JSON" in e.value.details()
+    finally:
+        tracking.stop()
+
+
 class FailingModel(trackwire.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         raise RuntimeError(f"cannot score {len(model_input)} rows today")
