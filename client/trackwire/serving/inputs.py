@@ -150,22 +150,13 @@ def _frame_from_split(value: Any, schema: Schema | None):
 
 
 def _frame_from_rows(rows: list[list], columns: list):
-    """A DataFrame of equal-length rows; all-number rows go through one numpy array (the
-    common case, and the fast one)."""
+    """A DataFrame of equal-length rows, each column typed by its own values (a column of
+    integers stays integer beside a column of fractions)."""
     import pandas as pd
 
     width = len(columns)
-    if any(len(row) != width for row in rows):
+    if any(not isinstance(row, list) or len(row) != width for row in rows):
         raise BadRequest(f"dataframe_split.data: every row must have {width} values (columns)")
-    try:
-        array = np.array(rows)
-    except ValueError:
-        array = None
-    if array is not None and array.dtype.kind in "fi" and array.ndim == 2:
-        if array.dtype.kind == "f":
-            return pd.DataFrame(array, columns=columns, copy=False)
-        # integer rows: keep per-column int64, as pandas would
-        return pd.DataFrame(array, columns=columns, copy=False)
     return pd.DataFrame(rows, columns=columns)
 
 
