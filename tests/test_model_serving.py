@@ -212,6 +212,35 @@ def test_bad_requests_are_4xx_with_the_message(iris_served, body, content_type, 
     assert scoring.get("/ping")[0] == 200
 
 
+def test_integer_and_double_columns_side_by_side(tmp_path):
+    """A long column beside a double one: integers are refused nowhere they fit, fractions
+    are refused in the long column, by name (the general path, not the fast one)."""
+    tracking = RunningServer(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts")
+    try:
+        X = pd.DataFrame({"count": [1, 2, 3, 4, 5, 6], "ratio": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7]})
+        model = LogisticRegression().fit(X, [0, 1, 0, 1, 0, 1])
+        log_registered(tracking.uri, "mixed", model, X)
+        with ScoringServer("models:/mixed/1", tracking.uri, str(tmp_path / "cache")) as scoring:
+            rows = [[2, 0.85], [5, 0.1]]
+            want = (
+                200,
+                {"predictions": model.predict(pd.DataFrame(rows, columns=X.columns)).tolist()},
+            )
+            assert (
+                scoring.post({"dataframe_split": {"columns": ["count", "ratio"], "data": rows}})
+                == want
+            )
+            assert scoring.post({"inputs": {"count": [2, 5], "ratio": [0.85, 0.1]}}) == want
+            assert scoring.post("count,ratio\n2,0.85\n5,0.1\n", "text/csv") == want
+            status, answer = scoring.post(
+                {"dataframe_split": {"columns": ["count", "ratio"], "data": [[2.5, 0.85]]}}
+            )
+            assert status == 400
+            assert "column 'count' has type double" in answer["message"], answer
+    finally:
+        tracking.stop()
+
+
 def test_unknown_paths_and_methods(iris_served):
     import urllib.error
     import urllib.request
