@@ -18,7 +18,9 @@ predictions, and wrk must count no error or non-2xx answer.
 MLflow's server runs as `mlflow models serve --env-manager local` starts it (uvicorn
 with its default access log, whose output goes nowhere here); Trackwire's runs
 `trackwire models serve` as shipped (uvloop and httptools when installed, no access
-log unless --access-log). The machine is shared and noisy: compare the ratios.
+log unless --access-log). Each figure is the median of --repeats measurements (default 3,
+taken in turn: Trackwire, MLflow, Trackwire, ...). The machine is shared and noisy:
+compare the ratios.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,7 +214,7 @@ def start_servers(workdir: str, mlflow_venv_dir: str) -> tuple[dict, list]:
     return urls, processes
 
 
-def measure(seconds: float) -> dict:
+def measure(seconds: float, repeats: int) -> dict:
     check(shutil.which("wrk") is not None, "the serving benchmark needs wrk: apt-get install wrk")
     venv = mlflow_venv()
     check(os.path.exists(os.path.join(venv, "bin", "mlflow")), f"no MLflow in {venv}")
@@ -234,9 +237,18 @@ def measure(seconds: float) -> dict:
                     f"the servers disagree on {rows} rows: {answers}",
                 )
                 case = {"format": fmt, "rows": rows, "body_bytes": len(payload)}
-                for name, url in urls.items():
+                for url in urls.values():
                     run_wrk(url, payload_file, fmt, min(2.0, seconds), script)  # warm up
-                    case[name] = run_wrk(url, payload_file, fmt, seconds, script)
+                runs: dict = {name: [] for name in urls}
+                for _ in range(repeats):  # A/B/A/B: both see the same moments of the machine
+                    for name, url in urls.items():
+                        runs[name].append(run_wrk(url, payload_file, fmt, seconds, script))
+                for name, measured in runs.items():
+                    case[name] = {
+                        key: statistics.median(r[key] for r in measured)
+                        for key in ("rps", "p50_us", "p99_us")
+                    }
+                    case[name]["runs"] = measured
                 tw, ml = case["trackwire"], case["mlflow"]
                 case["rps_ratio"] = tw["rps"] / ml["rps"]
                 case["p99_ratio"] = ml["p99_us"] / tw["p99_us"] if tw["p99_us"] else None
@@ -290,12 +302,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="each measurement's length")
     parser.add_argument(
+        "--repeats", type=int, default=3, help="measurements per server and case (median)"
+    )
+    parser.add_argument(
         "--json",
         default=os.path.join(ROOT, "bench", "results", "serving.json"),
         help="results file",
     )
     args = parser.parse_args()
-    results = measure(args.seconds)
+    results = measure(args.seconds, args.repeats)
     return publish(results, report, lambda r: r, args.json)
 
 

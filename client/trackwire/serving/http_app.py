@@ -158,6 +158,13 @@ class ScoringApp:
 def _score(loaded, body: bytes, mime: str) -> bytes:
     signature = loaded.signature
     schema = signature.inputs if signature else None
+    if mime == inputs.CONTENT_TYPE_CSV and loaded.fast is not None:
+        rows = loaded.fast.rows_csv(body)
+        if rows is not None:
+            try:
+                return outputs.predictions_json(loaded.fast.predict(rows))
+            except Exception:  # noqa: S110 (the general path words what is wrong)
+                pass
     if mime != inputs.CONTENT_TYPE_JSON:
         parsed = inputs.parse_body(body, mime, schema)
     else:
