@@ -7,7 +7,9 @@ MLflow's in MLflow's venv (bench/.venvs/mlflow, the one `make bench-compare` use
 created here if missing; $TRACKWIRE_BENCH_MLFLOW_VENV points at another). Each
 server runs as its own process with one worker, on a loopback port, and scores
 `POST /invocations` with a `dataframe_split` JSON body of 1 row, then of 100 rows (the
-issue's cases), then, for information, a CSV body of 100 rows. The
+issue's cases), then, for information, a CSV body of 100 rows and a `dataframe_split` body
+of 100 rows with an `index` (which Trackwire scores on its general path: a DataFrame and
+the full signature enforcement, as it does for any model without a fast path). The
 load comes from `wrk` (apt-get install wrk; a C load generator: one thread, 8 keep-alive connections, so
 8 concurrent clients), the same for both servers; wrk's own cost per request is a
 few microseconds, so it is not what is measured. Figures: requests/s, and p50 / p99
@@ -44,10 +46,12 @@ from common import check, machine_info, print_figures, publish, source_revision
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLFLOW_VENV_ENV = "TRACKWIRE_BENCH_MLFLOW_VENV"
 CONNECTIONS = 8
-# (body format, rows): the issue's two cases, then CSV (the general path: a DataFrame from
-# pandas' CSV reader and the full signature enforcement), for information.
-CASES = (("json", 1), ("json", 100), ("csv", 100))
-CONTENT_TYPES = {"json": "application/json", "csv": "text/csv"}
+# (body format, rows): the issue's two cases, then for information CSV, and a split body
+# with an `index`, which Trackwire scores on its general path (a DataFrame and the full
+# signature enforcement, as for any model without a fast path).
+CASES = (("json", 1), ("json", 100), ("csv", 100), ("json-index", 100))
+CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "json-index": "application/json"}
+LABELS = {"json": "JSON", "csv": "CSV", "json-index": "JSON with index, general path"}
 TARGET_RATIO = 5.0
 
 # Trains the model; the same text runs in both venvs so both models are the same fit.
@@ -128,6 +132,8 @@ def body(fmt: str, rows: int) -> bytes:
     if fmt == "csv":
         return data.to_csv(index=False).encode()
     split = {"columns": list(data.columns), "data": data.to_numpy().tolist()}
+    if fmt == "json-index":
+        split["index"] = list(range(rows))
     return json.dumps({"dataframe_split": split}).encode()
 
 
@@ -265,7 +271,7 @@ def report(results: dict) -> None:
     rows = []
     for case in results["cases"].values():
         tw, ml, n = case["trackwire"], case["mlflow"], case["rows"]
-        label = f"{n} row(s), {case['format'].upper()}"
+        label = f"{n} row(s), {LABELS[case['format']]}"
         target = case["has_target"]
         rows.append(
             {
