@@ -316,6 +316,9 @@ def main() -> int:
         help="results file",
     )
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("serving benchmark skipped: it needs wrk (apt-get install wrk)")
+        return 0
     results = measure(args.seconds, args.repeats)
     return publish(results, report, lambda r: r, args.json)
 
