@@ -116,3 +116,18 @@ def test_a_missing_model_is_an_error(registered, tmp_path):
     result = predict(registered, "-m", "models:/nothing/1", "-i", str(tmp_path / "in.csv"))
     assert result.returncode == 2
     assert "nothing" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["models"], ["models", "serve"], ["models", "predict"]])
+def test_help_says_what_it_does_and_shows_an_example(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "trackwire", *command, "--help"],
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "example:\n  trackwire models " in result.stdout
+    if command[-1] == "serve":
+        assert "--watch" in result.stdout and "/invocations" in result.stdout
