@@ -8,8 +8,8 @@ created here if missing; $TRACKWIRE_BENCH_MLFLOW_VENV points at another). Each
 server runs as its own process with one worker, on a loopback port, and scores
 `POST /invocations` with a `dataframe_split` JSON body of 1 row, then of 100 rows (the
 issue's cases), then, for information, a CSV body of 100 rows and a `dataframe_split` body
-of 100 rows with an `index` (which Trackwire scores on its general path: a DataFrame and
-the full signature enforcement, as it does for any model without a fast path). The
+of 100 rows with an `index` (which Trackwire parses into a DataFrame with pandas, as MLflow
+does, before the rows go to the estimator as one array). The
 load comes from `wrk` (apt-get install wrk; a C load generator: one thread, 8 keep-alive connections, so
 8 concurrent clients), the same for both servers; wrk's own cost per request is a
 few microseconds, so it is not what is measured. Figures: requests/s, and p50 / p99
@@ -47,11 +47,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLFLOW_VENV_ENV = "TRACKWIRE_BENCH_MLFLOW_VENV"
 CONNECTIONS = 8
 # (body format, rows): the two cases, then for information CSV, and a split body
-# with an `index`, which Trackwire scores on its general path (a DataFrame and the full
-# signature enforcement, as for any model without a fast path).
+# with an `index`, which Trackwire parses into a DataFrame with pandas (as MLflow does)
+# before it goes to the estimator as an array.
 CASES = (("json", 1), ("json", 100), ("csv", 100), ("json-index", 100))
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "json-index": "application/json"}
-LABELS = {"json": "JSON", "csv": "CSV", "json-index": "JSON with index, general path"}
+LABELS = {"json": "JSON", "csv": "CSV", "json-index": "JSON with index (via pandas)"}
 TARGET_RATIO = 5.0
 
 # Trains the model; the same text runs in both venvs so both models are the same fit.

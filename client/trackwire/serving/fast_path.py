@@ -192,5 +192,25 @@ class FastPath:
             array = np.ascontiguousarray(array[:, [header.index(n) for n in self.names]])
         return array if array.dtype == self._dtype else array.astype(self._dtype)
 
+    def rows_frame(self, frame: Any) -> np.ndarray | None:
+        """A parsed DataFrame (CSV, Parquet, a gRPC table, ...) of exactly the signature's
+        columns, numeric and without missing values, as the estimator's array; or None."""
+        if type(frame).__name__ != "DataFrame" or len(frame) == 0:
+            return None
+        if sorted(map(str, frame.columns)) != sorted(self.names) or len(frame.columns) != len(
+            self.names
+        ):
+            return None
+        for dtype in frame.dtypes:
+            if not isinstance(dtype, np.dtype) or dtype.kind not in "fi":
+                return None
+            if dtype.kind == "f" and self._has_integer_columns:
+                return None
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+        array = frame[self.names].to_numpy(dtype=self._dtype)
+        if array.dtype.kind == "f" and np.isnan(array).any():
+            return None
+        return array
+
     def predict(self, array: np.ndarray) -> Any:
         return self._predict(array)

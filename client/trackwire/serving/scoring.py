@@ -25,6 +25,14 @@ def quiet_signature_warnings() -> None:
 
 
 def predict(loaded: LoadedModel, data: Any, params: dict | None) -> Any:
+    fast = loaded.fast
+    if fast is not None and not params:
+        rows = fast.rows_frame(data)
+        if rows is not None:
+            try:
+                return fast.predict(rows)
+            except Exception:  # noqa: S110 (the general path below words what is wrong)
+                pass
     try:
         return loaded.model.predict(data, params=params)
     except BadRequest:
