@@ -128,6 +128,6 @@ def test_help_says_what_it_does_and_shows_an_example(command):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "example:\n  trackwire models " in result.stdout
+    assert "Example:\n  trackwire models " in result.stdout
     if command[-1] == "serve":
         assert "--watch" in result.stdout and "/invocations" in result.stdout

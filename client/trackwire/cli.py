@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
         "models",
         help="serve models and score files with them (serve, predict)",
         description="Serve a registered or logged model, or score a file with it.",
-        epilog="example:\n  trackwire models serve -m models:/churn/Production --port 8080",
+        epilog="Example:\n  trackwire models serve -m models:/churn/Production --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from trackwire.serving.commands import add_models_serve_commands

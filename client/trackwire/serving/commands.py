@@ -13,13 +13,13 @@ MODEL_URI_HELP = (
 )
 TRACKING_HELP = "the tracking server (default: $TRACKWIRE_TRACKING_URI)"
 
-SERVE_EXAMPLE = """example:
+SERVE_EXAMPLE = """Example:
   trackwire models serve -m models:/churn/Production --port 8080 --watch
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' \\
        -d '{"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}'
 """
 
-PREDICT_EXAMPLE = """example:
+PREDICT_EXAMPLE = """Example:
   trackwire models predict -m models:/churn@champion -i customers.csv -o scores.csv
 """
 
@@ -36,7 +36,10 @@ def _size(text: str) -> int:
 
 
 def add_models_serve_commands(models: argparse._SubParsersAction) -> None:
-    """Adds `serve` and `predict` to the `trackwire models` subcommands."""
+    """Adds `serve` and `predict` to the `trackwire models` subcommands. A registrar for
+    `trackwire.commands.models.register(subparsers, extra=[add_models_serve_commands])`:
+    the handlers take `args` alone (`needs_client=False`: they load the model through
+    the tracking URI themselves) and exit 2 with a message on an error."""
     serve = models.add_parser(
         "serve",
         help="serve a model over HTTP (MLflow's scoring protocol) and gRPC",
@@ -90,7 +93,7 @@ def add_models_serve_commands(models: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--tracking-uri", help=TRACKING_HELP)
-    serve.set_defaults(handler=run_serve)
+    serve.set_defaults(handler=run_serve, needs_client=False)
 
     predict = models.add_parser(
         "predict",
@@ -124,7 +127,7 @@ def add_models_serve_commands(models: argparse._SubParsersAction) -> None:
         help="the output's format, when its extension does not say it",
     )
     predict.add_argument("--tracking-uri", help=TRACKING_HELP)
-    predict.set_defaults(handler=run_predict)
+    predict.set_defaults(handler=run_predict, needs_client=False)
 
 
 def _fail(message: str) -> None:
