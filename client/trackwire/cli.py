@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from trackwire import auth_commands, commands
+from trackwire.serving.commands import add_models_serve_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,10 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     for group in commands.GROUPS:
-        # register() returns the group's subparsers, for other packages to add their
-        # commands to (`trackwire models serve`: commands.models.register(subparsers,
-        # extra=[serving.register]) in place of the plain call).
-        group.register(subparsers)
+        if group is commands.models:  # serve and predict join the registry's commands
+            group.register(subparsers, extra=[add_models_serve_commands])
+        else:
+            group.register(subparsers)
     # login, logout, whoami, users, tokens, teams, permissions
     auth_commands.register(subparsers)
     parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes

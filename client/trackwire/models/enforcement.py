@@ -83,10 +83,14 @@ _WIDENS_TO = {
 }
 
 
-def _column_kind(series) -> str | None:
-    """The DATA_TYPES name of a column's values, or None for an all-missing column."""
+def _column_kind(series, missing: int | None = None) -> str | None:
+    """The DATA_TYPES name of a column's values, or None for an all-missing column.
+    `missing`: the count of missing values, when the caller has it."""
     from trackwire.models.signature import column_type
 
+    kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else None
+    if kind in ("b", "i", "u", "f") and missing is not None:  # the dtype says it all
+        return None if missing == len(series) else column_type(series.dtype, (), "")
     values = series.dropna().tolist()
     if not values:
         return None
@@ -96,15 +100,24 @@ def _column_kind(series) -> str | None:
         raise SignatureError(str(e)) from None
 
 
+def _missing_count(series) -> int:
+    """Missing values in a column: numpy's test for plain numeric columns (a good part
+    cheaper than pandas' for the small tables a served model gets), pandas' otherwise."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return 0
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return int(np.isnan(series.to_numpy()).sum())
+    return int(series.isna().sum())
+
+
 def _enforce_column(series, spec: ColSpec, name: Any):
     import pandas as pd
 
-    missing = series.isna()
-    if missing.any() and spec.required:
-        raise SignatureError(
-            f"column '{name}' is required but has {int(missing.sum())} missing value(s)"
-        )
-    kind = _column_kind(series)
+    missing = _missing_count(series)
+    if missing and spec.required:
+        raise SignatureError(f"column '{name}' is required but has {missing} missing value(s)")
+    kind = _column_kind(series, missing)
     if kind is None or kind == spec.type:
         if kind == "integer" and spec.type == "integer":
             return series.astype(np.int32)
@@ -115,7 +128,7 @@ def _enforce_column(series, spec: ColSpec, name: Any):
             f"{spec.type}: converting {kind} to {spec.type} could lose information"
         )
     target = DATA_TYPES[spec.type]
-    if missing.any() and target.kind in "iu":
+    if missing and target.kind in "iu":
         return series.astype(pd.Int64Dtype() if spec.type == "long" else pd.Int32Dtype())
     return series.astype(target)
 
@@ -152,9 +165,14 @@ def enforce_columns(data: Any, schema: Schema):
     import pandas as pd
 
     columns = {}
+    unchanged = present == [spec.name for spec in schema]
     for spec in schema:
         if spec.name in present:
-            columns[spec.name] = _enforce_column(frame[spec.name], spec, spec.name)
+            column = frame[spec.name]
+            columns[spec.name] = _enforce_column(column, spec, spec.name)
+            unchanged = unchanged and columns[spec.name] is column
+    if unchanged:  # already the schema's columns, in order, of its types: no copy
+        return frame
     return pd.DataFrame(columns, index=frame.index)
 
 
