@@ -3,11 +3,10 @@ authentication (`trackwire server --auth`, default permission READ), as a signed
 who is not an admin: the only difference from the reader's side is `TRACKWIRE_TOKEN` in
 the environment.
 
-The user creates their own experiments and registered models (and gets MANAGE on them), but
-many snippets log without `set_experiment`, into the Default experiment (id 0), which
-nobody created: with default permission READ, CreateRun there is PERMISSION_DENIED. So the
-operator grants the user USE on it, as a team would be granted
-(`trackwire permissions grant USE --experiment 0 --team ...`); nothing else.
+The user creates their own experiments and registered models (and gets MANAGE on them);
+the snippets that log without `set_experiment` go to the Default experiment (id 0), where
+every signed-in user has USE unless a grant there says otherwise. Nobody grants the user
+anything.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ def signed_in_tracking(backend, tmp_path, monkeypatch):
     running = AuthServer(backend, tmp_path / "artifacts")
     running.admin.auth.create_user("analyst", "correct horse battery")
     token = running.admin.auth.create_token("analyst", "the guide's reader").secret
-    running.admin.auth.set_permission("USE", experiment_id="0", user_name="analyst")
     monkeypatch.setenv(credentials.TOKEN_ENV, token)
     monkeypatch.delenv(credentials.CREDENTIALS_ENV, raising=False)
     fluent.set_tracking_uri(running.uri)

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from trackwire_server.auth import credentials
 from trackwire_server.errors import Unauthenticated
 from trackwire_server.store import Store
+from trackwire_server.store.constants import DEFAULT_EXPERIMENT_ID
 from trackwire_server.store.grants import (
     EXPERIMENT_RESOURCE,
     MANAGE,
     MODEL_RESOURCE,
     READ,
+    USE,
     Visibility,
 )
 
@@ -167,9 +169,18 @@ class Access:
         explicit = self.store.grants.explicit_levels(
             caller.user_id, caller.team_ids, resource_type, resource_id
         )
-        level = explicit.get(resource_id, self.default_level)
+        level = explicit.get(resource_id, self.fallback_level(resource_type, resource_id))
         self._remember(key, now, level)
         return level
+
+    def fallback_level(self, resource_type: int, resource_id: int) -> int:
+        """A user's level on a resource where neither they nor their teams have a grant:
+        the server's default; on the Default experiment (id 0, where runs go when no
+        experiment is set) at least USE, so that every signed-in user may log there as
+        without authentication. A grant on it (NONE, READ) overrides that."""
+        if resource_type == EXPERIMENT_RESOURCE and resource_id == DEFAULT_EXPERIMENT_ID:
+            return max(self.default_level, USE)
+        return self.default_level
 
     def visibility(self, caller: Caller, resource_type: int) -> Visibility | None:
         """The resources of a kind `caller` may read (None: all)."""
@@ -185,7 +196,10 @@ class Access:
             hidden = frozenset(r for r, level in explicit.items() if level < READ)
             visible = Visibility(hidden=hidden) if hidden else None
         else:
-            visible = Visibility(only=frozenset(r for r, lv in explicit.items() if lv >= READ))
+            only = {r for r, lv in explicit.items() if lv >= READ}
+            if resource_type == EXPERIMENT_RESOURCE and DEFAULT_EXPERIMENT_ID not in explicit:
+                only.add(DEFAULT_EXPERIMENT_ID)  # everyone's sandbox, see fallback_level
+            visible = Visibility(only=frozenset(only))
         self._remember(key, now, visible)
         return visible
 
