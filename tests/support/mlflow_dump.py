@@ -1,0 +1,116 @@
+"""Reads everything an MLflow tracking server holds through MLflow's own client (run in
+MLflow's venv) and writes it as JSON, for comparing with what an import copied.
+
+Usage: python mlflow_dump.py TRACKING_URI OUT.json
+`history_seconds` in the output is the time MlflowClient.get_metric_history took for
+every history (the benchmark's reference rate).
+"""
+
+import hashlib
+import json
+import sys
+import time
+import warnings
+
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+
+warnings.filterwarnings("ignore")
+
+
+def files(client, run_id, path=None):
+    for f in client.list_artifacts(run_id, path):
+        if f.is_dir:
+            yield from files(client, run_id, f.path)
+        else:
+            yield f.path
+
+
+def main() -> None:
+    uri, out = sys.argv[1], sys.argv[2]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    dump = {"experiments": [], "runs": [], "models": [], "history_seconds": 0.0, "points": 0}
+    experiments = client.search_experiments(view_type=ViewType.ALL, max_results=1000)
+    for e in experiments:
+        dump["experiments"].append(
+            {"id": e.experiment_id, "name": e.name, "stage": e.lifecycle_stage, "tags": e.tags}
+        )
+        runs = client.search_runs([e.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
+        for r in runs:
+            info = r.info
+            histories = {}
+            for key in sorted(r.data.metrics):
+                started = time.perf_counter()
+                points = client.get_metric_history(info.run_id, key)
+                dump["history_seconds"] += time.perf_counter() - started
+                dump["points"] += len(points)
+                histories[key] = [(m.step, m.timestamp, m.value) for m in points]
+            artifacts = {}
+            with tempfile_dir() as tmp:
+                for path in files(client, info.run_id):
+                    local = client.download_artifacts(info.run_id, path, tmp)
+                    with open(local, "rb") as f:
+                        artifacts[path] = hashlib.sha256(f.read()).hexdigest()
+            dump["runs"].append(
+                {
+                    "run_id": info.run_id,
+                    "experiment": e.name,
+                    "run_name": info.run_name,
+                    "user_id": info.user_id,
+                    "status": info.status,
+                    "start_time": info.start_time,
+                    "end_time": info.end_time,
+                    "stage": info.lifecycle_stage,
+                    "params": r.data.params,
+                    "tags": r.data.tags,
+                    "latest": {k: list(v) for k, v in latest(r).items()},
+                    "histories": histories,
+                    "artifacts": artifacts,
+                }
+            )
+    for m in client.search_registered_models(max_results=1000):
+        versions = client.search_model_versions(f"name = '{m.name}'", max_results=1000)
+        dump["models"].append(
+            {
+                "name": m.name,
+                "description": m.description or "",
+                "tags": m.tags,
+                "aliases": {a: str(v) for a, v in m.aliases.items()},
+                "versions": [
+                    {
+                        "version": str(v.version),
+                        "description": v.description or "",
+                        "tags": v.tags,
+                        "stage": v.current_stage,
+                        "run_id": v.run_id,
+                        "source": v.source,
+                        "status": v.status,
+                        "user_id": v.user_id or "",
+                    }
+                    for v in versions
+                ],
+            }
+        )
+    with open(out, "w") as f:
+        json.dump(dump, f)
+
+
+def latest(run):
+    # The latest point of each metric: MLflow's RunData.metrics holds only values.
+    client_metrics = getattr(run.data, "_metric_objs", None) or []
+    return {m.key: (m.step, m.timestamp, m.value) for m in client_metrics}
+
+
+class tempfile_dir:
+    def __enter__(self):
+        import tempfile
+
+        self._tmp = tempfile.TemporaryDirectory()
+        return self._tmp.name
+
+    def __exit__(self, *exc):
+        self._tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
