@@ -28,11 +28,15 @@ from trackwire.importing.importer import run_tags
 
 RUNS, POINTS = 50, 10_000
 
-pytestmark = pytest.mark.skipif(
-    mlflow_python() is None,
-    reason=f"needs a venv with MLflow 3: set ${MLFLOW_PYTHON_ENV} to its python "
-    "(or run `make bench-compare`, which creates bench/.venvs/mlflow)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        mlflow_python() is None,
+        reason=f"needs a venv with MLflow 3: set ${MLFLOW_PYTHON_ENV} to its python "
+        "(or run `make bench-compare`, which creates bench/.venvs/mlflow)",
+    ),
+    # Filling MLflow through its client takes minutes on a 2-core machine (module fixture).
+    pytest.mark.timeout(1800),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def mlflow(tmp_path_factory):
     server = MlflowServer(mlflow_python(), tmp_path_factory.mktemp("mlflow"))
     try:
         server.populate(RUNS, POINTS)
-        server.expected = server.dump()
+        server.expected = server.dump(threads=4)
         yield server
     finally:
         server.stop()

@@ -80,10 +80,11 @@ class MlflowServer:
         """Fills the server through MLflow's client (tests/support/mlflow_populate.py)."""
         return json.loads(self._script("mlflow_populate.py", self.url, str(runs), str(points)))
 
-    def dump(self) -> dict:
-        """Everything the server holds, read through MLflow's client (mlflow_dump.py)."""
+    def dump(self, threads: int = 1) -> dict:
+        """Everything the server holds, read through MLflow's client (mlflow_dump.py);
+        `threads` > 1 reads runs in parallel (then `history_seconds` is no rate)."""
         out = self.folder / "dump.json"
-        self._script("mlflow_dump.py", self.url, str(out))
+        self._script("mlflow_dump.py", self.url, str(out), str(threads))
         return json.loads(out.read_text())
 
     def _script(self, name: str, *args: str) -> str:

@@ -12,6 +12,7 @@ carries a request id derived from what it writes, so a retried write is applied 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -203,7 +204,7 @@ class MlflowImporter:
         """Copies what the run lacks: params, tags, histories, artifacts, status."""
         wrote = self._copy_params_and_tags(run, target)
         for key in run.metric_keys:
-            wrote += self._copy_history(run, key)
+            wrote += self._copy_history(run, key, target)
         wrote += self._copy_artifacts(run)
         wrote += self._finish(run, target)
         if not wrote and not getattr(target, "created_now", False):
@@ -266,7 +267,19 @@ class MlflowImporter:
             return int(chunk.total_points)
         return 0
 
-    def _copy_history(self, run: SourceRun, key: str) -> int:
+    def _copy_history(self, run: SourceRun, key: str, target) -> int:
+        stored_latest = target.data.latest_metrics.get(key)
+        source_latest = run.latest.get(key)
+        if stored_latest is not None and source_latest is not None:
+            step, timestamp, value = source_latest
+            if (stored_latest.step, stored_latest.timestamp) == (step, timestamp) and (
+                stored_latest.value == value
+                or (math.isnan(value) and math.isnan(stored_latest.value))
+            ):
+                # Points are copied in (step, timestamp) order: a history whose latest
+                # point is stored was copied whole (not read again).
+                self.report.skip("metric histories", "already imported (latest point stored)")
+                return 0
         history = self.source.metric_history(run.run_id, key)
         stored = self.stored_points(run.run_id, key)
         if stored > len(history):

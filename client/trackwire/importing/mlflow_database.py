@@ -9,6 +9,7 @@ the runs' artifact URIs: `mlflow-artifacts:/<path>` (a server that proxied them)
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -94,6 +95,12 @@ class MlflowDatabaseSource:
                     f"SELECT {self._key}, value FROM {table} WHERE run_uuid = {p}", (run_id,)
                 ):
                     target[key] = value or ""
+            for key, step, timestamp, value, nan in self._query(
+                f"SELECT {self._key}, step, timestamp, value, is_nan FROM latest_metrics"
+                f" WHERE run_uuid = {p}",
+                (run_id,),
+            ):
+                run.latest[key] = (int(step), int(timestamp), math.nan if nan else float(value))
             run.metric_keys = [
                 k
                 for (k,) in self._query(

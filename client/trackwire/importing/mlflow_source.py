@@ -49,6 +49,8 @@ class SourceRun:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metric_keys: list[str] = field(default_factory=list)
+    # The latest point of each metric, (step, timestamp, value), when the source has it.
+    latest: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -286,4 +288,8 @@ def _run_from_json(r: dict) -> SourceRun:
         params={p["key"]: p.get("value", "") for p in data.get("params", [])},
         tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
         metric_keys=sorted({m["key"] for m in data.get("metrics", [])}),
+        latest={
+            m["key"]: (int(m.get("step", 0)), int(m.get("timestamp", 0)), _number(m["value"]))
+            for m in data.get("metrics", [])
+        },
     )
