@@ -79,6 +79,8 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
         assert got is not None, e["name"]
         assert got.lifecycle_stage == e["stage"]
         assert got.tags == e["tags"], e["name"]
+        if e["name"] != "Default":  # both trackers made their own default experiment
+            assert got.creation_time == e["creation_time"], e["name"]
     for r in expected["runs"]:
         run = client.get_run(r["run_id"])
         info = run.info
@@ -110,6 +112,7 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
         assert (model.description, model.tags, model.aliases) == (
             m["description"], m["tags"], m["aliases"],
         )  # fmt: skip
+        assert model.creation_timestamp == m["creation_time"]
         versions = {v.version: v for v in client.search_model_versions(f"name = '{m['name']}'")}
         assert sorted(versions) == sorted(v["version"] for v in m["versions"])
         for want in m["versions"]:
@@ -118,6 +121,8 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
                 want["description"], want["tags"], want["stage"], want["run_id"], want["source"],
             )  # fmt: skip
             assert got.status == want["status"] == "READY"
+            assert got.creation_timestamp == want["creation_time"]
+            assert got.user_id == want["user_id"]
             assert sorted(got.aliases) == sorted(
                 a for a, v in m["aliases"].items() if v == want["version"]
             )

@@ -36,7 +36,13 @@ def main() -> None:
     experiments = client.search_experiments(view_type=ViewType.ALL, max_results=1000)
     for e in experiments:
         dump["experiments"].append(
-            {"id": e.experiment_id, "name": e.name, "stage": e.lifecycle_stage, "tags": e.tags}
+            {
+                "id": e.experiment_id,
+                "name": e.name,
+                "stage": e.lifecycle_stage,
+                "tags": e.tags,
+                "creation_time": e.creation_time,
+            }
         )
         runs = client.search_runs([e.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
 
@@ -88,6 +94,7 @@ def main() -> None:
                 "description": m.description or "",
                 "tags": m.tags,
                 "aliases": {a: str(v) for a, v in m.aliases.items()},
+                "creation_time": m.creation_timestamp,
                 "versions": [
                     {
                         "version": str(v.version),
@@ -98,6 +105,7 @@ def main() -> None:
                         "source": v.source,
                         "status": v.status,
                         "user_id": v.user_id or "",
+                        "creation_time": v.creation_timestamp,
                     }
                     for v in versions
                 ],

@@ -84,7 +84,7 @@ def _source(args, parser_error):
 
 def run_mlflow_import(args, parser_error) -> int:
     """Runs the import; returns the exit code (0 done, 1 errors)."""
-    from trackwire import TrackwireClient
+    from trackwire import TrackwireClient, errors
     from trackwire.importing.importer import MlflowImporter
     from trackwire.importing.mlflow_source import SourceError
     from trackwire.importing.progress import Progress
@@ -106,14 +106,8 @@ def run_mlflow_import(args, parser_error) -> int:
             with Progress(sum(len(runs) for _, runs in plan) + 1, show, importer.report) as bar:
                 importer.on_progress = bar.advance
                 report = importer.run(plan)
-    except SourceError as e:
-        print(f"trackwire import mlflow: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # a Trackwire error before any item (unreachable server...)
-        from trackwire import errors
-
-        if not isinstance(e, errors.TrackwireError):
-            raise
+    except (SourceError, errors.TrackwireException) as e:
+        # The source or the server failed before any item (unreachable, refused...).
         print(f"trackwire import mlflow: {e}", file=sys.stderr)
         return 1
     finally:

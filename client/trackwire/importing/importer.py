@@ -105,7 +105,7 @@ class MlflowImporter:
         for experiment, runs in plan:
             try:
                 target = self.import_experiment(experiment)
-            except (errors.TrackwireError, SourceError) as e:
+            except (errors.TrackwireException, SourceError) as e:
                 self.report.error(f"experiment {experiment.name!r}: {e}")
                 self.on_progress("runs", len(runs))
                 continue
@@ -130,7 +130,10 @@ class MlflowImporter:
                     ),
                 )
                 self.report.add("experiment deletions")
-        import_registry(self.source, self.client, self.report, request_id)
+        try:
+            import_registry(self.source, self.client, self.report, request_id)
+        except SourceError as e:
+            self.report.error(f"model registry: {e}")
         self.on_progress("models", 1)
         self.report.seconds = time.monotonic() - started
         return self.report
@@ -152,6 +155,7 @@ class MlflowImporter:
                         for k, v in experiment.tags.items()
                     ],
                     request_id=request_id("experiment", experiment.name),
+                    create_time=_timestamp(experiment.creation_time),
                 ),
             )
             self.report.add("experiments")
@@ -171,7 +175,7 @@ class MlflowImporter:
         """`step(*args)`, with an error recorded against the run instead of raised."""
         try:
             return step(*args)
-        except (errors.TrackwireError, SourceError) as e:
+        except (errors.TrackwireException, SourceError) as e:
             self.report.error(f"run {run.run_id}: {e}")
             return None
 

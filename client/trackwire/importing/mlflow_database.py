@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import fsspec
+import peewee
 from peewee import SqliteDatabase
 from playhouse.db_url import connect
 
@@ -31,6 +32,13 @@ from trackwire.importing.mlflow_source import (
 
 # MLflow marks a deleted model version with this stage and keeps the row.
 DELETED_VERSION_STAGE = "Deleted_Internal"
+# Queries that only MLflow's schema answers (a Trackwire database has `experiments` too).
+PROBES = [
+    "SELECT experiment_id, lifecycle_stage FROM experiments WHERE 1 = 0",
+    "SELECT run_uuid, artifact_uri FROM runs WHERE 1 = 0",
+    "SELECT run_uuid, is_nan FROM metrics WHERE 1 = 0",
+    "SELECT run_uuid, is_nan FROM latest_metrics WHERE 1 = 0",
+]
 
 
 def _open(url: str):
@@ -54,12 +62,18 @@ class MlflowDatabaseSource:
         self.description = f"MLflow database {re.sub(r'//[^@/]*@', '//***@', db_url)}"
         try:
             self.db.connect(reuse_if_open=True)
-            self._query("SELECT experiment_id FROM experiments WHERE 1 = 0")
-        except Exception as e:  # peewee/driver errors: the database is not MLflow's
+            for probe in PROBES:
+                self._query(probe)
+        except SourceError as e:
+            raise SourceError(f"{self.description} cannot be read as MLflow's: {e}") from e
+        except Exception as e:  # a driver's connection errors
             raise SourceError(f"{self.description} cannot be read as MLflow's: {e}") from e
 
     def _query(self, sql: str, params=()) -> list[tuple]:
-        return list(self.db.execute_sql(sql, params).fetchall())
+        try:
+            return list(self.db.execute_sql(sql, params).fetchall())
+        except peewee.DatabaseError as e:
+            raise SourceError(f"{self.description}: {e}") from e
 
     def _placeholder(self) -> str:
         return self.db.param
@@ -71,9 +85,9 @@ class MlflowDatabaseSource:
         ):
             tags[str(experiment_id)][key] = value or ""
         return [
-            SourceExperiment(str(i), name, stage or "active", tags[str(i)], location or "")
-            for i, name, stage, location in self._query(
-                "SELECT experiment_id, name, lifecycle_stage, artifact_location "
+            SourceExperiment(str(i), name, stage or "active", tags[str(i)], location or "", created)
+            for i, name, stage, location, created in self._query(
+                "SELECT experiment_id, name, lifecycle_stage, artifact_location, creation_time "
                 "FROM experiments ORDER BY experiment_id"
             )
         ]
@@ -157,9 +171,9 @@ class MlflowDatabaseSource:
 
     def registered_models(self) -> list[SourceRegisteredModel]:
         models = {
-            name: SourceRegisteredModel(name, description or "")
-            for name, description in self._query(
-                "SELECT name, description FROM registered_models ORDER BY name"
+            name: SourceRegisteredModel(name, description or "", creation_time=created)
+            for name, description, created in self._query(
+                "SELECT name, description, creation_time FROM registered_models ORDER BY name"
             )
         }
         for key, value, name in self._query(
@@ -176,8 +190,9 @@ class MlflowDatabaseSource:
         ):
             version_tags[(name, int(version))][key] = value or ""
         p = self._placeholder()
-        for name, version, description, user, stage, source, run_id in self._query(
-            "SELECT name, version, description, user_id, current_stage, source, run_id "
+        for name, version, description, user, stage, source, run_id, created in self._query(
+            "SELECT name, version, description, user_id, current_stage, source, run_id,"
+            " creation_time "
             f"FROM model_versions WHERE current_stage IS NULL OR current_stage != {p} "
             "ORDER BY name, version",
             (DELETED_VERSION_STAGE,),
@@ -185,7 +200,7 @@ class MlflowDatabaseSource:
             models[name].versions.append(
                 SourceModelVersion(
                     name, int(version), source or "", run_id or "", description or "",
-                    user or "", stage or "None", version_tags[(name, int(version))],
+                    user or "", stage or "None", version_tags[(name, int(version))], created,
                 )
             )  # fmt: skip
         return list(models.values())

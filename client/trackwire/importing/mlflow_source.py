@@ -33,6 +33,7 @@ class SourceExperiment:
     lifecycle_stage: str  # "active" | "deleted"
     tags: dict[str, str] = field(default_factory=dict)
     artifact_location: str = ""
+    creation_time: int | None = None
 
 
 @dataclass
@@ -82,6 +83,7 @@ class SourceModelVersion:
     user_id: str = ""
     stage: str = "None"  # MLflow's: None, Staging, Production, Archived
     tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
 
 
 @dataclass
@@ -91,6 +93,7 @@ class SourceRegisteredModel:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     versions: list[SourceModelVersion] = field(default_factory=list)
+    creation_time: int | None = None
 
 
 def sorted_history(points: list[tuple[int, int, float]]) -> SourceHistory:
@@ -104,6 +107,11 @@ def sorted_history(points: list[tuple[int, int, float]]) -> SourceHistory:
 def _number(value) -> float:
     """A JSON metric value: protobuf's JSON writes NaN and the infinities as strings."""
     return float(value)
+
+
+def _ms(value) -> int | None:
+    """A JSON time in milliseconds (int64 fields come as strings or numbers), or None."""
+    return int(value) if value not in (None, "") else None
 
 
 class MlflowRestSource:
@@ -149,6 +157,7 @@ class MlflowRestSource:
                         e.get("lifecycle_stage", "active"),
                         {t["key"]: t.get("value", "") for t in e.get("tags", [])},
                         e.get("artifact_location", ""),
+                        _ms(e.get("creation_time")),
                     )
                 )
             token = page.get("next_page_token")
@@ -234,6 +243,7 @@ class MlflowRestSource:
                         m.get("description", ""),
                         {t["key"]: t.get("value", "") for t in m.get("tags", [])},
                         {a["alias"]: int(a["version"]) for a in m.get("aliases", [])},
+                        creation_time=_ms(m.get("creation_timestamp")),
                     )
                 )
             token = page.get("next_page_token")
@@ -262,6 +272,7 @@ class MlflowRestSource:
                         v.get("user_id", ""),
                         v.get("current_stage", "None"),
                         {t["key"]: t.get("value", "") for t in v.get("tags", [])},
+                        _ms(v.get("creation_timestamp")),
                     )
                 )
             token = page.get("next_page_token")

@@ -10,6 +10,8 @@ artifacts: its source becomes `runs:/<run_id>/<path>`.
 
 from __future__ import annotations
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from trackwire import TrackwireClient, errors
 from trackwire.importing.mlflow_source import SourceModelVersion, SourceRegisteredModel
 from trackwire.importing.report import ImportReport
@@ -19,6 +21,14 @@ from trackwire.v1 import registered_model_pb2
 from trackwire_protocol.calls import call
 
 PLACEHOLDER_TAG = "trackwire.import.placeholder"
+
+
+def _timestamp(ms: int | None) -> Timestamp | None:
+    if ms is None:
+        return None
+    ts = Timestamp()
+    ts.FromMilliseconds(int(ms))
+    return ts
 
 
 def trackwire_source(version: SourceModelVersion, run_artifact_uri: str) -> str | None:
@@ -46,7 +56,7 @@ class RegistryImporter:
         for model in self.source.registered_models():
             try:
                 self.import_model(model)
-            except errors.TrackwireError as e:
+            except errors.TrackwireException as e:
                 self.report.error(f"registered model {model.name!r}: {e}")
 
     def import_model(self, model: SourceRegisteredModel) -> None:
@@ -65,6 +75,7 @@ class RegistryImporter:
                         for k, v in model.tags.items()
                     ],
                     request_id=self.request_id("model", model.name),
+                    create_time=_timestamp(model.creation_time),
                 ),
             )
             self.report.add("registered models")
@@ -86,7 +97,7 @@ class RegistryImporter:
             try:
                 self.client.set_registered_model_alias(model.name, alias, version)
                 self.report.add("aliases")
-            except errors.TrackwireError as e:
+            except errors.TrackwireException as e:
                 self.report.error(f"alias {alias!r} of {model.name!r}: {e}")
 
     def _versions(self, name: str) -> dict[int, ModelVersion]:
@@ -152,6 +163,7 @@ class RegistryImporter:
                     registered_model_pb2.ModelVersionTag(key=k, value=v) for k, v in tags.items()
                 ],
                 request_id=self.request_id("version", model.name, version.version, placeholder),
+                create_time=_timestamp(version.creation_time),
             ),
         )
         created = ModelVersion.from_proto(response.model_version)

@@ -24,7 +24,10 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
 
     def CreateRegisteredModel(self, request, context):
         record = self.store.registered_models.create_registered_model(
-            request.name, request.description, {t.key: t.value for t in request.tags}
+            request.name,
+            request.description,
+            {t.key: t.value for t in request.tags},
+            convert.millis(request.create_time, request.HasField("create_time")),
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(record))
 
@@ -74,6 +77,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
             request.description,
             {t.key: t.value for t in request.tags},
             request.user_id,
+            convert.millis(request.create_time, request.HasField("create_time")),
         )
         return pb.CreateModelVersionResponse(model_version=convert.model_version(record))
 

@@ -46,7 +46,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     def CreateExperiment(self, request, context):
         location = self.locations.experiment_location(request.artifact_location)
         record = self.store.experiments.create_experiment(
-            request.name, location, {t.key: t.value for t in request.tags}
+            request.name,
+            location,
+            {t.key: t.value for t in request.tags},
+            convert.millis(request.create_time, request.HasField("create_time")),
         )
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))
 

@@ -29,6 +29,7 @@ from trackwire_server.store.validation import (
     check_length,
     check_name,
     check_text,
+    creation_time,
     parse_experiment_id,
 )
 from trackwire_server.store.writes import now_ms
@@ -89,10 +90,15 @@ class Experiments:
             self.ctx.write(work)
 
     def create_experiment(
-        self, name: str, artifact_location: str = "", tags: dict[str, str] | None = None
+        self,
+        name: str,
+        artifact_location: str = "",
+        tags: dict[str, str] | None = None,
+        created_ms: int | None = None,
     ) -> ExperimentRecord:
         """Creates an experiment. `artifact_location` is one the caller has checked
-        (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`."""
+        (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`.
+        `created_ms`: its creation time (an import's), else now."""
         check_name("name", name, LIMITS.max_experiment_name_length)
         tags = tags or {}
         for key, value in tags.items():
@@ -102,7 +108,7 @@ class Experiments:
 
         def work():
             self._check_name_free(name)
-            ts = now_ms()
+            ts = creation_time("create_time", created_ms, now_ms())
             try:
                 eid = E.insert(
                     name=name,

@@ -28,7 +28,7 @@ from trackwire_server.store.search_queries import (
     QueryBuilder,
     resource_times,
 )
-from trackwire_server.store.validation import check_length, check_lookup_key
+from trackwire_server.store.validation import check_length, check_lookup_key, creation_time
 from trackwire_server.store.writes import now_ms
 
 REGISTERED_MODEL_ATTRIBUTES = {
@@ -51,7 +51,11 @@ class RegisteredModels:
         self.t = ctx.t
 
     def create_registered_model(
-        self, name: str, description: str = "", tags: dict[str, str] | None = None
+        self,
+        name: str,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        created_ms: int | None = None,
     ) -> RegisteredModelRecord:
         check_model_name("name", name)
         check_length("description", description, MAX_DESCRIPTION_LENGTH)
@@ -62,7 +66,7 @@ class RegisteredModels:
         def work():
             if RM.get_or_none(RM.name == name) is not None:
                 raise AlreadyExists(f"registered model '{name}' already exists")
-            ts = now_ms()
+            ts = creation_time("create_time", created_ms, now_ms())
             try:
                 model_id = RM.insert(
                     name=name,
