@@ -122,14 +122,7 @@ class MlflowImporter:
                 for _ in pool.map(lambda pair: self._guard(pair[0], self.fill_run, *pair), created):
                     self.on_progress("runs", 1)
             if experiment.lifecycle_stage == "deleted" and target.lifecycle_stage != "deleted":
-                self._call(
-                    self.tracking.DeleteExperiment,
-                    pb.DeleteExperimentRequest(
-                        experiment_id=target.experiment_id,
-                        request_id=request_id("delete-experiment", experiment.name),
-                    ),
-                )
-                self.report.add("experiment deletions")
+                self._delete_experiment(experiment, target)
         try:
             import_registry(self.source, self.client, self.report, request_id)
         except SourceError as e:
@@ -137,6 +130,20 @@ class MlflowImporter:
         self.on_progress("models", 1)
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _delete_experiment(self, experiment: SourceExperiment, target) -> None:
+        """Deletes the copy of an experiment MLflow deleted, once its runs are in."""
+        try:
+            self._call(
+                self.tracking.DeleteExperiment,
+                pb.DeleteExperimentRequest(
+                    experiment_id=target.experiment_id,
+                    request_id=request_id("delete-experiment", experiment.name),
+                ),
+            )
+            self.report.add("experiment deletions")
+        except errors.TrackwireException as e:
+            self.report.error(f"experiment {experiment.name!r}: {e}")
 
     def _call(self, method, request):
         return call(method, request)
