@@ -3,8 +3,8 @@
 The MLflow server runs from MLflow's own venv (tests/support/mlflow_server.py) and is
 filled through MLflow's client: 3 experiments, 50 runs with params, tags, a
 10,000-point history each (plus a short one with NaN and the infinities), artifacts,
-and 2 registered models with versions (one deleted), stages, aliases, tags and
-descriptions. Each import runs the `trackwire` command in a subprocess against a real
+and 2 registered models with versions (one deleted, one an MLflow 3 logged model),
+stages, aliases, tags and descriptions. Each import runs the `trackwire` command in a subprocess against a real
 Trackwire server; afterwards every field is read through both APIs (MLflow's client,
 Trackwire's client) and compared. Skipped when no MLflow venv is found.
 """
@@ -106,7 +106,11 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
             step, timestamp, value = r["latest"][key]
             assert (latest.step, latest.timestamp) == (step, timestamp)
             assert same_number(latest.value, value)
-        assert _artifact_digests(client, r["run_id"]) == r["artifacts"]
+        copied = _artifact_digests(client, r["run_id"])
+        # Logged models' files (compared with their versions below) are the import's own.
+        assert {p: d for p, d in copied.items() if not p.startswith("logged-models/")} == (
+            r["artifacts"]
+        )
     for m in expected["models"]:
         model = client.get_registered_model(m["name"])
         assert (model.description, model.tags, model.aliases) == (
@@ -117,8 +121,15 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
         assert sorted(versions) == sorted(v["version"] for v in m["versions"])
         for want in m["versions"]:
             got = versions[want["version"]]
+            source = want["source"]
+            if source.startswith("models:/"):  # an MLflow 3 logged model: copied to its run
+                folder = f"logged-models/{source[len('models:/') :]}"
+                source = f"runs:/{want['run_id']}/{folder}"
+                files = _artifact_digests(client, want["run_id"], folder)
+                assert files == {f"{folder}/{p}": d for p, d in want["logged_model_files"].items()}
+                assert files
             assert (got.description, got.tags, got.current_stage, got.run_id, got.source) == (
-                want["description"], want["tags"], want["stage"], want["run_id"], want["source"],
+                want["description"], want["tags"], want["stage"], want["run_id"], source,
             )  # fmt: skip
             assert got.status == want["status"] == "READY"
             assert got.creation_timestamp == want["creation_time"]
@@ -128,10 +139,10 @@ def assert_same(expected: dict, client: trackwire.TrackwireClient) -> None:
             )
 
 
-def _artifact_digests(client, run_id: str) -> dict[str, str]:
+def _artifact_digests(client, run_id: str, folder: str = "") -> dict[str, str]:
     import hashlib
 
-    digests, folders = {}, [""]
+    digests, folders = {}, [folder]
     while folders:
         for f in client.list_artifacts(run_id, folders.pop() or None):
             if f.is_dir:
@@ -150,7 +161,7 @@ def test_import_from_server_copies_everything_once(mlflow, backend, tmp_path):
         copied = report["copied"]
         assert copied["runs"] == RUNS
         assert copied["metric points"] == mlflow.expected["points"] == RUNS * (POINTS + 5)
-        assert copied["registered models"] == 2 and copied["model versions"] == 5
+        assert copied["registered models"] == 2 and copied["model versions"] == 6
         with trackwire.TrackwireClient(server.uri) as client:
             assert_same(mlflow.expected, client)
         code, again = run_import(mlflow.url, server.uri)

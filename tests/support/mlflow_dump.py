@@ -106,6 +106,7 @@ def main() -> None:
                         "status": v.status,
                         "user_id": v.user_id or "",
                         "creation_time": v.creation_timestamp,
+                        "logged_model_files": logged_model_files(client, uri, v.source),
                     }
                     for v in versions
                 ],
@@ -113,6 +114,29 @@ def main() -> None:
         )
     with open(out, "w") as f:
         json.dump(dump, f)
+
+
+def logged_model_files(client, uri, source):
+    """{path: sha256} of an MLflow 3 logged model's files (a `models:/m-...` source)."""
+    if not source.startswith("models:/"):
+        return {}
+    import os
+
+    import mlflow.artifacts
+
+    location = client.get_logged_model(source[len("models:/") :]).artifact_location
+    digests = {}
+    with tempfile_dir() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=location, dst_path=tmp, tracking_uri=uri
+        )
+        for folder, _, names in os.walk(local):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    key = os.path.relpath(path, local).replace(os.sep, "/")
+                    digests[key] = hashlib.sha256(f.read()).hexdigest()
+    return digests
 
 
 def latest(run):

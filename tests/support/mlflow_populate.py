@@ -8,6 +8,7 @@ descriptions. Prints a JSON summary (the run ids) on stdout.
 
 import json
 import math
+import os
 import sys
 import tempfile
 import warnings
@@ -88,6 +89,26 @@ def main() -> None:
             description=description,
         )
         versions.append((model, version.version))
+    # An MLflow 3 logged model of a run, registered as version 4 of imp-model-a.
+    logged = client.create_logged_model(
+        experiment_id=experiment_ids[2 % 3], name="logged", source_run_id=run_ids[2]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(f"{tmp}/MLmodel", "w") as f:
+            f.write(f"model_id: {logged.model_id}\n")
+        os.makedirs(f"{tmp}/data")
+        with open(f"{tmp}/data/weights.bin", "wb") as f:
+            f.write(bytes(range(200)))
+        client.log_model_artifacts(logged.model_id, tmp)
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.create_model_version(
+        "imp-model-a",
+        f"models:/{logged.model_id}",
+        run_id=run_ids[2],
+        tags={"kind": "logged model"},
+        description="a logged model",
+        model_id=logged.model_id,
+    )
     client.transition_model_version_stage("imp-model-a", "1", "Archived")
     client.transition_model_version_stage("imp-model-a", "2", "Production")
     client.transition_model_version_stage("imp-model-a", "3", "Staging")

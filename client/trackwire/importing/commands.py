@@ -11,7 +11,8 @@ MLFLOW_HELP = """\
 Copies everything an MLflow tracking server holds into a Trackwire server: experiments
 (matched by name), runs with their ids, params, tags, status, times and full metric
 histories (steps and timestamps), artifacts, and registered models with their versions
-(numbers kept), stages, aliases, tags and descriptions.
+(numbers kept), stages, aliases, tags and descriptions (an MLflow 3 logged model's
+files go into its run's artifacts, under logged-models/<model id>/).
 
 The source is an MLflow server's URL (read through its REST API), or its database URL
 with --artifact-root (the folder or fsspec URL its artifacts are in). No `mlflow`

@@ -153,6 +153,21 @@ class MlflowDatabaseSource:
         )
         return (rows[0][0] or "") if rows else ""
 
+    def logged_model(self, model_id: str) -> SourceRun | None:
+        """An MLflow 3 logged model's files, as a run without id whose artifact root is
+        the model's; None when there is no such model (or no logged_models table)."""
+        try:
+            rows = self._query(
+                "SELECT artifact_location FROM logged_models"
+                f" WHERE model_id = {self._placeholder()}",
+                (model_id,),
+            )
+        except SourceError:
+            return None
+        if not rows or not rows[0][0]:
+            return None
+        return SourceRun("", "", model_id, "", "", None, None, "active", rows[0][0])
+
     def artifacts(self, run: SourceRun) -> list[SourceArtifact]:
         location = self._location(run)
         fs, root = fsspec.core.url_to_fs(location)

@@ -204,7 +204,37 @@ class MlflowRestSource:
             return ""
         return run.get("run", {}).get("info", {}).get("artifact_uri", "")
 
+    def logged_model(self, model_id: str) -> SourceRun | None:
+        """An MLflow 3 logged model's files, as a run without id whose artifact root is
+        the model's; None when the server has no such model."""
+        try:
+            found = self._get(f"/api/2.0/mlflow/logged-models/{urllib.parse.quote(model_id)}")
+        except SourceError:
+            return None
+        uri = found.get("model", {}).get("info", {}).get("artifact_uri", "")
+        return SourceRun("", "", model_id, "", "", None, None, "active", uri) if uri else None
+
+    def _proxied_files(self, run: SourceRun) -> list[SourceArtifact]:
+        prefix = "mlflow-artifacts:/"
+        if not run.artifact_uri.startswith(prefix):
+            raise SourceError(f"{run.artifact_uri} is not served by the MLflow server")
+        root = run.artifact_uri[len(prefix) :].strip("/")
+        found, folders = [], [""]
+        while folders:
+            folder = folders.pop()
+            location = f"{root}/{folder}".rstrip("/")
+            page = self._get("/api/2.0/mlflow-artifacts/artifacts", {"path": location})
+            for f in page.get("files", []):
+                path = f"{folder}/{f['path']}".lstrip("/")
+                if f.get("is_dir"):
+                    folders.append(path)
+                else:
+                    found.append(SourceArtifact(path, int(f.get("file_size", 0))))
+        return sorted(found, key=lambda a: a.path)
+
     def artifacts(self, run: SourceRun) -> list[SourceArtifact]:
+        if not run.run_id:  # a logged model
+            return self._proxied_files(run)
         found, folders = [], [""]
         while folders:
             folder = folders.pop()

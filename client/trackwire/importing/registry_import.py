@@ -5,7 +5,9 @@ Trackwire numbers a model's versions itself, one more than the highest so far, s
 versions are created in MLflow's order; a number MLflow no longer has (a deleted
 version) is taken by a placeholder version that is deleted at once, and is never given
 again, as in MLflow. A version's files stay where the import copied its run's
-artifacts: its source becomes `runs:/<run_id>/<path>`.
+artifacts: its source becomes `runs:/<run_id>/<path>`. An MLflow 3 logged model's files
+(a `models:/m-...` source) are copied into its run's artifacts, under
+`logged-models/<model id>/`, and the version points there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire import TrackwireClient, errors
-from trackwire.importing.mlflow_source import SourceModelVersion, SourceRegisteredModel
+from trackwire.importing.mlflow_source import (
+    SourceError,
+    SourceModelVersion,
+    SourceRegisteredModel,
+)
 from trackwire.importing.report import ImportReport
 from trackwire.registry_entities import ModelVersion, stage_number
 from trackwire.v1 import model_registry_service_pb2 as pb
@@ -21,6 +27,8 @@ from trackwire.v1 import registered_model_pb2
 from trackwire_protocol.calls import call
 
 PLACEHOLDER_TAG = "trackwire.import.placeholder"
+# Where the files of an MLflow 3 logged model go in its run's artifacts.
+LOGGED_MODELS_FOLDER = "logged-models"
 
 
 def _timestamp(ms: int | None) -> Timestamp | None:
@@ -56,7 +64,7 @@ class RegistryImporter:
         for model in self.source.registered_models():
             try:
                 self.import_model(model)
-            except errors.TrackwireException as e:
+            except (errors.TrackwireException, SourceError) as e:
                 self.report.error(f"registered model {model.name!r}: {e}")
 
     def import_model(self, model: SourceRegisteredModel) -> None:
@@ -140,11 +148,46 @@ class RegistryImporter:
         getter = getattr(self.source, "run_artifact_uri", None)
         return getter(run_id) if getter else ""
 
+    def _copy_logged_model(self, version: SourceModelVersion) -> str | None:
+        """Copies an MLflow 3 logged model's files (`models:/m-...`) into its run's
+        artifacts, under `logged-models/<model id>/`; returns that folder as a `runs:/`
+        source, or None when there is no run or no such model."""
+        model_id = version.source[len("models:/") :].strip("/")
+        if not version.run_id or not model_id or "/" in model_id:
+            return None
+        files = self.source.logged_model(model_id)
+        if files is None:
+            return None
+        folder = f"{LOGGED_MODELS_FOLDER}/{model_id}"
+        present = {}
+        try:
+            stack = [folder]
+            while stack:
+                for f in self.client.list_artifacts(version.run_id, stack.pop()):
+                    if f.is_dir:
+                        stack.append(f.path)
+                    else:
+                        present[f.path] = f.file_size
+        except errors.NotFoundError:
+            pass
+        for artifact in self.source.artifacts(files):
+            path = f"{folder}/{artifact.path}"
+            if present.get(path) == artifact.size:
+                self.report.skip("artifacts", "already imported (same size)")
+                continue
+            data = self.source.read_artifact(files, artifact.path)
+            self.client.log_bytes(version.run_id, data, path)
+            self.report.add("artifacts")
+            self.report.add("artifact bytes", len(data))
+        return f"runs:/{version.run_id}/{folder}"
+
     def _create_version(self, model, version: SourceModelVersion, present, placeholder=False):
         source = trackwire_source(version, self._run_uri(version.run_id))
+        if source is None and version.source.startswith("models:/"):
+            source = self._copy_logged_model(version)
         if source is None:
             self.report.skip(
-                "model versions", "files not in a run's artifacts (source cannot be kept)"
+                "model versions", "files neither in a run's artifacts nor a logged model of a run"
             )
             # Keep the numbering: the number is taken and freed like a deleted version.
             return self._placeholder(model, version.version, present, version.run_id)
