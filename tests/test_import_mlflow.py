@@ -245,3 +245,43 @@ def test_command_line_usage_and_errors(mlflow, tmp_path):
         assert done.returncode == 1 and "cannot be read as MLflow's" in done.stderr
     finally:
         server.stop()
+
+
+DELETED_EXPERIMENT = """
+import sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+experiment_id = client.create_experiment("gone", tags={"x": "1"})
+for i in range(2):
+    run = client.create_run(experiment_id, run_name=f"r{i}")
+    client.log_param(run.info.run_id, "p", "v")
+    client.log_metric(run.info.run_id, "m", 1.0, step=1)
+    client.set_terminated(run.info.run_id)
+client.delete_experiment(experiment_id)
+"""
+
+
+def test_a_deleted_experiment_is_copied_deleted_with_its_runs(tmp_path):
+    mlflow_server = MlflowServer(mlflow_python(), tmp_path)
+    server = RunningServer(f"sqlite:///{tmp_path / 'tw.db'}", tmp_path / "tw-artifacts")
+    try:
+        subprocess.run(
+            [mlflow_server.python, "-c", DELETED_EXPERIMENT, mlflow_server.url],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        code, report = run_import(mlflow_server.url, server.uri)
+        assert code == 0 and report["errors"] == []
+        assert report["copied"]["experiment deletions"] == 1
+        with trackwire.TrackwireClient(server.uri) as client:
+            experiment = client.get_experiment_by_name("gone")
+            assert (experiment.lifecycle_stage, experiment.tags) == ("deleted", {"x": "1"})
+            runs = client.search_runs([experiment.experiment_id], run_view_type=3)
+            assert sorted((r.info.run_name, r.info.lifecycle_stage) for r in runs) == [
+                ("r0", "deleted"), ("r1", "deleted"),
+            ]  # fmt: skip
+            assert all(r.data.params == {"p": "v"} and r.info.status == "FINISHED" for r in runs)
+        code, again = run_import(mlflow_server.url, server.uri)
+        assert code == 0 and again["copied"] == {}, again
+    finally:
+        server.stop()
+        mlflow_server.stop()
