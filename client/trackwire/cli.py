@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from trackwire import auth_commands, commands
+from trackwire.importing.commands import add_import_commands
 from trackwire.serving.commands import add_models_serve_commands
 
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             group.register(subparsers)
     # login, logout, whoami, users, tokens, teams, permissions
     auth_commands.register(subparsers)
+    add_import_commands(subparsers)  # import mlflow
     parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
     return parser
 
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         from trackwire_server.cli import serve
 
         serve(args)
+    elif getattr(args, "run_command", None) is not None:  # trackwire import mlflow
+        sys.exit(args.run_command(args, parser.error))
     elif args.command is None:
         parser.print_help()
         sys.exit(commands.EXIT_USAGE)

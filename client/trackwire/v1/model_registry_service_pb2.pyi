@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from trackwire.v1 import registered_model_pb2 as _registered_model_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,16 +11,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateRegisteredModelRequest(_message.Message):
-    __slots__ = ("name", "description", "tags", "request_id")
+    __slots__ = ("name", "description", "tags", "request_id", "create_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     tags: _containers.RepeatedCompositeFieldContainer[_registered_model_pb2.RegisteredModelTag]
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.RegisteredModelTag, _Mapping]]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateRegisteredModelResponse(_message.Message):
     __slots__ = ("registered_model",)
@@ -130,7 +135,7 @@ class DeleteRegisteredModelTagResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateModelVersionRequest(_message.Message):
-    __slots__ = ("name", "source", "run_id", "description", "tags", "user_id", "request_id")
+    __slots__ = ("name", "source", "run_id", "description", "tags", "user_id", "request_id", "create_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +143,7 @@ class CreateModelVersionRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     run_id: str
@@ -145,7 +151,8 @@ class CreateModelVersionRequest(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[_registered_model_pb2.ModelVersionTag]
     user_id: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]]] = ..., user_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_registered_model_pb2.ModelVersionTag, _Mapping]]] = ..., user_id: _Optional[str] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateModelVersionResponse(_message.Message):
     __slots__ = ("model_version",)

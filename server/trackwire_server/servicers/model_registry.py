@@ -31,6 +31,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
             request.name,
             request.description,
             {t.key: t.value for t in request.tags},
+            convert.millis(request.create_time, request.HasField("create_time")),
             creator=self.access.creator(),
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(record))
@@ -88,6 +89,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
             request.description,
             {t.key: t.value for t in request.tags},
             request.user_id,
+            convert.millis(request.create_time, request.HasField("create_time")),
         )
         return pb.CreateModelVersionResponse(model_version=convert.model_version(record))
 

@@ -63,6 +63,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             request.name,
             location,
             {t.key: t.value for t in request.tags},
+            convert.millis(request.create_time, request.HasField("create_time")),
             creator=self.access.creator(),
         )
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))

@@ -35,6 +35,7 @@ from trackwire_server.store.validation import (
     check_length,
     check_name,
     check_text,
+    creation_time,
     parse_experiment_id,
 )
 from trackwire_server.store.writes import now_ms
@@ -99,12 +100,14 @@ class Experiments:
         name: str,
         artifact_location: str = "",
         tags: dict[str, str] | None = None,
+        created_ms: int | None = None,
         *,
         creator: int | None = None,
     ) -> ExperimentRecord:
         """Creates an experiment. `artifact_location` is one the caller has checked
         (`ArtifactLocations.experiment_location`); empty for `<artifact root>/<id>`.
-        `creator`: the id of the user given MANAGE on it in the same transaction."""
+        `created_ms`: its creation time (an import's), else now. `creator`: the id of the
+        user given MANAGE on it in the same transaction."""
         check_name("name", name, LIMITS.max_experiment_name_length)
         tags = tags or {}
         for key, value in tags.items():
@@ -114,7 +117,7 @@ class Experiments:
 
         def work():
             self._check_name_free(name)
-            ts = now_ms()
+            ts = creation_time("create_time", created_ms, now_ms())
             try:
                 eid = E.insert(
                     name=name,

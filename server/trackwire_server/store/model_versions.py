@@ -54,6 +54,7 @@ from trackwire_server.store.validation import (
     check_printable,
     check_relative_path,
     check_run_id,
+    creation_time,
 )
 from trackwire_server.store.writes import now_ms
 
@@ -134,7 +135,10 @@ class ModelVersions:
         description: str = "",
         tags: dict[str, str] | None = None,
         user_id: str = "",
+        created_ms: int | None = None,
     ) -> ModelVersionRecord:
+        """Creates the model's next version; `created_ms` is its creation time (an
+        import's), else now."""
         check_model_name("name", name, lookup=True)
         check_length("description", description, MAX_DESCRIPTION_LENGTH)
         check_printable("user_id", user_id, LIMITS.max_key_length)
@@ -146,8 +150,9 @@ class ModelVersions:
             run = self._source_location(source, run_id)
             model = model_row(self.ctx, name, lock=True)
             number = model.last_version + 1
-            ts = now_ms()
-            self.t.RegisteredModel.update(last_version=number, last_update_time=ts).where(
+            now = now_ms()
+            ts = creation_time("create_time", created_ms, now)
+            self.t.RegisteredModel.update(last_version=number, last_update_time=now).where(
                 self.t.RegisteredModel.model_id == model.model_id
             ).execute()
             version_id = MV.insert(

@@ -34,7 +34,7 @@ from trackwire_server.store.search_queries import (
     QueryBuilder,
     resource_times,
 )
-from trackwire_server.store.validation import check_length, check_lookup_key
+from trackwire_server.store.validation import check_length, check_lookup_key, creation_time
 from trackwire_server.store.writes import now_ms
 
 REGISTERED_MODEL_ATTRIBUTES = {
@@ -61,6 +61,7 @@ class RegisteredModels:
         name: str,
         description: str = "",
         tags: dict[str, str] | None = None,
+        created_ms: int | None = None,
         *,
         creator: int | None = None,
     ) -> RegisteredModelRecord:
@@ -75,7 +76,7 @@ class RegisteredModels:
         def work():
             if RM.get_or_none(RM.name == name) is not None:
                 raise AlreadyExists(f"registered model '{name}' already exists")
-            ts = now_ms()
+            ts = creation_time("create_time", created_ms, now_ms())
             try:
                 model_id = RM.insert(
                     name=name,

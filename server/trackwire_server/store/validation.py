@@ -78,6 +78,16 @@ def check_relative_path(field: str, path: str, allow_empty: bool = False) -> str
         return naming.check_relative_path(field, path, allow_empty)
 
 
+def creation_time(field: str, ms: int | None, now: int) -> int:
+    """A resource's creation time given by its creator (an import), or `now` when None:
+    at most a minute ahead of `now`, not before the Unix epoch."""
+    if ms is None:
+        return now
+    if ms < 0 or ms > now + 60_000:
+        raise InvalidArgument(f"{field} must lie between the Unix epoch and now, not {ms} ms")
+    return ms
+
+
 def parse_experiment_id(field: str, experiment_id: str) -> int:
     if not experiment_id:
         raise InvalidArgument(f"{field} must not be empty")
