@@ -150,6 +150,15 @@ def test_the_creator_gets_manage_and_user_ids_are_the_callers(world):
         metadata=world.u,
     ).model_version
     assert version.user_id == "u"
+    # An admin's stated user is kept (an import keeps each run's author); none: the admin.
+    kept = t.BatchCreateRuns(
+        tr.BatchCreateRunsRequest(
+            experiment_id=eid,
+            requests=[tr.CreateRunRequest(user_id="ana"), tr.CreateRunRequest()],
+        ),
+        metadata=world.md,
+    ).runs
+    assert [x.info.user_id for x in kept] == ["ana", "admin"]
     # U manages what they made: they may delete it.
     t.DeleteExperiment(tr.DeleteExperimentRequest(experiment_id=eid), metadata=world.u)
     r.DeleteRegisteredModel(reg.DeleteRegisteredModelRequest(name=model), metadata=world.u)

@@ -39,6 +39,10 @@ class AuthServiceStub:
     Without `--auth` (the laptop default, on loopback only) every call is
     allowed and this service answers FAILED_PRECONDITION, except WhoAmI.
 
+    With authentication on, a run's and a model version's user_id is the
+    caller's user name whatever the request says, except that an admin's
+    stated user_id is kept (imports keep each run's author).
+
     Managing users and teams needs an admin; a user manages their own tokens
     and password; grants on a resource need MANAGE on it. Calls of this service
     take no request_id: a stored response would keep a secret.
@@ -165,6 +169,10 @@ class AuthServiceServicer:
     confirmed). Lists and searches leave out what the caller may not read.
     Without `--auth` (the laptop default, on loopback only) every call is
     allowed and this service answers FAILED_PRECONDITION, except WhoAmI.
+
+    With authentication on, a run's and a model version's user_id is the
+    caller's user name whatever the request says, except that an admin's
+    stated user_id is kept (imports keep each run's author).
 
     Managing users and teams needs an admin; a user manages their own tokens
     and password; grants on a resource need MANAGE on it. Calls of this service
@@ -444,6 +452,10 @@ class AuthService:
     confirmed). Lists and searches leave out what the caller may not read.
     Without `--auth` (the laptop default, on loopback only) every call is
     allowed and this service answers FAILED_PRECONDITION, except WhoAmI.
+
+    With authentication on, a run's and a model version's user_id is the
+    caller's user name whatever the request says, except that an admin's
+    stated user_id is kept (imports keep each run's author).
 
     Managing users and teams needs an admin; a user manages their own tokens
     and password; grants on a resource need MANAGE on it. Calls of this service

@@ -299,7 +299,9 @@ class OnResource(Rule):
 @dataclass
 class StampUser(Rule):
     """Sets the request's user fields to the caller's name: with authentication on, a
-    run's and a model version's user is who made them, not what the client claims."""
+    run's and a model version's user is who made them, not what the client claims. An
+    admin's stated user is kept (`trackwire import mlflow` keeps each run's author); an
+    admin who states none is the user."""
 
     paths: tuple[str, ...]
 
@@ -308,7 +310,8 @@ class StampUser(Rule):
             parent_path, _, name = path.rpartition(".")
             parents = field_values(check.request, parent_path) if parent_path else [check.request]
             for parent in parents:
-                setattr(parent, name, check.caller.name)
+                if not (check.caller.admin and getattr(parent, name)):
+                    setattr(parent, name, check.caller.name)
 
 
 @dataclass
