@@ -6,7 +6,7 @@ PROTO_FILES := $(wildcard protos/trackwire/v1/*.proto)
 STUB_DIR := client/trackwire/v1
 V1_IMAGE := trackwire-v1.binpb
 
-.PHONY: venv protos check-protos test lint freeze-v1 serve bench bench-compare clean
+.PHONY: venv protos check-protos test lint mlflow-venv freeze-v1 serve bench bench-compare clean
 
 venv: $(VENV)/.installed
 
@@ -45,8 +45,19 @@ check-protos: venv
 # The whole suite, on SQLite and on PostgreSQL and MariaDB: those at
 # TRACKWIRE_TEST_POSTGRES_URL / TRACKWIRE_TEST_MYSQL_URL (CI sets them), else at their default
 # local ports when they answer there (tests/conftest.py), else skipped with the reason.
-test: venv check-protos browser
+test: venv check-protos browser mlflow-venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# MLflow 3.17 in a venv of its own (its pins clash with ours), as `make bench-compare` makes
+# it: tests/test_import_mlflow.py fills a real MLflow server through MLflow's own client.
+MLFLOW_VENV := bench/.venvs/mlflow
+MLFLOW_PIN := mlflow==3.17.2
+mlflow-venv:
+	@if [ "$$(cat $(MLFLOW_VENV)/.bench-compare-installed 2>/dev/null)" != "$(MLFLOW_PIN)" ]; then \
+	  rm -rf $(MLFLOW_VENV) && $(PYTHON) -m venv $(MLFLOW_VENV) && \
+	  $(MLFLOW_VENV)/bin/pip install -q --disable-pip-version-check $(MLFLOW_PIN) && \
+	  echo $(MLFLOW_PIN) > $(MLFLOW_VENV)/.bench-compare-installed || \
+	  echo "MLflow could not be installed: tests/test_import_mlflow.py will be skipped"; fi
 
 # The web UI tests drive Debian's Chromium (Playwright never downloads a browser here). It is
 # installed with the system's package manager when missing and allowed (root with apt-get);
