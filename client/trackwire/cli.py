@@ -14,8 +14,13 @@ def main(argv: list[str] | None = None) -> None:
     from trackwire_server.cli import build_parser
 
     build_parser(commands.add_parser("server", help="run the tracking server"))
+    from trackwire_server import db_commands
+
+    db_commands.register(commands)
     args = parser.parse_args(argv)
-    if args.command == "server":
+    if hasattr(args, "run_db_command"):
+        args.run_db_command(args)
+    elif args.command == "server":
         from trackwire_server.cli import serve
 
         serve(args)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import peewee
 
-from trackwire_server.store import schema
-from trackwire_server.store.connecting import ping, start_wal_checkpoints
+from trackwire_server.store import migrations, schema
+from trackwire_server.store.connecting import is_pooled, ping, start_wal_checkpoints
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
 from trackwire_server.store.grants import Grants
@@ -46,21 +46,30 @@ class Store:
         {run_id: {key: (steps, timestamps, values)}}; the server's live feed."""
         return self.context.metric_listeners
 
-    def initialize(self) -> None:
-        """Creates or migrates the schema and the default experiment; starts SQLite's
-        background checkpoints."""
-        with self.db.connection_context():
-            schema.migrate(self.db, self.t)
-            self.experiments.create_default()
+    def initialize(self, migrate: bool = True) -> None:
+        """Creates or migrates the schema (under the database's migration lock) and the
+        default experiment; starts SQLite's background checkpoints. With `migrate`
+        False, a schema older than this code's is refused (migrations.SchemaTooOld);
+        a newer one always is (SchemaTooNew)."""
+        if migrate:
+            migrations.upgrade(self.db, self.t, then=self.experiments.create_default)
+        else:
+            with self.db.connection_context(), migrations.migration_lock(self.db):
+                migrations.check(self.db, self.t)
+                self.experiments.create_default()
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
 
-    def ping(self) -> bool:
-        """Whether the database answers now."""
+    def ping(self) -> bool | None:
+        """Whether the database answers now (None: unknown, every pooled connection is
+        in use)."""
         return ping(self.db)
 
     def close(self) -> None:
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        self.db.close()
+        if is_pooled(self.db):
+            self.db.close_all()
+        else:
+            self.db.close()
