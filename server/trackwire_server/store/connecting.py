@@ -264,16 +264,25 @@ def discard_if_closed(db: peewee.Database) -> None:
         discard_connection(db)
 
 
-def ping(db: peewee.Database) -> bool | None:
+def note_answered(db: peewee.Database) -> None:
+    """Records that a unit of work on `db` just completed (see `ping`)."""
+    db.trackwire_answered_at = time.monotonic()
+
+
+def ping(db: peewee.Database, recent: float = 1.0) -> bool | None:
     """Whether the database answers now (a new connection is opened if needed). From a
-    pool: on a connection from it (returned after), and None (unknown) when every
-    connection is in use: the calls using them will tell."""
+    pool: on a connection from it (returned after); when every connection is in use,
+    True if a unit of work completed in the last `recent` seconds, else None (unknown:
+    the calls using the connections will tell)."""
     pooled = is_pooled(db)
     try:
         if pooled:
             try:
                 db.check_out(wait=0)
             except MaxConnectionsExceeded:
+                answered_at = getattr(db, "trackwire_answered_at", None)
+                if answered_at is not None and time.monotonic() - answered_at < recent:
+                    return True
                 return None
         discard_if_closed(db)
         db.execute_sql("SELECT 1").fetchall()

@@ -49,6 +49,7 @@ from trackwire_server.store.connecting import (
     discard_if_closed,
     is_pooled,
     is_sqlite,
+    note_answered,
     release,
 )
 
@@ -316,6 +317,8 @@ def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
                 result = work()
                 _check_deadline(deadline)
                 committing = True
+            if pooled:
+                note_answered(db)
             return result
         except TrackwireError:
             raise
