@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import peewee
 
-from trackwire_server.store import migrations, schema
+from trackwire_server.store import migrations, schema, statistics
 from trackwire_server.store.connecting import is_pooled, ping, start_wal_checkpoints
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
@@ -39,6 +39,7 @@ class Store:
         self.identities = Identities(self.context)
         self.grants = Grants(self.context)
         self._checkpoints = None
+        self._statistics = None  # PostgreSQL: ANALYZE after bulk writes (statistics.py)
 
     @property
     def metric_listeners(self) -> list[Callable[[Written], None]]:
@@ -59,6 +60,8 @@ class Store:
                 self.experiments.create_default()
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
+        if self._statistics is None:
+            self._statistics = statistics.attach(self.db)
 
     def ping(self) -> bool | None:
         """Whether the database answers now (None: unknown, every pooled connection is
@@ -66,6 +69,9 @@ class Store:
         return ping(self.db)
 
     def close(self) -> None:
+        if self._statistics is not None:
+            self._statistics.stop()
+            self._statistics = None
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
