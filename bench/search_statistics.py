@@ -2,8 +2,8 @@
 
 Run with `python bench/search_statistics.py [--db URL ...] [--baseline-rev REV]`.
 
-For each database (default: PostgreSQL and MariaDB at their test URLs, database
-`test_h9` unless given, and a SQLite file) and each code version (this checkout, and
+For each database (default: $TRACKWIRE_TEST_POSTGRES_URL and $TRACKWIRE_TEST_MYSQL_URL,
+if set, and a SQLite file) and each code version (this checkout, and
 `--baseline-rev`, by default `main`, exported with `git archive`), on an emptied
 database: a server process starts, 5,000 runs are created through the public client
 (`create_runs`, 1,000 per call, W5's runs: 5 params, 5 metrics, 2 tags), and at once the
@@ -47,11 +47,14 @@ import trackwire  # noqa: E402
 
 RUNS = 5_000
 BATCH = 1_000
-DEFAULT_DBS = (
-    "postgresql://postgres@127.0.0.1:5432/test_h9",
-    "mysql://root@127.0.0.1:3306/test_h9",
-    "sqlite",
-)
+
+
+def default_databases() -> list[str]:
+    """$TRACKWIRE_TEST_POSTGRES_URL and $TRACKWIRE_TEST_MYSQL_URL (those set), and SQLite."""
+    urls = [
+        os.environ.get(e, "") for e in ("TRACKWIRE_TEST_POSTGRES_URL", "TRACKWIRE_TEST_MYSQL_URL")
+    ]
+    return [*(u for u in urls if u and u.lower() != "none"), "sqlite"]
 
 
 def empty_database(url: str) -> None:
@@ -188,7 +191,7 @@ def main() -> None:
         print(
             f"{'database':<12} {'code':<22} {'create s':>9} {'p50 ms':>8} {'first ms':>9} {'max ms':>8}"
         )
-        for url in args.db or DEFAULT_DBS:
+        for url in args.db or default_databases():
             db_url = f"sqlite:///{workdir}/w5.db" if url == "sqlite" else url
             kind = db_url.split(":")[0]
             results: dict[str, list[dict]] = {v: [] for v in versions}
