@@ -18,8 +18,10 @@ def main(argv: list[str] | None = None) -> None:
 
     db_commands.register(commands)
     args = parser.parse_args(argv)
-    if hasattr(args, "run_db_command"):
-        args.run_db_command(args)
+    if args.command == "db":
+        if args.handler is None:
+            args.group_parser.print_help(sys.stderr)
+        sys.exit(args.handler(args) if args.handler else 2)
     elif args.command == "server":
         from trackwire_server.cli import serve
 

@@ -33,7 +33,10 @@ def register(subparsers) -> None:
         "themselves at start unless started with --no-auto-migrate; for a fleet, run "
         "`trackwire db upgrade` once, then start the servers with --no-auto-migrate.",
     )
-    commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    # As `trackwire.commands` groups do: `handler` runs a command and returns its exit
+    # status (no client needed); a group without its command has none.
+    db.set_defaults(handler=None, group_parser=db)
+    commands = db.add_subparsers(dest="db_command", metavar="COMMAND")
     for name, text in (
         (
             "upgrade",
@@ -54,11 +57,11 @@ def register(subparsers) -> None:
             help="database URL or SQLite path, as for `trackwire server` (env TRACKWIRE_DB; "
             "default %(default)s)",
         )
-    db.set_defaults(run_db_command=run)
+        command.set_defaults(handler=run, needs_client=False)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Runs `trackwire db <upgrade|current>`; exits with its status."""
+def run(args: argparse.Namespace) -> int:
+    """Runs `trackwire db <upgrade|current>`; returns its exit status."""
     from trackwire_server.cli import redacted
     from trackwire_server.store import migrations, open_database, schema
 
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         print(f"trackwire db {args.db_command}: error: {where}: {first_line}", file=sys.stderr)
         status = FAILED
-    raise SystemExit(status)
+    return status
 
 
 def _state(found: int) -> tuple[int, str]:

@@ -16,11 +16,13 @@ replaced by the unit of work's retry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
 import peewee
@@ -248,6 +250,28 @@ def discard_connection(db: peewee.Database) -> None:
         db._state.reset()
 
 
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def holding_connection(db: peewee.Database) -> Iterator[None]:
+    """This thread keeps one connection throughout the block: units of work inside it
+    use it and do not return it to the pool (for a lock held by the session, such as
+    the migration lock)."""
+    depth = getattr(_holding, "depth", 0)
+    _holding.depth = depth + 1
+    try:
+        with db.connection_context():
+            yield
+    finally:
+        _holding.depth = depth
+
+
+def holding() -> bool:
+    """Whether this thread is inside `holding_connection`."""
+    return getattr(_holding, "depth", 0) > 0
+
+
 def release(db: peewee.Database) -> None:
     """Returns this thread's connection to the pool (after a unit of work)."""
     if is_pooled(db) and not db.is_closed():
@@ -276,7 +300,7 @@ def ping(db: peewee.Database, recent: float = 1.0) -> bool | None:
     the calls using the connections will tell)."""
     pooled = is_pooled(db)
     try:
-        if pooled:
+        if pooled and db.is_closed():
             try:
                 db.check_out(wait=0)
             except MaxConnectionsExceeded:

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import peewee
 
 from trackwire_server.store import schema
-from trackwire_server.store.connecting import is_mysql, is_sqlite
+from trackwire_server.store.connecting import holding_connection, is_mysql, is_sqlite
 
 log = logging.getLogger("trackwire.store")
 
@@ -107,7 +107,7 @@ def upgrade(
     """Applies the pending migrations under the migration lock, then `then()` (still
     under it: e.g. creating the default experiment); returns (version found, version
     now). Logs "migrated the schema" only when it applied something."""
-    with db.connection_context(), migration_lock(db):
+    with holding_connection(db), migration_lock(db):
         found = version_of(db, tables)  # read under the lock: another start may have migrated
         if found > schema.SCHEMA_VERSION:
             raise _too_new(found)

@@ -7,7 +7,12 @@ from collections.abc import Callable
 import peewee
 
 from trackwire_server.store import migrations, schema, statistics
-from trackwire_server.store.connecting import is_pooled, ping, start_wal_checkpoints
+from trackwire_server.store.connecting import (
+    holding_connection,
+    is_pooled,
+    ping,
+    start_wal_checkpoints,
+)
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
 from trackwire_server.store.grants import Grants
@@ -55,7 +60,7 @@ class Store:
         if migrate:
             migrations.upgrade(self.db, self.t, then=self.experiments.create_default)
         else:
-            with self.db.connection_context(), migrations.migration_lock(self.db):
+            with holding_connection(self.db), migrations.migration_lock(self.db):
                 migrations.check(self.db, self.t)
                 self.experiments.create_default()
         if self._checkpoints is None:

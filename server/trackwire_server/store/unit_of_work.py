@@ -47,6 +47,7 @@ from trackwire_server.store.connecting import (
     MaxConnectionsExceeded,
     discard_connection,
     discard_if_closed,
+    holding,
     is_pooled,
     is_sqlite,
     note_answered,
@@ -293,8 +294,10 @@ def run(db: peewee.Database, work: Callable[[], T], *, write: bool = True) -> T:
     it returned."""
     if db.in_transaction():
         return work()
-    if not is_pooled(db) or not db.is_closed():  # a thread holding a connection keeps it
+    if not is_pooled(db) or holding():  # see connecting.holding_connection
         return _run(db, work, write)
+    # The connection goes back to the pool after the unit, also one this thread took
+    # outside any unit (a statement run outside a unit of work would otherwise keep it).
     try:
         return _run(db, work, write)
     finally:
