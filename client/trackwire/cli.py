@@ -9,6 +9,7 @@ import sys
 from trackwire import auth_commands, commands
 from trackwire.importing.commands import add_import_commands
 from trackwire.serving.commands import add_models_serve_commands
+from trackwire_server import db_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     # login, logout, whoami, users, tokens, teams, permissions
     auth_commands.register(subparsers)
     add_import_commands(subparsers)  # import mlflow
+    db_commands.register(subparsers)  # db upgrade, db current (on the database itself)
     parser.set_defaults(root_parser=parser)  # what `trackwire completion` describes
     return parser
 

@@ -68,8 +68,10 @@ class TrackwireServer:
         if locations.root.is_local and os.path.exists(root) and not os.path.isdir(root):
             raise ConfigError(f"artifact root {root} is not a folder")
         self.artifact_root = root
-        self.store = Store(open_database(config.db_url), self.artifact_root)
-        self.store.initialize()
+        self.store = Store(
+            open_database(config.db_url, pool_size=config.db_pool_size), self.artifact_root
+        )
+        self.store.initialize(migrate=config.auto_migrate)
         # Who may do what: checked for every call by the AuthInterceptor.
         self.access = Access(self.store, config.default_permission) if config.auth else OpenAccess()
         # The first admin's token, made on a database without users (printed once by

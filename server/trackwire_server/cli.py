@@ -19,6 +19,7 @@ from trackwire_server import __version__
 from trackwire_server.app import create_server
 from trackwire_server.artifacts.locations import operator_location
 from trackwire_server.config import (
+    DB_POOL_EXTRA,
     DEFAULT_ARTIFACTS,
     DEFAULT_DB_URL,
     DEFAULT_HOST,
@@ -30,6 +31,7 @@ from trackwire_server.config import (
     ServerConfig,
 )
 from trackwire_server.memory import tune_malloc
+from trackwire_server.store.unit_of_work import POOL_WAIT_SECONDS
 from trackwire_server.ui.server import DEFAULT_UI_HOST, DEFAULT_UI_PORT, UiServer
 
 
@@ -63,6 +65,16 @@ def database_url(text: str) -> str:
             "mysql://...) nor a path to a SQLite file"
         )
     return f"sqlite:///{os.path.abspath(os.path.expanduser(text))}"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def artifact_location(text: str) -> str:
@@ -173,9 +185,27 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=int,
         default=DEFAULT_MAX_STREAMS,
         help="streams open at once (metric writers, watchers, uploads, downloads), a thread "
-        "each; one more is refused with RESOURCE_EXHAUSTED at once. Each thread keeps a "
-        "database connection: keep workers + max-streams below the database's connection "
-        "limit (default %(default)s)",
+        "each; one more is refused with RESOURCE_EXHAUSTED at once (default %(default)s)",
+    )
+    parser.add_argument(
+        "--db-pool-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="PostgreSQL and MySQL: the most database connections this server opens, shared "
+        "by all its threads (each takes one for a call's transaction and gives it back); a "
+        f"call waits for one while all are busy, and after {POOL_WAIT_SECONDS:g}s (or its "
+        "deadline) gets UNAVAILABLE. Keep the sum over your servers below the database's "
+        f"connection limit (default: workers + {DB_POOL_EXTRA}; SQLite ignores it)",
+    )
+    parser.add_argument(
+        "--no-auto-migrate",
+        action="store_true",
+        help="do not create or migrate the database's schema at start: refuse to start "
+        "(status 1) on a schema older than this version's. For fleets: run `trackwire db "
+        "upgrade` once, then start the servers with this. (Without it, servers starting "
+        "together migrate once, queued on a lock in the database.) A schema newer than this "
+        "version's is always refused",
     )
     parser.add_argument(
         "--max-concurrent-rpcs",
@@ -290,6 +320,8 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         max_streams=args.max_streams,
+        db_pool_size=args.db_pool_size,
+        auto_migrate=not args.no_auto_migrate,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
         stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,

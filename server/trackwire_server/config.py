@@ -8,9 +8,12 @@ DEFAULT_DB_URL = "sqlite:///trackwire.db"
 DEFAULT_ARTIFACTS = "./trackwire-artifacts"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
-# Threads for unary calls. Each server thread keeps a database connection of its own, so
-# DEFAULT_WORKERS + DEFAULT_MAX_STREAMS stays below PostgreSQL's default max_connections (100).
+# Threads for unary calls.
 DEFAULT_WORKERS = 16
+# PostgreSQL and MySQL: connections a server opens at most (its pool), beyond the unary
+# workers: streams (each batch of a metric stream is a short unit of work) and the health
+# check share them. Threads return their connection after each unit of work.
+DB_POOL_EXTRA = 4
 # Streams open at once (metric writers, watchers, uploads, downloads), a thread each: a
 # team's training jobs (a writer each while they log) and open run pages.
 DEFAULT_MAX_STREAMS = 64
@@ -41,6 +44,12 @@ class ServerConfig:
     max_concurrent_rpcs: int | None = None
     # Seconds a stream may keep the server waiting on its client before it is ended.
     stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
+    # PostgreSQL and MySQL: the most connections this server opens (its pool); a unit of
+    # work waits for one while all are busy. None: workers + DB_POOL_EXTRA.
+    db_pool_size: int | None = None
+    # Whether the server brings an older schema up to date at start; off (fleets: run
+    # `trackwire db upgrade` once), it refuses to start on an older schema instead.
+    auto_migrate: bool = True
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
     # Prefixes besides `artifacts` where experiments' artifacts may be
@@ -66,6 +75,10 @@ class ServerConfig:
         for name in ("workers", "max_streams"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.db_pool_size is None:
+            self.db_pool_size = self.workers + DB_POOL_EXTRA
+        elif self.db_pool_size < 1:
+            raise ValueError(f"db_pool_size must be at least 1, not {self.db_pool_size}")
         if self.max_concurrent_rpcs is None:
             self.max_concurrent_rpcs = self.max_streams + 4 * self.workers
         elif self.max_concurrent_rpcs < self.max_streams + self.workers:

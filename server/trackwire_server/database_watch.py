@@ -1,7 +1,8 @@
 """The server's health follows its database, checked from a thread of its own.
 
-Every `interval` seconds the database is asked `SELECT 1` (on the thread's own
-connection, replaced when it broke): while it does not answer, the health service says
+Every `interval` seconds the database is asked `SELECT 1` (on a connection of the
+server's pool, replaced when it broke; when all are in use, the calls using them tell
+and the status stays): while it does not answer, the health service says
 NOT_SERVING for the server and every service, and SERVING again once it does, so a load
 balancer or orchestrator stops sending calls that can only fail. The same thread trims
 the request log (client request ids older than its retention) now and then.
@@ -54,7 +55,7 @@ class DatabaseWatch:
 
     def _check(self) -> None:
         reachable = self.store.ping()
-        if reachable == self.reachable:
+        if reachable is None or reachable == self.reachable:  # None: every connection busy
             return
         if reachable:
             if self.reachable is not None:

@@ -9,8 +9,9 @@ given what it needs; `registered_models` and `model_versions` the model registry
 `request_log` client request ids.
 What the parts share: `context` (the database, its tables, the statement cache and the
 unit of work), `rows` and `registry_rows` (the rows calls start from, and records).
-Beside them: `schema` the tables and their migrations, `connecting` opening the
-database and replacing broken connections, `unit_of_work` one transaction per call (the
+Beside them: `schema` the tables and their migrations, `migrations` applying them under a
+lock in the database, `connecting` opening the database, its bounded connection pool and
+replacing broken connections, `statistics` ANALYZE after bulk writes (PostgreSQL), `unit_of_work` one transaction per call (the
 one retry policy, deadlines, database faults as domain errors), `statement_cache`
 statements rendered once, `inserts` bulk inserts and upserts (`on_conflict`), `writes`
 what a write carries (checked against the limits, and the one routine splitting points

@@ -1,21 +1,38 @@
 """Opening a database from a URL, and keeping its connections usable.
 
-Connections are per thread (Peewee's default), which suits the thread-pool gRPC server.
+PostgreSQL and MariaDB/MySQL, as the server opens them (`pool_size`): a bounded pool
+(playhouse.pool) of at most `pool_size` connections. A unit of work checks one out
+(`check_out`, waiting for one while all are busy) and returns it when it ends
+(`release`), so the database sees at most `pool_size` sessions from a server however
+many threads it has. Without `pool_size` (tools, tests), connections are per thread,
+Peewee's default. SQLite keeps a connection per thread (there is no server to spare).
+
 A connection the database has dropped (a restart, `pg_terminate_backend`, MariaDB's
-`KILL`) is discarded before its thread uses it again (`discard_connection`, called by the
-unit of work), and the next statement opens a new one.
+`KILL`) is discarded (`discard_connection`, called by the unit of work) together with
+the pool's idle ones (after a restart they are all dead), and the next attempt opens a
+new one. Checking a pooled connection out costs no round trip: one found broken is
+replaced by the unit of work's retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
 import peewee
 from playhouse import db_url
+from playhouse.pool import (
+    MaxConnectionsExceeded,
+    PooledDatabase,
+    _PooledMySQLDatabase,
+    _PooledPostgresqlDatabase,
+)
 
 log = logging.getLogger("trackwire.store")
 
@@ -42,11 +59,62 @@ SQLITE_PRAGMAS = {
 # Seconds a new connection to PostgreSQL or MySQL may take before the attempt fails (and
 # the unit of work retries or answers UNAVAILABLE) instead of holding a call.
 CONNECT_TIMEOUT_SECONDS = 5
+# A pooled connection older than this is closed when it is next checked in or out, so
+# that no session outlives a firewall's or the database's idle timeout by much.
+POOL_STALE_SECONDS = 600
 
 
-def open_database(url: str) -> peewee.Database:
+class _CheapChecks:
+    """Checking a connection out or in costs no round trip (playhouse's own checks send
+    `SELECT 1` / a ping each time): only what the driver already knows is looked at.
+    A connection that broke while idle fails its first statement, and the unit of work
+    replaces it and runs again."""
+
+    def _is_closed(self, conn) -> bool:
+        return _driver_says_closed(conn)
+
+    def check_out(self, wait: float) -> None:
+        """Takes a connection from the pool for this thread, waiting up to `wait`
+        seconds while all are in use (MaxConnectionsExceeded after that)."""
+        end = time.monotonic() + wait
+        while True:
+            try:
+                # Database.connect, without PooledDatabase.connect's own fixed wait.
+                super(PooledDatabase, self).connect()
+                return
+            except MaxConnectionsExceeded:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    raise
+                with self._pool_available:
+                    self._pool_available.wait(min(remaining, 0.05))
+
+    @property
+    def pool_size(self) -> int:
+        return self._max_connections
+
+
+class PooledPostgres(_CheapChecks, _PooledPostgresqlDatabase, peewee.PostgresqlDatabase):
+    def _can_reuse(self, conn) -> bool:
+        return not _driver_says_closed(conn) and super()._can_reuse(conn)
+
+
+class PooledMySQL(_CheapChecks, _PooledMySQLDatabase, peewee.MySQLDatabase):
+    def _can_reuse(self, conn) -> bool:
+        # The unit of work committed or rolled back: nothing is left open (playhouse's
+        # own check would send a ROLLBACK, as PyMySQL does not track transactions).
+        return not _driver_says_closed(conn)
+
+
+def is_pooled(db: peewee.Database) -> bool:
+    return isinstance(db, _CheapChecks)
+
+
+def open_database(url: str, pool_size: int | None = None) -> peewee.Database:
     """Opens the database at `url` (`sqlite:///path`, `postgresql://...`, `mysql://...`).
 
+    With `pool_size`, PostgreSQL and MySQL connections come from a pool of at most that
+    many (see the module's docstring); SQLite ignores it.
     A SQLite file on a read-only filesystem is opened read-only (immutable): reads are
     served, and writes fail as they would on a read-only PostgreSQL or MariaDB.
     """
@@ -64,13 +132,31 @@ def open_database(url: str) -> peewee.Database:
         # reads a write makes after locking its run see the writes that held the lock
         # before (InnoDB's default, REPEATABLE READ, would read a snapshot taken at the
         # transaction's first read, before the lock, and lose updates).
-        return db_url.connect(
-            url,
-            charset="utf8mb4",
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-        )
-    return db_url.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        options = {
+            "charset": "utf8mb4",
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "init_command": "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        }
+        pooled = PooledMySQL
+    else:
+        options = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        pooled = PooledPostgres
+    scheme = url.split(":", 1)[0].lower()
+    base = db_url.schemes.get(scheme)
+    if pool_size is None or not (
+        base is not None and issubclass(base, (peewee.PostgresqlDatabase, peewee.MySQLDatabase))
+    ):
+        return db_url.connect(url, **options)
+    if pool_size < 1:
+        raise ValueError(f"the database pool size must be at least 1, not {pool_size}")
+    parsed = db_url.parse(url)
+    database = parsed.pop("database")
+    return pooled(
+        database,
+        max_connections=pool_size,
+        stale_timeout=POOL_STALE_SECONDS,
+        **{**parsed, **options},
+    )
 
 
 def sqlite_path(url: str) -> str:
@@ -150,13 +236,49 @@ def _driver_says_closed(conn) -> bool:
 
 
 def discard_connection(db: peewee.Database) -> None:
-    """Drops this thread's connection, so that its next statement opens a new one."""
+    """Drops this thread's connection, so that its next statement opens a new one; from
+    a pool, its idle connections go too (a restart or a failover broke them all)."""
     if is_sqlite(db):
         return
     try:
-        db.close()
+        if is_pooled(db):
+            db.manual_close()
+            db.close_idle()
+        else:
+            db.close()
     except Exception:  # the connection is broken; its state goes all the same
         db._state.reset()
+
+
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def holding_connection(db: peewee.Database) -> Iterator[None]:
+    """This thread keeps one connection throughout the block: units of work inside it
+    use it and do not return it to the pool (for a lock held by the session, such as
+    the migration lock)."""
+    depth = getattr(_holding, "depth", 0)
+    _holding.depth = depth + 1
+    try:
+        with db.connection_context():
+            yield
+    finally:
+        _holding.depth = depth
+
+
+def holding() -> bool:
+    """Whether this thread is inside `holding_connection`."""
+    return getattr(_holding, "depth", 0) > 0
+
+
+def release(db: peewee.Database) -> None:
+    """Returns this thread's connection to the pool (after a unit of work)."""
+    if is_pooled(db) and not db.is_closed():
+        try:
+            db.close()
+        except Exception:
+            discard_connection(db)
 
 
 def discard_if_closed(db: peewee.Database) -> None:
@@ -166,11 +288,29 @@ def discard_if_closed(db: peewee.Database) -> None:
         discard_connection(db)
 
 
-def ping(db: peewee.Database) -> bool:
-    """Whether the database answers now (a new connection is opened if needed)."""
+def note_answered(db: peewee.Database) -> None:
+    """Records that a unit of work on `db` just completed (see `ping`)."""
+    db.trackwire_answered_at = time.monotonic()
+
+
+def ping(db: peewee.Database, recent: float = 1.0) -> bool | None:
+    """Whether the database answers now (a new connection is opened if needed). From a
+    pool: on a connection from it (returned after); when every connection is in use,
+    True if a unit of work completed in the last `recent` seconds, else None (unknown:
+    the calls using the connections will tell)."""
+    pooled = is_pooled(db)
     try:
+        if pooled and db.is_closed():
+            try:
+                db.check_out(wait=0)
+            except MaxConnectionsExceeded:
+                answered_at = getattr(db, "trackwire_answered_at", None)
+                if answered_at is not None and time.monotonic() - answered_at < recent:
+                    return True
+                return None
         discard_if_closed(db)
         db.execute_sql("SELECT 1").fetchall()
+        release(db)
         return True
     except Exception:
         discard_connection(db)

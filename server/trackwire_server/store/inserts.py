@@ -9,6 +9,8 @@ import functools
 
 import peewee
 
+from trackwire_server.store import statistics
+
 
 def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
     """Inserts rows that all have the same keys, fast.
@@ -24,6 +26,7 @@ def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
     if isinstance(db, peewee.PostgresqlDatabase):
         for chunk in peewee.chunked(rows, 200):
             table.insert_many(chunk).execute()
+        statistics.wrote(table, len(rows))
         return
     db.cursor().executemany(insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
 
@@ -47,6 +50,7 @@ def upsert(table: type[peewee.Model], rows: list[dict], key: tuple, values: tupl
     target = None if isinstance(table._meta.database, peewee.MySQLDatabase) else key
     for chunk in peewee.chunked(rows, 200):
         table.insert_many(chunk).on_conflict(conflict_target=target, preserve=values).execute()
+    statistics.wrote(table, len(rows))
 
 
 def upsert_latest(table: type[peewee.Model], rows: list[dict]) -> None:
@@ -61,6 +65,7 @@ def upsert_latest(table: type[peewee.Model], rows: list[dict]) -> None:
     if isinstance(db, peewee.PostgresqlDatabase):
         for chunk in peewee.chunked(rows, 200):
             _latest_upsert(table, table.insert_many(chunk)).execute()
+        statistics.wrote(table, len(rows))
         return
     db.connect(reuse_if_open=True)  # MySQL's statement depends on the server's version
     sql = _latest_upsert_sql(table, tuple(rows[0]))

@@ -10,6 +10,7 @@ import peewee
 
 from trackwire_server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from trackwire_server.limits import LIMITS
+from trackwire_server.store import statistics
 from trackwire_server.store.constants import ACTIVE, DELETED, RUN_STATUSES, RUNNING
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.inserts import bulk_insert, upsert
@@ -346,3 +347,4 @@ class Runs:
         ]
         for chunk in peewee.chunked(rows, 200):
             P.insert_many(chunk).execute()
+        statistics.wrote(P, len(rows))

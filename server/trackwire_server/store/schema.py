@@ -2,8 +2,9 @@
 
 Each `Store` binds its own copies of the model classes to its own
 database (`bind_tables`), so one process can serve several databases (tests
-do). Schema changes are new entries in `MIGRATIONS`, applied in order at start;
-a table definition already released is never edited in place.
+do). Schema changes are new entries in `MIGRATIONS`, applied in order (under a lock
+in the database: `migrations`); a table definition already released is never edited
+in place.
 """
 
 from __future__ import annotations
@@ -417,17 +418,3 @@ def current_version(db: peewee.Database, tables: SimpleNamespace) -> int:
         return 0
     row = tables.SchemaVersion.select(peewee.fn.MAX(tables.SchemaVersion.version)).scalar()
     return row or 0
-
-
-def migrate(db: peewee.Database, tables: SimpleNamespace) -> int:
-    """Brings the schema to SCHEMA_VERSION; returns the version found before."""
-    found = current_version(db, tables)
-    if found > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema version {found} is newer than this server's {SCHEMA_VERSION}"
-        )
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        with db.atomic():
-            MIGRATIONS[version](db, tables)
-            tables.SchemaVersion.insert(version=version).execute()
-    return found

@@ -6,8 +6,13 @@ from collections.abc import Callable
 
 import peewee
 
-from trackwire_server.store import schema
-from trackwire_server.store.connecting import ping, start_wal_checkpoints
+from trackwire_server.store import migrations, schema, statistics
+from trackwire_server.store.connecting import (
+    holding_connection,
+    is_pooled,
+    ping,
+    start_wal_checkpoints,
+)
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.experiments import Experiments
 from trackwire_server.store.grants import Grants
@@ -41,6 +46,7 @@ class Store:
         self.grants = Grants(self.context)
         self.purges = Purges(self.context)
         self._checkpoints = None
+        self._statistics = None  # PostgreSQL: ANALYZE after bulk writes (statistics.py)
 
     @property
     def metric_listeners(self) -> list[Callable[[Written], None]]:
@@ -48,21 +54,35 @@ class Store:
         {run_id: {key: (steps, timestamps, values)}}; the server's live feed."""
         return self.context.metric_listeners
 
-    def initialize(self) -> None:
-        """Creates or migrates the schema and the default experiment; starts SQLite's
-        background checkpoints."""
-        with self.db.connection_context():
-            schema.migrate(self.db, self.t)
-            self.experiments.create_default()
+    def initialize(self, migrate: bool = True) -> None:
+        """Creates or migrates the schema (under the database's migration lock) and the
+        default experiment; starts SQLite's background checkpoints. With `migrate`
+        False, a schema older than this code's is refused (migrations.SchemaTooOld);
+        a newer one always is (SchemaTooNew)."""
+        if migrate:
+            migrations.upgrade(self.db, self.t, then=self.experiments.create_default)
+        else:
+            with holding_connection(self.db), migrations.migration_lock(self.db):
+                migrations.check(self.db, self.t)
+                self.experiments.create_default()
         if self._checkpoints is None:
             self._checkpoints = start_wal_checkpoints(self.db)
+        if self._statistics is None:
+            self._statistics = statistics.attach(self.db)
 
-    def ping(self) -> bool:
-        """Whether the database answers now."""
+    def ping(self) -> bool | None:
+        """Whether the database answers now (None: unknown, every pooled connection is
+        in use)."""
         return ping(self.db)
 
     def close(self) -> None:
+        if self._statistics is not None:
+            self._statistics.stop()
+            self._statistics = None
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        self.db.close()
+        if is_pooled(self.db):
+            self.db.close_all()
+        else:
+            self.db.close()

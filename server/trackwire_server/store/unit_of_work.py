@@ -8,6 +8,9 @@
   killed connection): the connection is replaced first;
 - rolls back instead of committing once the caller's deadline (`call_deadline`) has
   passed, and answers DeadlineExceeded;
+- from a connection pool (PostgreSQL, MySQL: `connecting`), checks a connection out
+  for each attempt, waiting while all are busy (up to POOL_WAIT_SECONDS, or the
+  deadline: then Unavailable, reason DATABASE_POOL_EXHAUSTED), and returns it after;
 - turns what the driver raised into domain errors: a read-only database is
   FailedPrecondition, a full disk ResourceExhausted, a database that stays unreachable
   (or a connection lost while committing, when the outcome is unknown) Unavailable.
@@ -40,7 +43,16 @@ from trackwire_server.errors import (
     TrackwireError,
     Unavailable,
 )
-from trackwire_server.store.connecting import discard_connection, discard_if_closed, is_sqlite
+from trackwire_server.store.connecting import (
+    MaxConnectionsExceeded,
+    discard_connection,
+    discard_if_closed,
+    holding,
+    is_pooled,
+    is_sqlite,
+    note_answered,
+    release,
+)
 
 T = TypeVar("T")
 
@@ -50,6 +62,10 @@ RACE_ATTEMPTS = 20
 RECONNECT_SECONDS = 2.0
 # A unit of work gives up this long before its caller's deadline (see call_deadline).
 DEADLINE_MARGIN = 0.05
+# How long a unit of work waits for a pooled connection while all are in use, before
+# Unavailable (the client retries it; RESOURCE_EXHAUSTED would tell it to back off for
+# longer, but a busy pool frees up in milliseconds).
+POOL_WAIT_SECONDS = 10.0
 # SQLite's own wait for a lock held by another process, when the call has no deadline.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -255,23 +271,57 @@ def _transaction(db: peewee.Database, write: bool, deadline: float | None) -> It
         lock.release()
 
 
+def _check_out(db: peewee.Database, deadline: float | None) -> None:
+    """Takes a pooled connection for this thread, unless it holds one."""
+    if not db.is_closed():
+        return
+    wait = POOL_WAIT_SECONDS
+    if deadline is not None:
+        wait = min(wait, max(0.0, deadline - time.monotonic()))
+    try:
+        db.check_out(wait)
+    except MaxConnectionsExceeded:
+        _check_deadline(deadline)
+        raise Unavailable(
+            f"all {db.pool_size} database connections of this server stayed in use for "
+            f"{wait:.1f}s (--db-pool-size); try again",
+            reason="DATABASE_POOL_EXHAUSTED",
+        ) from None
+
+
 def run(db: peewee.Database, work: Callable[[], T], *, write: bool = True) -> T:
     """Runs `work()` as one unit of work (see the module's docstring) and returns what
     it returned."""
     if db.in_transaction():
         return work()
+    if not is_pooled(db) or holding():  # see connecting.holding_connection
+        return _run(db, work, write)
+    # The connection goes back to the pool after the unit, also one this thread took
+    # outside any unit (a statement run outside a unit of work would otherwise keep it).
+    try:
+        return _run(db, work, write)
+    finally:
+        release(db)
+
+
+def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
+    pooled = is_pooled(db)
     deadline = _deadline.get()
     races = reconnects = 0
     unreachable_since: float | None = None
     while True:
         _check_deadline(deadline)
-        discard_if_closed(db)
         committing = False
         try:
+            if pooled:
+                _check_out(db, deadline)
+            discard_if_closed(db)
             with _transaction(db, write, deadline):
                 result = work()
                 _check_deadline(deadline)
                 committing = True
+            if pooled:
+                note_answered(db)
             return result
         except TrackwireError:
             raise
