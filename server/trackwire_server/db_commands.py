@@ -32,24 +32,34 @@ def register(subparsers) -> None:
         description="Show or upgrade the schema of Trackwire's database. Servers upgrade it "
         "themselves at start unless started with --no-auto-migrate; for a fleet, run "
         "`trackwire db upgrade` once, then start the servers with --no-auto-migrate.",
+        epilog="Example:\n  trackwire db upgrade --db postgresql://trackwire@db:5432/trackwire",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # As `trackwire.commands` groups do: `handler` runs a command and returns its exit
     # status (no client needed); a group without its command has none.
     db.set_defaults(handler=None, group_parser=db)
     commands = db.add_subparsers(dest="db_command", metavar="COMMAND")
-    for name, text in (
+    for name, text, example in (
         (
             "upgrade",
             "apply the pending migrations (prints: from version X to Y); safe while "
             "servers start: all migrate under one lock in the database",
+            "trackwire db upgrade --db postgresql://trackwire@db:5432/trackwire",
         ),
         (
             "current",
             "print the schema's version and whether it is this Trackwire's; exit "
             f"status {UP_TO_DATE} up to date, {BEHIND} older (run upgrade), {AHEAD} newer",
+            "trackwire db current --db data/trackwire.db || trackwire db upgrade --db ...",
         ),
     ):
-        command = commands.add_parser(name, help=text, description=text)
+        command = commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=f"Example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_argument(
             "--db",
             type=database_url,
