@@ -309,7 +309,9 @@ def test_auth_client_on_a_server_without_auth(server):
 
 def test_metric_writer_surfaces_refusals_instead_of_retrying(auth_server):
     reader = auth_server.user("reader")
-    run = auth_server.admin.create_run("0")
+    # Not the Default experiment, where every user may write (USE).
+    experiment_id = auth_server.admin.create_experiment("the admin's, readable by all")
+    run = auth_server.admin.create_run(experiment_id)
     revoked = auth_server.admin.auth.create_token("reader")
     cases = [
         (reader, run.info.run_id, PermissionDeniedError),
@@ -426,8 +428,10 @@ def test_batch_create_runs_takes_requests_without_their_own_experiment_id(auth_s
         )
         runs = call(ana._connection.tracking.BatchCreateRuns, request).runs
         assert [r.info.experiment_id for r in runs] == [experiment_id] * 3
-        request.experiment_id = "0"  # ana may only read the Default experiment
-        with pytest.raises(PermissionDeniedError, match="experiment 0"):
+        with TrackwireClient(auth_sqlite.uri, token=auth_sqlite.user("bob")) as bob:
+            bobs = bob.create_experiment("bob's")  # ana may only read it (default READ)
+        request.experiment_id = bobs
+        with pytest.raises(PermissionDeniedError, match=f"experiment {bobs}"):
             call(ana._connection.tracking.BatchCreateRuns, request)
 
 

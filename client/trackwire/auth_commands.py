@@ -105,13 +105,12 @@ def operator_store(db_url: str):
     import peewee
 
     from trackwire_server.cli import redacted
-    from trackwire_server.store import Store, open_database, schema
+    from trackwire_server.store import Store, migrations, open_database
 
     try:
         db = open_database(db_url)
         store = Store(db, "")
-        with db.connection_context():
-            schema.migrate(db, store.t)
+        migrations.upgrade(db, store.t, then=store.experiments.create_default)
     except peewee.PeeweeException as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         fail(f"cannot open the database {redacted(db_url)}: {first_line}")
