@@ -210,8 +210,9 @@ def test_pages_list_only_the_experiments_and_models_each_user_may_read(site, new
     sign_in(bob, url, "bob")
     experiments = "#experiments a.experiment-link"
     models = "#models a.model-link"
-    assert set(listed(alice, url, "#/", experiments)) == {"alice_exp", "alice_shared"}
-    assert set(listed(bob, url, "#/", experiments)) == {"alice_exp", "bob_exp"}
+    # The Default experiment is every signed-in user's sandbox: listed for all.
+    assert set(listed(alice, url, "#/", experiments)) == {"Default", "alice_exp", "alice_shared"}
+    assert set(listed(bob, url, "#/", experiments)) == {"Default", "alice_exp", "bob_exp"}
     assert set(listed(alice, url, "#/models", models)) == {"alice_model"}
     assert set(listed(bob, url, "#/models", models)) == {"alice_model", "bob_model"}
     # A page of something else's is not found, as a missing one would be.

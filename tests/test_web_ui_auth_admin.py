@@ -161,8 +161,13 @@ def test_sign_in_and_per_user_lists_on_each_database(backend, tmp_path, new_page
         sign_in(alice, url, "alice")
         sign_in(bob, url, "bob")
         experiments = "#experiments a.experiment-link"
-        assert set(listed(alice, url, "#/", experiments)) == {"alice_exp", "alice_shared"}
-        assert set(listed(bob, url, "#/", experiments)) == {"alice_exp", "bob_exp"}
+        # The Default experiment is every signed-in user's sandbox: listed for all.
+        assert set(listed(alice, url, "#/", experiments)) == {
+            "Default",
+            "alice_exp",
+            "alice_shared",
+        }
+        assert set(listed(bob, url, "#/", experiments)) == {"Default", "alice_exp", "bob_exp"}
         assert set(listed(bob, url, "#/models", "#models a.model-link")) == {
             "alice_model",
             "bob_model",
