@@ -110,7 +110,7 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for name in names:
                     for side, server, tok in (("off", off, None), ("on", on, token)):
-                        value = figures(name, run_workload(name.lower(), server.uri, tok))
+                        value = figures(name, run_workload(name, server.uri, tok))
                         measured[name][side].append(value)
                         print(f"round {round_ + 1} {name} auth {side}: {value:,.1f}", flush=True)
         finally:
