@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 import argon2
@@ -29,11 +28,6 @@ def token_hash(secret: str) -> str:
     fast hash is enough (no dictionary to guess from); the lookup by this hash reveals
     nothing about the secret through its timing."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def same_hash(a: str, b: str) -> bool:
-    """Constant-time comparison of two hashes."""
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def display_prefix(secret: str) -> str:
