@@ -32,19 +32,17 @@ from trackwire.auth_entities import (
 from trackwire.v1 import auth_service_pb2 as pb
 from trackwire.v1 import identity_pb2
 from trackwire_protocol.calls import call
+from trackwire_protocol.times import timestamp
 
 
 def _timestamp(when: datetime.datetime | int | None) -> Timestamp | None:
     """A datetime (naive means UTC) or milliseconds since the epoch as a Timestamp."""
-    if when is None:
-        return None
+    if not isinstance(when, datetime.datetime):
+        return timestamp(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
     ts = Timestamp()
-    if isinstance(when, datetime.datetime):
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        ts.FromDatetime(when)
-    else:
-        ts.FromMilliseconds(int(when))
+    ts.FromDatetime(when)
     return ts
 
 

@@ -16,8 +16,6 @@ import time
 import weakref
 from collections.abc import Sequence
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from trackwire import errors, metric_points
 from trackwire.artifact_client import ArtifactMethods
 from trackwire.artifact_transfer import ArtifactTransfer
@@ -48,18 +46,11 @@ from trackwire.user import default_user
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_protocol.calls import call
+from trackwire_protocol.times import timestamp
 from trackwire_protocol.watch import WATCH_OVERFLOWED, MetricWatch  # noqa: F401 (re-exported)
 
 # The clients not closed yet, to close at interpreter exit (nothing looks them up).
 _open_clients: weakref.WeakSet[TrackwireClient] = weakref.WeakSet()
-
-
-def _timestamp(ms: int | None) -> Timestamp | None:
-    if ms is None:
-        return None
-    ts = Timestamp()
-    ts.FromMilliseconds(int(ms))
-    return ts
 
 
 class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
@@ -268,7 +259,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
         request = pb.CreateRunRequest(
             experiment_id=str(experiment_id),
             run_name=run_name or "",
-            start_time=_timestamp(start_time),
+            start_time=timestamp(start_time),
             tags=[run_pb2.RunTag(key=k, value=str(v)) for k, v in (tags or {}).items()],
             parent_run_id=parent_run_id or "",
             run_id=run_id or "",
@@ -293,7 +284,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
         name: str | None = None,
         end_time: int | None = None,
     ) -> RunInfo:
-        request = pb.UpdateRunRequest(run_id=run_id, end_time=_timestamp(end_time))
+        request = pb.UpdateRunRequest(run_id=run_id, end_time=timestamp(end_time))
         if status is not None:
             request.status = _status_number(status)
         if name is not None:
@@ -323,7 +314,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
             self._tracking.PurgeRun,
             pb.PurgeRunRequest(
                 run_id=run_id,
-                deleted_before=_timestamp(deleted_before),
+                deleted_before=timestamp(deleted_before),
                 validate_only=validate_only,
             ),
         )
@@ -337,7 +328,7 @@ class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
             self._tracking.PurgeExperiment,
             pb.PurgeExperimentRequest(
                 experiment_id=str(experiment_id),
-                deleted_before=_timestamp(deleted_before),
+                deleted_before=timestamp(deleted_before),
                 validate_only=validate_only,
             ),
         )

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire.v1 import experiment_pb2, registered_model_pb2, run_pb2, tracking_service_pb2
+from trackwire_protocol.times import timestamp  # noqa: F401 (convert.timestamp)
 from trackwire_server.artifacts.repository import FileEntry
 from trackwire_server.errors import InvalidArgument, ResourceExhausted, TrackwireError
 from trackwire_server.limits import LIMITS
@@ -23,14 +24,6 @@ from trackwire_server.store.records import (
 )
 from trackwire_server.store.validation import check_key, check_run_id
 from trackwire_server.store.writes import NewRun
-
-
-def timestamp(ms: int | None) -> Timestamp | None:
-    if ms is None:
-        return None
-    ts = Timestamp()
-    ts.FromMilliseconds(ms)
-    return ts
 
 
 def millis(ts: Timestamp, present: bool) -> int | None:

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from trackwire import TrackwireClient, errors
 from trackwire.importing.mlflow_source import SourceError, SourceExperiment, SourceRun
 from trackwire.importing.registry_import import import_registry
@@ -26,6 +24,7 @@ from trackwire.importing.report import ImportReport
 from trackwire.v1 import experiment_pb2, run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire_protocol.calls import call, stream
+from trackwire_protocol.times import timestamp
 
 # MLflow's system tags that are fields of a Trackwire run (not copied as tags), and the
 # ones Trackwire names in its own namespace.
@@ -53,14 +52,6 @@ def request_id(*parts) -> str:
 def run_tags(run: SourceRun) -> dict[str, str]:
     """The run's tags as Trackwire keeps them."""
     return {RENAMED_TAGS.get(k, k): v for k, v in run.tags.items() if k not in RUN_FIELD_TAGS}
-
-
-def _timestamp(ms: int | None) -> Timestamp | None:
-    if ms is None:
-        return None
-    ts = Timestamp()
-    ts.FromMilliseconds(int(ms))
-    return ts
 
 
 def _chunks(items: list, size: int):
@@ -162,7 +153,7 @@ class MlflowImporter:
                         for k, v in experiment.tags.items()
                     ],
                     request_id=request_id("experiment", experiment.name),
-                    create_time=_timestamp(experiment.creation_time),
+                    create_time=timestamp(experiment.creation_time),
                 ),
             )
             self.report.add("experiments")
@@ -230,7 +221,7 @@ class MlflowImporter:
                 experiment_id=experiment_id,
                 run_id=run.run_id,
                 run_name=run.run_name,
-                start_time=_timestamp(run.start_time),
+                start_time=timestamp(run.start_time),
                 user_id=run.user_id,
                 parent_run_id=run.tags.get("mlflow.parentRunId", ""),
                 tags=[run_pb2.RunTag(key=k, value=v) for k, v in tags[: self.max_tags]],
@@ -282,8 +273,8 @@ class MlflowImporter:
         stored_latest = target.data.latest_metrics.get(key)
         source_latest = run.latest.get(key)
         if stored_latest is not None and source_latest is not None:
-            step, timestamp, value = source_latest
-            if (stored_latest.step, stored_latest.timestamp) == (step, timestamp) and (
+            step, timestamp_ms, value = source_latest
+            if (stored_latest.step, stored_latest.timestamp) == (step, timestamp_ms) and (
                 stored_latest.value == value
                 or (math.isnan(value) and math.isnan(stored_latest.value))
             ):
@@ -353,7 +344,7 @@ class MlflowImporter:
             request = pb.UpdateRunRequest(
                 run_id=run.run_id,
                 status=status,
-                end_time=_timestamp(run.end_time),
+                end_time=timestamp(run.end_time),
                 request_id=request_id("update", run.run_id, run.status, run.end_time),
             )
             if run.run_name:

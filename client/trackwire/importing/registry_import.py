@@ -12,8 +12,6 @@ artifacts: its source becomes `runs:/<run_id>/<path>`. An MLflow 3 logged model'
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from trackwire import TrackwireClient, errors
 from trackwire.importing.mlflow_source import (
     SourceError,
@@ -25,18 +23,11 @@ from trackwire.registry_entities import ModelVersion, stage_number
 from trackwire.v1 import model_registry_service_pb2 as pb
 from trackwire.v1 import registered_model_pb2
 from trackwire_protocol.calls import call
+from trackwire_protocol.times import timestamp
 
 PLACEHOLDER_TAG = "trackwire.import.placeholder"
 # Where the files of an MLflow 3 logged model go in its run's artifacts.
 LOGGED_MODELS_FOLDER = "logged-models"
-
-
-def _timestamp(ms: int | None) -> Timestamp | None:
-    if ms is None:
-        return None
-    ts = Timestamp()
-    ts.FromMilliseconds(int(ms))
-    return ts
 
 
 def trackwire_source(version: SourceModelVersion, run_artifact_uri: str) -> str | None:
@@ -83,7 +74,7 @@ class RegistryImporter:
                         for k, v in model.tags.items()
                     ],
                     request_id=self.request_id("model", model.name),
-                    create_time=_timestamp(model.creation_time),
+                    create_time=timestamp(model.creation_time),
                 ),
             )
             self.report.add("registered models")
@@ -206,7 +197,7 @@ class RegistryImporter:
                     registered_model_pb2.ModelVersionTag(key=k, value=v) for k, v in tags.items()
                 ],
                 request_id=self.request_id("version", model.name, version.version, placeholder),
-                create_time=_timestamp(version.creation_time),
+                create_time=timestamp(version.creation_time),
             ),
         )
         created = ModelVersion.from_proto(response.model_version)
