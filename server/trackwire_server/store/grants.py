@@ -28,6 +28,13 @@ def insert_creator_grant(t, resource_type: int, resource_id: int, user_id: int, 
     ).execute()
 
 
+def delete_resource_grants(t, resource_type: int, resource_id: int) -> None:
+    """Removes every grant on a resource, inside the unit of work that removes it for good
+    (its id may be given to the next one, on SQLite)."""
+    G = t.PermissionGrant
+    G.delete().where((G.resource_type == resource_type) & (G.resource_id == resource_id)).execute()
+
+
 def _upsert_grant(t, resource_type, resource_id, principal_type, principal_id, level) -> None:
     G = t.PermissionGrant
     key = (

@@ -85,6 +85,13 @@ class Identities:
         self.ctx = ctx
         self.t = ctx.t
 
+    def _delete_grants_to(self, principal_type: int, principal_id: int) -> None:
+        """Inside the unit of work that deletes a user or team: their grants go too."""
+        G = self.t.PermissionGrant
+        G.delete().where(
+            (G.principal_type == principal_type) & (G.principal_id == principal_id)
+        ).execute()
+
     # -- users ---------------------------------------------------------------------
 
     def _user_row(self, name: str, field_name: str = "name"):
@@ -189,10 +196,7 @@ class Identities:
             row = self._user_row(name)
             t.ApiToken.delete().where(t.ApiToken.user_id == row.user_id).execute()
             t.TeamMember.delete().where(t.TeamMember.user_id == row.user_id).execute()
-            G = t.PermissionGrant
-            G.delete().where(
-                (G.principal_type == USER_PRINCIPAL) & (G.principal_id == row.user_id)
-            ).execute()
+            self._delete_grants_to(USER_PRINCIPAL, row.user_id)
             t.User.delete().where(t.User.user_id == row.user_id).execute()
 
         self.ctx.write(work)
@@ -409,10 +413,7 @@ class Identities:
         def work():
             row = self._team_row(name)
             t.TeamMember.delete().where(t.TeamMember.team_id == row.team_id).execute()
-            G = t.PermissionGrant
-            G.delete().where(
-                (G.principal_type == TEAM_PRINCIPAL) & (G.principal_id == row.team_id)
-            ).execute()
+            self._delete_grants_to(TEAM_PRINCIPAL, row.team_id)
             t.Team.delete().where(t.Team.team_id == row.team_id).execute()
 
         self.ctx.write(work)

@@ -16,7 +16,7 @@ import peewee
 from trackwire_server.errors import FailedPrecondition
 from trackwire_server.store.constants import DEFAULT_EXPERIMENT_ID, DELETED
 from trackwire_server.store.context import StoreContext
-from trackwire_server.store.grants import EXPERIMENT_RESOURCE
+from trackwire_server.store.grants import EXPERIMENT_RESOURCE, delete_resource_grants
 from trackwire_server.store.rows import experiment_row, run_row
 
 
@@ -110,10 +110,7 @@ class Purges:
                 T = self.t.ExperimentTag
                 T.delete().where(T.experiment_id == row.experiment_id).execute()
                 # Its grants go too: on SQLite the next experiment may get the same id.
-                G = self.t.PermissionGrant
-                G.delete().where(
-                    (G.resource_type == EXPERIMENT_RESOURCE) & (G.resource_id == row.experiment_id)
-                ).execute()
+                delete_resource_grants(self.t, EXPERIMENT_RESOURCE, row.experiment_id)
                 E = self.t.Experiment
                 E.delete().where(E.experiment_id == row.experiment_id).execute()
             return purged

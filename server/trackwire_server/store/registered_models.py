@@ -12,6 +12,7 @@ from trackwire_server.store.grants import (
     MANAGE,
     MODEL_RESOURCE,
     Visibility,
+    delete_resource_grants,
     insert_creator_grant,
 )
 from trackwire_server.store.inserts import upsert
@@ -143,10 +144,7 @@ class RegisteredModels:
             MV.delete().where(MV.model_id == row.model_id).execute()
             for table in (self.t.RegisteredModelAlias, self.t.RegisteredModelTag):
                 table.delete().where(table.model_id == row.model_id).execute()
-            G = self.t.PermissionGrant
-            G.delete().where(
-                (G.resource_type == MODEL_RESOURCE) & (G.resource_id == row.model_id)
-            ).execute()
+            delete_resource_grants(self.t, MODEL_RESOURCE, row.model_id)
             row.delete_instance()
 
         self.ctx.write(work)
