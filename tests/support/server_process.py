@@ -61,6 +61,7 @@ class ServerProcess:
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 60.0,
         log_dir=None,
+        port: int = 0,
     ):
         self.db_url = db_url
         self.artifacts = str(artifacts)
@@ -68,7 +69,8 @@ class ServerProcess:
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
-        self.port: int | None = None
+        # 0: a free port, picked by the server; known once it listens.
+        self.port: int | None = port or None
         fd, self.log_path = tempfile.mkstemp(
             prefix="trackwire-server-", suffix=".log", dir=None if log_dir is None else str(log_dir)
         )
@@ -83,7 +85,8 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "trackwire_server", "--port", "0", "--no-ui"]
+        port = str(self.port or 0)
+        command = [sys.executable, "-m", "trackwire_server", "--port", port, "--no-ui"]
         command += ["--db", self.db_url, "--artifacts", self.artifacts, "--grace", "1"]
         if self.workers:
             command += ["--workers", str(self.workers)]
