@@ -7,11 +7,13 @@ and the middleware that requires both.
   access log carries it.
 - Every call the UI makes for a request carries that token (`backend.call_metadata`), so
   the server's checks decide what each page shows; the UI checks no permission itself.
-- A change (POST, PUT, PATCH, DELETE) needs the session's CSRF token, an HMAC of the
-  session token under a secret of this UI process (`X-CSRF-Token` header from the pages'
-  scripts, or a `csrf` form field), and an Origin (or, without one, a Referer) of this
-  very site; otherwise 403. SameSite=Strict alone would leave older browsers and
-  same-site pages.
+- A change (POST, PUT, PATCH, DELETE) needs the session's CSRF token (`X-CSRF-Token`
+  header from the pages' scripts, or a `csrf` form field) and an Origin (or, without one, a
+  Referer) of this very site; otherwise 403. SameSite=Strict alone would leave older
+  browsers and same-site pages. The token is an HMAC keyed by the session token itself
+  (the sign-in form's, by its nonce cookie): a page cannot compute it without reading the
+  HttpOnly cookie, and it holds no secret of this process, so behind a load balancer a
+  page served by one server's UI may post to another's.
 - Without a session, pages redirect to /signin and the API answers 401.
 
 Without authentication on the server (the laptop default) none of this applies: the UI
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import threading
 from urllib.parse import urlsplit
 
@@ -59,7 +60,6 @@ class Sessions:
         self.https = https
         self.cookie_name = "__Host-trackwire_session" if https else "trackwire_session"
         self.auth_stub = auth_service_pb2_grpc.AuthServiceStub(connection.channel)
-        self._secret = secrets.token_bytes(32)
         self._auth_enabled: bool | None = None
         self._lock = threading.Lock()
 
@@ -116,15 +116,16 @@ class Sessions:
     # -- CSRF ----------------------------------------------------------------------------
 
     def csrf_token(self, secret: str) -> str:
-        """The CSRF token of the session whose token is `secret`."""
-        return hmac.new(self._secret, secret.encode(), hashlib.sha256).hexdigest()
+        """The CSRF token of the session whose token is `secret` (the same on every server
+        of a fleet)."""
+        return hmac.new(secret.encode(), b"trackwire-csrf", hashlib.sha256).hexdigest()
 
     def csrf_matches(self, secret: str, sent: str | None) -> bool:
         return bool(sent) and hmac.compare_digest(self.csrf_token(secret), sent)
 
     def form_token(self, nonce: str) -> str:
         """The CSRF token of the sign-in form, for the browser holding `nonce` (a cookie)."""
-        return hmac.new(self._secret, b"signin:" + nonce.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(nonce.encode(), b"trackwire-signin", hashlib.sha256).hexdigest()
 
 
 def metadata_of(secret: str) -> tuple[tuple[str, str], ...]:
