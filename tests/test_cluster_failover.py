@@ -12,18 +12,16 @@ and went to all three servers, the restarted one included.
 
 from __future__ import annotations
 
-import collections
-import json
 import threading
 import time
 import uuid
 
 import grpc
 import pytest
-from grpc._cython import cygrpc
 from peewee import fn
 
 import trackwire
+from tests.support.channelz import calls_by_port, served_between
 from tests.support.cluster import Cluster, cluster_database  # noqa: F401
 from tests.support.metric_writer_process import WriterProcess, timestamp_of, value_of
 from tests.support.seaweedfs import seaweedfs_s3_server  # noqa: F401
@@ -44,25 +42,6 @@ DOWN_FOR = 2.0
 BACK_IN_USE = 15.0
 FLUSH_TIMEOUT = 30.0
 CALL_TIMEOUT = 20.0
-
-
-def calls_by_port() -> collections.Counter:
-    """Calls this process's gRPC channels completed, by server port: what gRPC's channelz
-    counts for each subchannel (one per server address of a round_robin channel). A
-    gRPC call object does not tell which server answered; channelz does."""
-    counts: collections.Counter = collections.Counter()
-    for channel in json.loads(cygrpc.channelz_get_top_channels(0)).get("channel", []):
-        for ref in channel.get("subchannelRef", []):
-            data = json.loads(cygrpc.channelz_get_subchannel(int(ref["subchannelId"])))
-            data = data["subchannel"]["data"]
-            port = int(data["target"].rsplit(":", 1)[1])
-            counts[port] += int(data.get("callsSucceeded", 0))
-    return counts
-
-
-def served_between(before: collections.Counter, after: collections.Counter) -> set[int]:
-    """The ports that completed calls between two `calls_by_port()`."""
-    return {port for port, n in after.items() if n > before.get(port, 0)}
 
 
 class Caller:
