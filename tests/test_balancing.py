@@ -7,7 +7,11 @@ certificates name the first host only. The fleet itself: tests/test_cluster_fail
 
 from __future__ import annotations
 
+import collections
 import json
+import threading
+import time
+from concurrent import futures
 
 import grpc
 import pytest
@@ -17,9 +21,13 @@ from tests.conftest import RunningServer
 from tests.support.certificates import CertificateAuthority
 from tests.support.channelz import calls_by_port, served_between
 from trackwire.connection import channel_target, connect
+from trackwire.errors import NotFoundError, UnavailableError
+from trackwire.v1 import run_pb2, tracking_service_pb2_grpc
 from trackwire.v1 import tracking_service_pb2 as pb
-from trackwire_protocol import service_config
+from trackwire_protocol import calls, service_config
 from trackwire_protocol.channel import CHANNEL_OPTIONS
+from trackwire_server.app import create_server
+from trackwire_server.config import ServerConfig
 
 # -- which calls gRPC retries --------------------------------------------------------
 
@@ -194,3 +202,100 @@ def test_a_tls_fleet_is_checked_against_its_first_host_name(tmp_path, monkeypatc
     finally:
         for server in servers:
             server.stop()
+
+
+# -- what is sent again, and what never is -------------------------------------------
+
+
+class Unavailable(tracking_service_pb2_grpc.TrackingServiceServicer):
+    """A server that answers two calls UNAVAILABLE and counts the attempts: one that is
+    safe to repeat (SetRunTag, with its request id) and one that is not (PurgeRun)."""
+
+    def __init__(self):
+        self.attempts: collections.Counter = collections.Counter()
+
+    def SetRunTag(self, request, context):
+        self.attempts["SetRunTag"] += 1
+        context.abort(grpc.StatusCode.UNAVAILABLE, "down for a moment")
+
+    def PurgeRun(self, request, context):
+        self.attempts["PurgeRun"] += 1
+        context.abort(grpc.StatusCode.UNAVAILABLE, "down for a moment")
+
+
+@pytest.fixture
+def unavailable_server():
+    servicer = Unavailable()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    tracking_service_pb2_grpc.add_TrackingServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"grpc://127.0.0.1:{port}"
+    server.stop(0)
+
+
+def test_grpc_retries_calls_safe_to_repeat_and_never_the_others(unavailable_server):
+    servicer, uri = unavailable_server
+    connection, _ = connect(uri)
+    try:
+        tag = pb.SetRunTagRequest(
+            run_id="a" * 32, tag=run_pb2.RunTag(key="k", value="v"), request_id="r1"
+        )
+        with pytest.raises(grpc.RpcError):
+            connection.tracking.SetRunTag(tag, timeout=20)
+        assert servicer.attempts["SetRunTag"] == service_config.RETRY_POLICY["maxAttempts"]
+        with pytest.raises(grpc.RpcError):
+            connection.tracking.PurgeRun(pb.PurgeRunRequest(run_id="a" * 32), timeout=20)
+        assert servicer.attempts["PurgeRun"] == 1
+
+        # The client's own retry loop: the same split.
+        servicer.attempts.clear()
+        with pytest.raises(UnavailableError):
+            calls.call(connection.tracking.SetRunTag, tag, retry_for=2)
+        assert servicer.attempts["SetRunTag"] > service_config.RETRY_POLICY["maxAttempts"]
+        with pytest.raises(UnavailableError):
+            calls.call(
+                connection.tracking.PurgeRun, pb.PurgeRunRequest(run_id="a" * 32), retry_for=5
+            )
+        assert servicer.attempts["PurgeRun"] == 1
+    finally:
+        connection.close()
+
+
+def test_a_call_not_repeated_waits_for_a_server_to_come_up(tmp_path):
+    """Sent once, but not refused at once while no server answers: it waits for one."""
+    port = dead_port()
+    connection, _ = connect(f"grpc://127.0.0.1:{port}")
+    outcome = {}
+
+    def purge():
+        try:
+            calls.call(connection.tracking.PurgeRun, pb.PurgeRunRequest(run_id="b" * 32))
+        except Exception as e:  # noqa: BLE001 - looked at below
+            outcome["error"] = e
+
+    thread = threading.Thread(target=purge)
+    thread.start()
+    time.sleep(1.0)
+    config = ServerConfig(
+        db_url=f"sqlite:///{tmp_path / 'late.db'}",
+        artifacts=str(tmp_path / "artifacts"),
+        host="127.0.0.1",
+        port=port,
+    )
+    server, _ = create_server(config)
+    server.start()
+    try:
+        thread.join(30)
+        # It reached the server: the run is unknown there.
+        assert isinstance(outcome.get("error"), NotFoundError), outcome
+    finally:
+        server.stop(0.5)
+        connection.close()
+
+
+def test_each_request_type_belongs_to_one_rpc():
+    owners = collections.defaultdict(list)
+    for name, method in service_config.methods():
+        owners[method.input_type.full_name].append(name)
+    assert {t: n for t, n in owners.items() if len(n) > 1} == {}

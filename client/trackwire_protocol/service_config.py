@@ -149,6 +149,20 @@ def classify(name: str, method) -> str:
     return "unclassified"
 
 
+def _safe_request_types() -> frozenset[str]:
+    return frozenset(
+        method.input_type.full_name
+        for name, method in methods()
+        if classify(name, method) in ("read", "deduplicated")
+    )
+
+
+def is_retry_safe(request) -> bool:
+    """Whether the call taking `request` may be sent again after an error (a read, or a
+    deduplicated write): by its request type, each of which belongs to one RPC."""
+    return request.DESCRIPTOR.full_name in _SAFE_REQUEST_TYPES
+
+
 def retried_methods() -> list[str]:
     """The "Service/Method" names gRPC retries on UNAVAILABLE, sorted."""
     return sorted(
@@ -174,6 +188,7 @@ def service_config(methods_retried: list[str] | None = None) -> dict:
     }
 
 
+_SAFE_REQUEST_TYPES = _safe_request_types()
 SERVICE_CONFIG = json.dumps(service_config(), separators=(",", ":"))
 
 # The options every channel to Trackwire servers gets on top of its own.
