@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import pathlib
 import threading
 import time
 from concurrent import futures
@@ -299,3 +300,11 @@ def test_each_request_type_belongs_to_one_rpc():
     for name, method in service_config.methods():
         owners[method.input_type.full_name].append(name)
     assert {t: n for t, n in owners.items() if len(n) > 1} == {}
+
+
+def test_the_node_examples_copy_of_the_service_config_is_current():
+    copy = pathlib.Path(__file__).resolve().parent.parent / "examples/node/service_config.json"
+    assert json.loads(copy.read_text()) == service_config.service_config(), (
+        "regenerate it: python -m trackwire_protocol.service_config > "
+        "examples/node/service_config.json"
+    )

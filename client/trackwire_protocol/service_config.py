@@ -197,3 +197,9 @@ CHANNEL_OPTIONS = [
     ("grpc.enable_retries", 1),
     *RECONNECT_OPTIONS,
 ]
+
+
+if __name__ == "__main__":
+    # `python -m trackwire_protocol.service_config`: the service config as JSON, for
+    # channels in other languages (README.md, "Balancing and failover").
+    print(json.dumps(service_config(), indent=2))

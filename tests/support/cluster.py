@@ -142,8 +142,7 @@ def cluster_database(request) -> str:
     url = database_url(env)
     if not url:
         pytest.skip(
-            f"{request.param} cluster tests need ${env} or a server answering at "
-            f"{LOCAL_URLS[env]}"
+            f"{request.param} cluster tests need ${env} or a server answering at {LOCAL_URLS[env]}"
         )
     reset_database(url)
     return url
