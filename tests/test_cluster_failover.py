@@ -12,6 +12,7 @@ and went to all three servers, the restarted one included.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
@@ -152,9 +153,14 @@ def test_writers_lose_and_double_nothing_while_a_server_is_killed_and_restarted(
             caller = Caller(cluster.uri, experiment_id, run_ids[0]).start()
             time.sleep(LEAD_IN)
             before_kill = served_between(start, calls_by_port())
-            cluster.kill(1)
+            # The server with the most metric streams dies (round_robin spread them; at
+            # least one writer is on it).
+            streams_on = collections.Counter(writer.where() for writer in writers)
+            victim_port, victim_streams = streams_on.most_common(1)[0]
+            victim = [server.port for server in cluster.servers].index(victim_port)
+            cluster.kill(victim)
             time.sleep(DOWN_FOR)
-            restarted = cluster.restart(1)
+            restarted = cluster.restart(victim)
             back = calls_by_port()
             deadline = time.monotonic() + BACK_IN_USE
             while (
@@ -169,12 +175,14 @@ def test_writers_lose_and_double_nothing_while_a_server_is_killed_and_restarted(
                 caller.stop()
             summaries = [writer.finish() for writer in writers]
 
+        print("streams by server port:", dict(streams_on), "killed:", victim_port, summaries)
         # What the clients saw.
         assert not caller.errors, (
             f"{len(caller.errors)} unary calls failed around the kill:\n"
             + "\n".join(caller.errors[:10])
         )
         assert before_kill == ports, f"calls before the kill went to {before_kill}, not {ports}"
+        assert victim_streams >= 1 and set(streams_on) <= ports, streams_on
         assert restarted.port in after_restart, (
             f"the restarted server (port {restarted.port}) got no call in {BACK_IN_USE}s; "
             f"calls since went to {after_restart}"
