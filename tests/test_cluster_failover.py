@@ -39,6 +39,9 @@ KEY = "loss"
 # Streaming before the kill, while the server is down, and after it is back.
 LEAD_IN = 1.5
 DOWN_FOR = 2.0
+# How long the caller's channel may take to reach all three servers (connections made
+# on its first calls; a loaded machine can be slow).
+SPREAD_WITHIN = 15.0
 # How long the restarted server may take to get calls again (reconnect backoff <= 2 s).
 BACK_IN_USE = 15.0
 FLUSH_TIMEOUT = 30.0
@@ -152,6 +155,9 @@ def test_writers_lose_and_double_nothing_while_a_server_is_killed_and_restarted(
             start = calls_by_port()
             caller = Caller(cluster.uri, experiment_id, run_ids[0]).start()
             time.sleep(LEAD_IN)
+            deadline = time.monotonic() + SPREAD_WITHIN
+            while served_between(start, calls_by_port()) != ports and time.monotonic() < deadline:
+                time.sleep(0.1)
             before_kill = served_between(start, calls_by_port())
             # The server with the most metric streams dies (round_robin spread them; at
             # least one writer is on it).
