@@ -175,13 +175,17 @@ def test_writers_lose_and_double_nothing_while_a_server_is_killed_and_restarted(
             ):
                 time.sleep(0.1)
             after_restart = served_between(back, calls_by_port())
+            back_in_use = time.monotonic() - (deadline - BACK_IN_USE)
             time.sleep(0.5)  # a little streaming with the whole fleet back
         finally:
             if caller is not None:
                 caller.stop()
             summaries = [writer.finish() for writer in writers]
 
-        print("streams by server port:", dict(streams_on), "killed:", victim_port, summaries)
+        print(
+            f"streams by server port: {dict(streams_on)}; killed {victim_port}; "
+            f"in use again {back_in_use:.2f}s after its restart; writers: {summaries}"
+        )
         # What the clients saw.
         assert not caller.errors, (
             f"{len(caller.errors)} unary calls failed around the kill:\n"
