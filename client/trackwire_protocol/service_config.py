@@ -105,6 +105,9 @@ NOT_RETRIED = {
 # gRPC's retry policy for the calls above (it caps maxAttempts at 5). A round-robin
 # channel sends each attempt to the next ready server, so a retry after a server died
 # lands on a live one; the backoffs (randomized up to these) add up to under a second.
+# gRPC keeps a request for retries only up to grpc.per_rpc_retry_buffer_size (256 KiB):
+# a larger one (a big LogBatch) is sent once by gRPC, and retried by the client's own
+# loop (trackwire_protocol.calls) when it is safe to repeat.
 RETRY_POLICY = {
     "maxAttempts": 5,
     "initialBackoff": "0.05s",
