@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 
 import grpc
@@ -219,3 +220,32 @@ def test_node_examples_drive_every_rpc_with_auth_on(node_modules, backend, tmp_p
 def test_each_node_example_runs_on_its_own(node_modules, server, script, last_line):
     lines, output = run_node(script, server)
     assert lines[-1] == last_line, output
+
+
+@pytest.mark.timeout(600)
+def test_node_example_takes_a_fleet_list_and_skips_a_dead_server(node_modules, server):
+    # The fleet as the Python client takes it, one of its servers down: round_robin
+    # (service_config.json) sends every call to the live one.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    result = subprocess.run(
+        [node, "stream_metrics.js", f"grpc://127.0.0.1:{dead},127.0.0.1:{server.port}"],
+        cwd=NODE_EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, output
+    assert f"OK {TOTAL_POINTS} points" in result.stdout.splitlines(), output
+    # A list of names is refused with the reason (Node has no resolver for such lists).
+    refused = subprocess.run(
+        [node, "-e", "require('./lib.js').channelTarget('grpc://localhost:1,localhost:2')"],
+        cwd=NODE_EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "dns:///NAME:PORT" in refused.stderr, refused.stderr

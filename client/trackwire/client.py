@@ -54,12 +54,14 @@ _open_clients: weakref.WeakSet[TrackwireClient] = weakref.WeakSet()
 
 
 class TrackwireClient(MetricMethods, ArtifactMethods, ModelRegistryMethods):
-    """A client of one Trackwire server (metric methods: `metrics_client`, artifacts:
-    `artifact_client`, registry: `registry_client`).
+    """A client of a Trackwire server, or of a fleet of them (metric methods:
+    `metrics_client`, artifacts: `artifact_client`, registry: `registry_client`).
 
     `tracking_uri`: `grpc://host:port`, `host:port`, `grpcs://host:port` (TLS: see
-    `trackwire.tls`), a database URL for an embedded server, or None for the URI given to `trackwire.set_tracking_uri`, else
-    $TRACKWIRE_TRACKING_URI, else the embedded default.
+    `trackwire.tls`), a fleet `grpc://h1:p1,h2:p2,...` (or `grpcs://`) or
+    `dns:///name:port` whose calls spread round-robin (`trackwire.connection`), a
+    database URL for an embedded server, or None for the URI given to
+    `trackwire.set_tracking_uri`, else $TRACKWIRE_TRACKING_URI, else the embedded default.
 
     `token`: what to send as `authorization: Bearer <token>` to a server with
     authentication; None for the one `trackwire.set_tracking_token` set, else

@@ -61,7 +61,11 @@ def add_tracking_uri(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tracking-uri",
         metavar="URI",
-        help="the server: grpc://host:port or grpcs://host:port (default: $TRACKWIRE_TRACKING_URI)",
+        help=(
+            "the server: grpc://host:port or grpcs://host:port (TLS); a fleet of servers "
+            "as grpc://h1:p1,h2:p2,... or dns:///name:port (every address of name), calls "
+            "spread round-robin (default: $TRACKWIRE_TRACKING_URI)"
+        ),
     )
 
 

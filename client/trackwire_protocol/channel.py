@@ -1,4 +1,7 @@
-"""A channel to one server with its stubs: what every caller of the services holds."""
+"""A channel to a server (or to a fleet of them) with its stubs: what every caller of the
+services holds. Every channel has the service config of trackwire_protocol.service_config:
+calls spread round-robin over the target's addresses, and gRPC retries the calls that are
+safe to repeat on UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from trackwire.v1 import (
     tracking_service_pb2,
     tracking_service_pb2_grpc,
 )
-from trackwire_protocol import wire
+from trackwire_protocol import service_config, wire
 from trackwire_protocol.bearer import with_token
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -25,12 +28,14 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
+    *service_config.CHANNEL_OPTIONS,
 ]
 
 
 @dataclass
 class Connection:
-    """A channel to one server and its stubs; `close()` closes the channel."""
+    """A channel to a server (or a fleet: see `open`) and its stubs; `close()` closes
+    the channel."""
 
     target: str
     channel: grpc.Channel
@@ -69,7 +74,8 @@ class Connection:
         credentials: grpc.ChannelCredentials | None = None,
         token: str | None = None,
     ) -> Connection:
-        """A new channel to `target` (`host:port`): over TLS with `credentials`
+        """A new channel to `target` (`host:port`, or a gRPC target naming several
+        addresses: `ipv4:a:p,b:p`, `dns:///name:port`): over TLS with `credentials`
         (grpc.ssl_channel_credentials), else plaintext; sending `authorization: Bearer
         <token>` on every call when `token` is given (trackwire_protocol.bearer)."""
         if credentials is None:

@@ -64,8 +64,19 @@ const packages = loadPackages();
 //                                  Node's CAs, or those in the PEM file $TRACKWIRE_TLS_CA;
 //                                  for a server that requires client certificates (mutual
 //                                  TLS), $TRACKWIRE_TLS_CLIENT_CERT and
-//                                  $TRACKWIRE_TLS_CLIENT_KEY name the PEM files to present.
+//                                  $TRACKWIRE_TLS_CLIENT_KEY name the PEM files to present;
+//   grpc://A:P,B:P,... (grpcs:// the same)  a fleet of servers given by IP address
+//                                  (an IPv6 one in brackets), which becomes gRPC's own
+//                                  address list (ipv4:A:P,B:P); host names in a list are
+//                                  refused here (use dns:///NAME:PORT, or resolve them);
+//   dns:///NAME:PORT               every address of NAME, by gRPC's DNS resolver.
+// Every channel gets the service config in service_config.json (a copy of what
+// `python -m trackwire_protocol.service_config` prints, kept in step by a test): calls
+// spread round-robin over the target's addresses, and those safe to repeat are retried
+// on UNAVAILABLE.
 function channelTarget(target) {
+  let rest = target;
+  let credentials = grpc.credentials.createInsecure();
   if (target.startsWith('grpcs://')) {
     const pem = (name) => (process.env[name] ? fs.readFileSync(process.env[name]) : null);
     const key = pem('TRACKWIRE_TLS_CLIENT_KEY');
@@ -73,14 +84,45 @@ function channelTarget(target) {
     if (!key !== !cert) {
       throw new Error('TRACKWIRE_TLS_CLIENT_CERT and TRACKWIRE_TLS_CLIENT_KEY go together: set both');
     }
-    return {
-      address: target.slice('grpcs://'.length).replace(/\/+$/, ''),
-      credentials: grpc.credentials.createSsl(pem('TRACKWIRE_TLS_CA'), key, cert),
-    };
+    rest = target.slice('grpcs://'.length);
+    credentials = grpc.credentials.createSsl(pem('TRACKWIRE_TLS_CA'), key, cert);
+  } else if (target.startsWith('grpc://')) {
+    rest = target.slice('grpc://'.length);
+  } else if (target.startsWith('dns:')) {
+    return { address: target.replace(/\/+$/, ''), credentials, options: {} };
   }
-  const address = target.startsWith('grpc://') ? target.slice('grpc://'.length) : target;
-  return { address: address.replace(/\/+$/, ''), credentials: grpc.credentials.createInsecure() };
+  const entries = rest.replace(/\/+$/, '').split(',').map((entry) => entry.trim());
+  if (entries.length === 1) {
+    return { address: entries[0], credentials, options: {} };
+  }
+  const hostOf = (entry) => {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(entry);
+    if (!match) {
+      throw new Error(`target '${target}': '${entry}' is not host:port`);
+    }
+    return match[1] !== undefined ? { host: match[1], family: 6 } : { host: match[2], family: 4 };
+  };
+  const hosts = entries.map(hostOf);
+  const names = hosts.filter(({ host, family }) => family === 4 && !/^\d+\.\d+\.\d+\.\d+$/.test(host));
+  if (names.length) {
+    throw new Error(
+      `target '${target}': a list takes IP addresses here (${names[0].host} is a name): ` +
+        'use dns:///NAME:PORT for a fleet behind one name',
+    );
+  }
+  const families = new Set(hosts.map(({ family }) => family));
+  if (families.size > 1) {
+    throw new Error(`target '${target}' mixes IPv4 and IPv6 servers`);
+  }
+  return {
+    address: `${families.has(6) ? 'ipv6' : 'ipv4'}:${entries.join(',')}`,
+    credentials,
+    // Calls (and TLS's check of the certificate) name the first server.
+    options: { 'grpc.default_authority': entries[0] },
+  };
 }
+
+const SERVICE_CONFIG = fs.readFileSync(path.join(__dirname, 'service_config.json'), 'utf8');
 
 // An interceptor adding `authorization: Bearer <token>` to every call's metadata
 // (unary and streaming alike). An interceptor rather than call credentials:
@@ -99,10 +141,16 @@ function bearerInterceptor(token) {
 // One client per service, all on one channel to `target` (see channelTarget);
 // `token` (default: $TRACKWIRE_TOKEN) goes with every call when set.
 function connect(target, token = process.env.TRACKWIRE_TOKEN) {
-  const { address, credentials } = channelTarget(target);
+  const { address, credentials, options: targetOptions } = channelTarget(target);
   target = address;
   const interceptors = token ? [bearerInterceptor(token)] : [];
-  const tracking = new packages.trackwire.TrackingService(target, credentials, { interceptors });
+  const tracking = new packages.trackwire.TrackingService(target, credentials, {
+    interceptors,
+    'grpc.service_config': SERVICE_CONFIG,
+    'grpc.initial_reconnect_backoff_ms': 250,
+    'grpc.max_reconnect_backoff_ms': 2000,
+    ...targetOptions,
+  });
   // Further clients share the first one's channel.
   const options = { channelOverride: tracking.getChannel(), interceptors };
   return {

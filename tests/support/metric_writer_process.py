@@ -6,8 +6,10 @@ metric points to one run with the public client until told to stop, then flushes
 Point i has step i, value i / 4 and timestamp 1_000_000 + i; `POINTS_PER_TICK` points
 are queued with `TrackwireClient.log_metric_async` every `TICK` seconds (a steady
 stream of about 1,000 points a second, so that batches are in flight whenever a fault
-strikes). It prints `{"ready": true}` once the client is set up; a line on stdin (or
-its end) stops it: it flushes (at most FLUSH_TIMEOUT seconds) and prints one JSON line,
+strikes). It prints `{"ready": true}` once the client is set up. A line `where` on
+stdin makes it print `{"stream_port": p}`: the port of the server its metric stream
+is on (gRPC's channelz: the connection that sent the most messages), for tests of a
+fleet. Any other line on stdin (or its end) stops it: it flushes (at most FLUSH_TIMEOUT seconds) and prints one JSON line,
 {"points": n, "error": null | "CODE: message", "flush_seconds": s,
 "duplicates_acknowledged": k}, then exits without waiting for the client's sender
 thread (which, after a failed flush, would go on retrying).
@@ -45,7 +47,11 @@ def main(argv: list[str]) -> None:
     stop = threading.Event()
 
     def wait_for_stop():
-        sys.stdin.readline()
+        for line in sys.stdin:
+            if line.strip() == "where":
+                print(json.dumps({"stream_port": stream_port()}), flush=True)
+                continue
+            break
         stop.set()
 
     threading.Thread(target=wait_for_stop, daemon=True).start()
@@ -73,6 +79,25 @@ def main(argv: list[str]) -> None:
     print(json.dumps(summary), flush=True)
     sys.stdout.flush()
     os._exit(0)
+
+
+def stream_port() -> int | None:
+    """The server port of the connection in this process that sent the most messages:
+    the metric stream's (its other calls, GetServerInfo, are one message each)."""
+    from grpc._cython import cygrpc
+
+    best: tuple[int, int] | None = None  # (messages sent, port)
+    for channel in json.loads(cygrpc.channelz_get_top_channels(0)).get("channel", []):
+        for ref in channel.get("subchannelRef", []):
+            subchannel = json.loads(cygrpc.channelz_get_subchannel(int(ref["subchannelId"])))
+            subchannel = subchannel["subchannel"]
+            port = int(subchannel["data"]["target"].rsplit(":", 1)[1])
+            for socket_ref in subchannel.get("socketRef", []):
+                data = json.loads(cygrpc.channelz_get_socket(int(socket_ref["socketId"])))
+                sent = int(data["socket"].get("data", {}).get("messagesSent", 0))
+                if best is None or sent > best[0]:
+                    best = (sent, port)
+    return None if best is None else best[1]
 
 
 class WriterProcess:
@@ -116,6 +141,21 @@ class WriterProcess:
             raise RuntimeError(
                 f"metric writer not ready after {timeout:.0f}s: " + "\n".join(self.lines[-30:])
             )
+
+    def where(self, timeout: float = 30.0) -> int | None:
+        """The port of the server its metric stream is on (see the module docstring)."""
+        seen = len(self.lines)
+        self.process.stdin.write("where\n")
+        self.process.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if line.startswith('{"stream_port"'):
+                    return json.loads(line)["stream_port"]
+            time.sleep(0.02)
+        raise RuntimeError(
+            "metric writer did not say where its stream is: " + "\n".join(self.lines[-10:])
+        )
 
     def stop(self) -> None:
         """Tells it to stop adding points (and flush): returns at once."""

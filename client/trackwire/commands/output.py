@@ -42,8 +42,10 @@ def _client_options() -> argparse.ArgumentParser:
         "--tracking-uri",
         metavar="URI",
         default=None,
-        help="the server: grpc://host:port or host:port, or a database URL for an "
-        "embedded server (default: $TRACKWIRE_TRACKING_URI, else sqlite:///trackwire.db)",
+        help="the server: grpc://host:port or host:port (grpcs:// for TLS), a fleet "
+        "grpc://h1:p1,h2:p2,... or dns:///name:port (calls spread round-robin), or a "
+        "database URL for an embedded server (default: $TRACKWIRE_TRACKING_URI, else "
+        "sqlite:///trackwire.db)",
     )
     options.add_argument(
         "--json", action="store_true", help="print JSON (for scripts) instead of a table"

@@ -58,7 +58,8 @@ def add_import_commands(commands) -> None:
     mlflow.add_argument(
         "--tracking-uri",
         metavar="URI",
-        help="the Trackwire server to import into (grpc://host:port or a database URL); "
+        help="the Trackwire server to import into (grpc://host:port, a fleet "
+        "grpc://h1:p1,h2:p2,... or dns:///name:port, or a database URL); "
         "default: $TRACKWIRE_TRACKING_URI, else the embedded default",
     )
     mlflow.add_argument("--workers", type=int, default=4, help="runs copied at once (default 4)")
