@@ -226,6 +226,10 @@ def is_mysql(db: peewee.Database) -> bool:
     return isinstance(db, peewee.MySQLDatabase)
 
 
+def is_postgresql(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
 def _driver_says_closed(conn) -> bool:
     """Whether the driver already knows this connection is gone: psycopg2's `closed`
     is non-zero, PyMySQL's `open` is False (SQLite connections do not break)."""

@@ -53,6 +53,7 @@ from trackwire_server.store.connecting import (
     note_answered,
     release,
 )
+from trackwire_server.store.read_routing import note_commit
 
 T = TypeVar("T")
 
@@ -289,22 +290,28 @@ def _check_out(db: peewee.Database, deadline: float | None) -> None:
         ) from None
 
 
-def run(db: peewee.Database, work: Callable[[], T], *, write: bool = True) -> T:
+def run(
+    db: peewee.Database,
+    work: Callable[[], T],
+    *,
+    write: bool = True,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> T:
     """Runs `work()` as one unit of work (see the module's docstring) and returns what
-    it returned."""
+    it returned. A lost connection is retried for `reconnect_seconds`."""
     if db.in_transaction():
         return work()
     if not is_pooled(db) or holding():  # see connecting.holding_connection
-        return _run(db, work, write)
+        return _run(db, work, write, reconnect_seconds)
     # The connection goes back to the pool after the unit, also one this thread took
     # outside any unit (a statement run outside a unit of work would otherwise keep it).
     try:
-        return _run(db, work, write)
+        return _run(db, work, write, reconnect_seconds)
     finally:
         release(db)
 
 
-def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
+def _run(db: peewee.Database, work: Callable[[], T], write: bool, reconnect_seconds: float) -> T:
     pooled = is_pooled(db)
     deadline = _deadline.get()
     races = reconnects = 0
@@ -322,6 +329,8 @@ def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
                 committing = True
             if pooled:
                 note_answered(db)
+            if write:
+                note_commit(db)  # with a read replica: the call's commit position
             return result
         except TrackwireError:
             raise
@@ -358,7 +367,7 @@ def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
             now = time.monotonic()
             if fault is Fault.CONNECTION:
                 unreachable_since = unreachable_since or now
-                if now - unreachable_since >= RECONNECT_SECONDS:
+                if now - unreachable_since >= reconnect_seconds:
                     raise Unavailable(
                         f"the database cannot be reached ({_describe(e)}); try again",
                         reason="DATABASE_UNAVAILABLE",
