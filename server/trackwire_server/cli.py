@@ -373,6 +373,8 @@ def serve(args: argparse.Namespace) -> None:
         f"(db {redacted(config.db_url)}, artifacts {server.artifact_root})",
         flush=True,
     )
+    if config.db_read_url:
+        print(f"reads on the replica {redacted(config.db_read_url)}", flush=True)
     if ui is not None:
         print(f"trackwire web UI on {ui.url}", flush=True)
     if config.auth:

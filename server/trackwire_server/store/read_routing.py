@@ -6,11 +6,12 @@ Store itself when there is no replica, at no cost) and this module decides, call
 call, which of the two answers.
 
 Commit positions. Each call runs inside `call_positions` (the server's
-`CommitPositionInterceptor`, installed only with a replica). After a write unit of work
-commits on the primary, `note_commit` asks the primary, on the same connection, for
-`pg_current_wal_insert_lsn()`: the end of the WAL inserted so far, which lies past the
-call's commit record (`pg_current_wal_lsn()`, the end written out, may not yet with
-`synchronous_commit = off`). That number (bytes, as an unsigned integer) goes back to the
+`CommitPositionInterceptor`, installed only with a replica). A write unit of work on the
+primary commits with `COMMIT; SELECT pg_current_wal_insert_lsn()` in one round trip
+(connecting.PooledPostgres.commit, while `recording_commits` is in force; `note_commit`
+asks separately on other connections): the end of the WAL inserted so far, which lies
+past the call's commit record (`pg_current_wal_lsn()`, the end written out, may not yet
+with `synchronous_commit = off`). That number (bytes, as an unsigned integer) goes back to the
 client in the trailing metadata; the client sends the highest one it has seen with its
 later calls, and a read carrying position P runs on the replica only once the replica
 has replayed the WAL up to P (`pg_last_wal_replay_lsn()`, asked at most every
@@ -56,16 +57,27 @@ _INSERT_POSITION_SQL = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bi
 _REPLAY_POSITION_SQL = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
 
 
+COMMIT_THEN_POSITION_SQL = f"COMMIT; {_INSERT_POSITION_SQL}"
+
+
 class CallPositions:
     """One call's positions: the one its client sent (`read_after`: None for none,
     PRIMARY), and the highest its write units of work committed at (`committed`, 0 for
-    none; None once a commit's position could not be learned)."""
+    none; None once a commit's position could not be learned). `pending`: a write unit
+    of work is committing, its position not noted yet."""
 
-    __slots__ = ("committed", "read_after")
+    __slots__ = ("committed", "pending", "read_after")
 
     def __init__(self, read_after: int | None):
         self.read_after = read_after
         self.committed: int | None = 0
+        self.pending = False
+
+    def note(self, position: int) -> None:
+        """A commit of the call's ended at `position` (or before)."""
+        self.pending = False
+        if self.committed is not None and position > self.committed:
+            self.committed = position
 
 
 _call: contextvars.ContextVar[CallPositions | None] = contextvars.ContextVar(
@@ -95,20 +107,48 @@ def parse_position(text: str) -> int | None:
     return PRIMARY
 
 
-def note_commit(db: peewee.Database) -> None:
-    """After a write unit of work committed on `db` (the primary), on its connection:
-    records the commit position in the call's positions, if the call keeps them."""
-    positions = _call.get()
-    if positions is None or positions.committed is None:
+def recording() -> CallPositions | None:
+    """The positions of the call being served, if it keeps them (a server with a replica)."""
+    return _call.get()
+
+
+_commit_sink: contextvars.ContextVar[CallPositions | None] = contextvars.ContextVar(
+    "trackwire_commit_sink", default=None
+)
+
+
+@contextlib.contextmanager
+def recording_commits(positions: CallPositions) -> Iterator[None]:
+    """A commit inside the block (of a write unit of work) notes its position in
+    `positions`, where the database can answer it with the commit (see `commit_sink`)."""
+    positions.pending = True
+    token = _commit_sink.set(positions)
+    try:
+        yield
+    finally:
+        _commit_sink.reset(token)
+
+
+def commit_sink() -> CallPositions | None:
+    """Where the commit being made now notes its position (None: nowhere). Read by the
+    database's commit (connecting.PooledPostgres), which then commits with
+    COMMIT_THEN_POSITION_SQL and calls `note` with the position."""
+    return _commit_sink.get()
+
+
+def note_commit(db: peewee.Database, positions: CallPositions) -> None:
+    """After a write unit of work committed on `db` (the primary), on its connection, if
+    its commit did not note its position: asks for it."""
+    if not positions.pending:
         return
+    positions.pending = False
     try:
         (position,) = db.execute_sql(_INSERT_POSITION_SQL).fetchone()
     except Exception as e:  # committed all the same; the position is asked for again
         log.warning("could not read the commit position after a commit: %s", e)
         positions.committed = None
         return
-    if position > positions.committed:
-        positions.committed = position
+    positions.note(position)
 
 
 def current_position(db: peewee.Database) -> int:

@@ -43,6 +43,7 @@ from trackwire_server.errors import (
     TrackwireError,
     Unavailable,
 )
+from trackwire_server.store import read_routing
 from trackwire_server.store.connecting import (
     MaxConnectionsExceeded,
     discard_connection,
@@ -53,7 +54,6 @@ from trackwire_server.store.connecting import (
     note_answered,
     release,
 )
-from trackwire_server.store.read_routing import note_commit
 
 T = TypeVar("T")
 
@@ -245,8 +245,16 @@ def sqlite_write_lock(db: peewee.Database) -> threading.RLock:
 @contextlib.contextmanager
 def _transaction(db: peewee.Database, write: bool, deadline: float | None) -> Iterator[None]:
     if not (write and is_sqlite(db)):
-        with db.atomic():
+        positions = read_routing.recording() if write else None
+        if positions is None:
+            with db.atomic():
+                yield
+            return
+        # With a read replica: the commit notes its position (read_routing).
+        with read_routing.recording_commits(positions), db.atomic():
             yield
+        if positions.pending:
+            read_routing.note_commit(db, positions)
         return
     # A deferred SQLite transaction that reads first and writes later gets "database is
     # locked" in WAL mode regardless of the busy timeout: writes take the lock at BEGIN.
@@ -329,8 +337,6 @@ def _run(db: peewee.Database, work: Callable[[], T], write: bool, reconnect_seco
                 committing = True
             if pooled:
                 note_answered(db)
-            if write:
-                note_commit(db)  # with a read replica: the call's commit position
             return result
         except TrackwireError:
             raise
