@@ -9,9 +9,11 @@ on the same primary database: P without a replica, R with `--db-read-url`. Measu
        params.model_type = 'rf'`, by f1) over N runs, p50 of 30 searches, ms: on P; on R
        by a client that wrote nothing (served by the replica); on R by the client that
        created the runs (its position replayed: the replica too);
-  LB10 `log_batch` of 10 points, one call per batch, p50 of 300 calls, ms: what carrying
-       the position costs a small write (P vs R: one `pg_current_wal_insert_lsn()` after
-       the commit, a trailing metadata entry, the client keeping it);
+  LB10 `log_batch` of 10 points, one call per batch, p50 of 500 calls, ms, and the
+       server process's CPU time per call, us (LB10cpu: steadier than latencies on a
+       loaded machine): what carrying the position costs a small write (P vs R: the
+       position answered with the COMMIT, a trailing metadata entry, the client keeping
+       it and sending it back);
   W2   `log_batch` of 1,000 points per call, points/s, median of the rounds, P vs R;
   GSI  an empty call (GetServerInfo) p50 in microseconds on P through the client's
        channel wrapper (trackwire_protocol.positions) and through the bare channel: what
@@ -91,9 +93,18 @@ def search_p50(client, experiment_id: str, times: int = 30) -> float:
     return p50(samples)
 
 
-def small_batches_p50(clients: dict, run_id: str, calls: int = 300) -> dict[str, float]:
-    """p50 per side, the sides' calls interleaved (P, R, P, R, ...)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def small_batches(clients: dict, pids: dict, run_id: str, calls: int = 500) -> dict:
+    """Per side: p50 ms of a 10-point log_batch, and the server process's CPU us per
+    call; the sides' calls interleaved (P, R, P, R, ...)."""
     samples: dict[str, list[float]] = {side: [] for side in clients}
+    cpu_before = {side: cpu_seconds(pid) for side, pid in pids.items()}
     step = int(time.time() * 1000) % 1_000_000_000
     for _ in range(calls):
         for side, client in clients.items():
@@ -102,7 +113,10 @@ def small_batches_p50(clients: dict, run_id: str, calls: int = 300) -> dict[str,
             started = time.perf_counter()
             client.log_batch(run_id, metrics=metrics)
             samples[side].append((time.perf_counter() - started) * 1000)
-    return {side: p50(values) for side, values in samples.items()}
+    return {
+        side: (p50(values), (cpu_seconds(pids[side]) - cpu_before[side]) / calls * 1e6)
+        for side, values in samples.items()
+    }
 
 
 def w2_points_per_s(client, run_id: str, calls: int = 50) -> float:
@@ -182,8 +196,10 @@ def main() -> None:
             add("W5", "P primary", search_p50(clients["P"], experiment_id))
             add("W5", "R replica", search_p50(clients["R"], experiment_id))
             add("W5", "R writer", search_p50(writer, experiment_id))
-            for side, value in small_batches_p50(clients, run_id).items():
-                add("LB10", side, value)
+            pids = {"P": plain.process.pid, "R": routed.process.pid}
+            for side, (ms, cpu_us) in small_batches(clients, pids, run_id).items():
+                add("LB10", side, ms)
+                add("LB10cpu", side, cpu_us)
             for side in ("P", "R"):
                 add("W2", side, w2_points_per_s(clients[side], run_id))
             replica.wait_replayed()

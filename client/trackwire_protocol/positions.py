@@ -7,7 +7,9 @@ answered (`CommitPositions`) and sends it, as the same metadata key, with every 
 call; the server reads on the replica only once the replica has replayed that far, else
 on the primary. While a client-streaming call (a metric stream, an upload) is open, its
 commits' positions are not known yet (they come with its end), so calls send `primary`
-instead. Without a replica the server sends no positions and the client none either.
+instead; after one that failed (its commits' positions never come), until the next write
+answers a position. Without a replica the server sends no positions and the client none
+either.
 
 As in `bearer`, a thin wrapper of the channel's multi-callables does it (a gRPC client
 interceptor costs tens of microseconds per call).
@@ -26,23 +28,29 @@ class CommitPositions:
     """The highest commit position a connection was answered, and its write streams open
     now; `header` is what its calls send (None: nothing)."""
 
-    __slots__ = ("_lock", "highest", "open_writes", "header")
+    __slots__ = ("_lock", "header", "highest", "open_writes", "unknown")
 
     def __init__(self):
         self._lock = threading.Lock()
         self.highest = 0
         self.open_writes = 0
+        # A write stream failed: what it committed has no known position, until a later
+        # write answers one (past it).
+        self.unknown = False
         self.header: tuple[str, str] | None = None
 
-    def note(self, trailing_metadata) -> None:
-        """Takes the position a finished call was answered with, if any."""
+    def note(self, trailing_metadata) -> bool:
+        """Takes the position a finished call was answered with; whether there was one."""
         for key, value in trailing_metadata or ():
             if key == POSITION_KEY:
-                if value.isdigit():
-                    with self._lock:
-                        self.highest = max(self.highest, int(value))
-                        self._update()
-                return
+                if not value.isdigit():
+                    return False
+                with self._lock:
+                    self.highest = max(self.highest, int(value))
+                    self.unknown = False
+                    self._update()
+                return True
+        return False
 
     def stream_opened(self) -> None:
         with self._lock:
@@ -50,18 +58,21 @@ class CommitPositions:
             self._update()
 
     def stream_ended(self, call) -> None:
+        """A client-streaming call ended (`call`: its rendezvous or RpcError; None if it
+        never started). Ended OK without a position, it committed nothing."""
         try:
-            trailing = call.trailing_metadata()
-        except Exception:  # cancelled before it started
-            trailing = None
+            trailing, ok = call.trailing_metadata(), call.code() == grpc.StatusCode.OK
+        except Exception:
+            trailing, ok = None, False
+        known = self.note(trailing)
         with self._lock:
             self.open_writes -= 1
-        self.note(trailing)
-        with self._lock:
+            if not known and not ok:
+                self.unknown = True
             self._update()
 
     def _update(self) -> None:
-        if self.open_writes:
+        if self.open_writes or self.unknown:
             self.header = (POSITION_KEY, "primary")
         elif self.highest:
             self.header = (POSITION_KEY, str(self.highest))
