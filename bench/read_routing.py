@@ -102,12 +102,13 @@ def cpu_seconds(pid: int) -> float:
 
 def small_batches(clients: dict, pids: dict, run_id: str, calls: int = 500) -> dict:
     """Per side: p50 ms of a 10-point log_batch, and the server process's CPU us per
-    call; the sides' calls interleaved (P, R, P, R, ...)."""
+    call; the sides' calls interleaved, in turns (P R R P P R ...)."""
     samples: dict[str, list[float]] = {side: [] for side in clients}
     cpu_before = {side: cpu_seconds(pid) for side, pid in pids.items()}
     step = int(time.time() * 1000) % 1_000_000_000
-    for _ in range(calls):
-        for side, client in clients.items():
+    sides = list(clients.items())
+    for n in range(calls):
+        for side, client in sides if n % 2 == 0 else sides[::-1]:  # P R R P P R ...
             metrics = [Metric("lb10", 0.5, 1_700_000_000_000, step + i) for i in range(10)]
             step += 10
             started = time.perf_counter()
@@ -143,8 +144,9 @@ def empty_call_us(target: str, calls: int = 2000) -> dict[str, float]:
     for _ in range(200):
         for stub in stubs.values():
             stub.GetServerInfo(request)
-    for _ in range(calls):
-        for side, stub in stubs.items():
+    items = list(stubs.items())
+    for n in range(calls):
+        for side, stub in items if n % 2 == 0 else items[::-1]:
             started = time.perf_counter()
             stub.GetServerInfo(request)
             samples[side].append((time.perf_counter() - started) * 1e6)

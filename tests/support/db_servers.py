@@ -899,15 +899,23 @@ class PostgresReplica(PostgresServer):
         return int(self.sql("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn")[0][0])
 
     def wait_replayed(self, timeout: float = 30.0) -> None:
-        """Returns once the replica has replayed all the WAL the primary has written now."""
-        target = int(self.primary.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
-        deadline = time.monotonic() + timeout
+        """Returns once the replica has replayed all the WAL the primary has inserted now
+        (past every commit made so far, as the positions Trackwire hands out)."""
+        target = int(self.primary.sql("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn")[0][0])
+        started = time.monotonic()
+        nudged = started
         while self.replay_position() < target:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > started + timeout:
                 raise DatabaseServerError(
                     f"the replica replayed up to {self.replay_position()}, not {target}, "
                     f"within {timeout:.0f}s\n{self.log_tail()}"
                 )
+            if now - nudged > 0.5:
+                # The insert position can lie past the last record (a page header) until
+                # more WAL comes: a commit of an xid makes some.
+                self.primary.sql("SELECT txid_current()")
+                nudged = now
             time.sleep(0.01)
 
     def pause_replay(self) -> None:

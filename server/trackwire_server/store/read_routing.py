@@ -11,8 +11,11 @@ primary commits with `COMMIT; SELECT pg_current_wal_insert_lsn()` in one round t
 (connecting.PooledPostgres.commit, while `recording_commits` is in force; `note_commit`
 asks separately on other connections): the end of the WAL inserted so far, which lies
 past the call's commit record (`pg_current_wal_lsn()`, the end written out, may not yet
-with `synchronous_commit = off`). That number (bytes, as an unsigned integer) goes back to the
-client in the trailing metadata; the client sends the highest one it has seen with its
+with `synchronous_commit = off`). It may lie a little past that record too (a page
+header, WAL reserved by concurrent writers): such a read waits for the replica to replay
+a little more, or runs on the primary, never early. That number (bytes, an unsigned
+integer) goes back to the client in the trailing metadata; the client sends the highest
+one it has seen with its
 later calls, and a read carrying position P runs on the replica only once the replica
 has replayed the WAL up to P (`pg_last_wal_replay_lsn()`, asked at most every
 REPLAY_CHECK_SECONDS while a reader waits for more), else on the primary. A read without
