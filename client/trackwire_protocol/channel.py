@@ -19,6 +19,7 @@ from trackwire.v1 import (
 )
 from trackwire_protocol import service_config, wire
 from trackwire_protocol.bearer import with_token
+from trackwire_protocol.positions import CommitPositions, PositionChannel
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -77,12 +78,18 @@ class Connection:
         """A new channel to `target` (`host:port`, or a gRPC target naming several
         addresses: `ipv4:a:p,b:p`, `dns:///name:port`): over TLS with `credentials`
         (grpc.ssl_channel_credentials), else plaintext; sending `authorization: Bearer
-        <token>` on every call when `token` is given (trackwire_protocol.bearer)."""
+        <token>` on every call when `token` is given (trackwire_protocol.bearer), and the
+        highest commit position the server answered (trackwire_protocol.positions)."""
         if credentials is None:
             channel = grpc.insecure_channel(target, options=options)
         else:
             channel = grpc.secure_channel(target, credentials, options=options)
-        return cls(target, with_token(channel, token))
+        return cls(target, PositionChannel(with_token(channel, token)))
+
+    @property
+    def commit_positions(self) -> CommitPositions | None:
+        """The commit positions this connection keeps (None for a channel given as is)."""
+        return getattr(self.channel, "positions", None)
 
     @property
     def info(self) -> tracking_service_pb2.GetServerInfoResponse:

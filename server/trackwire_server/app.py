@@ -25,6 +25,7 @@ from trackwire_server.auth.bootstrap import create_first_admin
 from trackwire_server.auth.interceptor import AuthInterceptor
 from trackwire_server.auth.rules import Rule
 from trackwire_server.auth.table import RULES
+from trackwire_server.commit_positions import CommitPositionInterceptor
 from trackwire_server.config import ConfigError, ServerConfig
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
@@ -68,8 +69,18 @@ class TrackwireServer:
         if locations.root.is_local and os.path.exists(root) and not os.path.isdir(root):
             raise ConfigError(f"artifact root {root} is not a folder")
         self.artifact_root = root
+        read_db = None
+        if config.db_read_url:
+            if not (_is_postgresql_url(config.db_url) and _is_postgresql_url(config.db_read_url)):
+                raise ConfigError(
+                    "--db-read-url: reads on a replica need PostgreSQL (a streaming replica "
+                    "of --db); SQLite and MySQL/MariaDB have no read replicas here"
+                )
+            read_db = open_database(config.db_read_url, pool_size=config.db_pool_size)
         self.store = Store(
-            open_database(config.db_url, pool_size=config.db_pool_size), self.artifact_root
+            open_database(config.db_url, pool_size=config.db_pool_size),
+            self.artifact_root,
+            read_db,
         )
         self.store.initialize(migrate=config.auto_migrate)
         # Who may do what: checked for every call by the AuthInterceptor.
@@ -87,10 +98,14 @@ class TrackwireServer:
             max_concurrent_rpcs=config.max_concurrent_rpcs,
             stream_idle_timeout=config.stream_idle_timeout,
         )
+        # With a read replica, calls carry commit positions (commit_positions.py).
+        positions = [CommitPositionInterceptor(self.store)] if read_db is not None else []
         self.grpc_server = grpc.server(
             self.admission.unary_pool,
             interceptors=[
                 self.admission,
+                # Outside the error mapping: answers a position only with a response.
+                *positions,
                 ErrorMappingInterceptor(),
                 # Before the request log: a retried request is checked like a new one.
                 AuthInterceptor(self.access, access_rules),
@@ -165,6 +180,15 @@ class TrackwireServer:
         self.database_watch.stop()
         self.admission.close()
         self.store.close()
+
+
+def _is_postgresql_url(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in (
+        "postgres",
+        "postgresql",
+        "postgresext",
+        "postgresqlext",
+    )
 
 
 def create_server(config: ServerConfig) -> tuple[TrackwireServer, int]:

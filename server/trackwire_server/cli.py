@@ -199,6 +199,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         f"connection limit (default: workers + {DB_POOL_EXTRA}; SQLite ignores it)",
     )
     parser.add_argument(
+        "--db-read-url",
+        metavar="URL",
+        default=os.environ.get("TRACKWIRE_DB_READ_URL") or None,
+        help="PostgreSQL: a streaming replica of --db (postgresql://user@replica:5432/db) "
+        "that serves searches, metric histories, Get* reads and the web UI's reads. A "
+        "client that wrote still reads what it wrote: each write answers its commit "
+        "position (trailing metadata trackwire-commit-position), the client sends it with "
+        "its later calls, and a read the replica has not replayed that far runs on the "
+        "primary. Writes never go to the replica; while it is unreachable, reads go to the "
+        "primary. Refused with SQLite and MySQL/MariaDB (env TRACKWIRE_DB_READ_URL; "
+        "default: every read on --db)",
+    )
+    parser.add_argument(
         "--no-auto-migrate",
         action="store_true",
         help="do not create or migrate the database's schema at start: refuse to start "
@@ -321,6 +334,7 @@ def serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         max_streams=args.max_streams,
         db_pool_size=args.db_pool_size,
+        db_read_url=args.db_read_url,
         auto_migrate=not args.no_auto_migrate,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
         stream_idle_timeout=args.stream_idle_timeout,
@@ -359,6 +373,8 @@ def serve(args: argparse.Namespace) -> None:
         f"(db {redacted(config.db_url)}, artifacts {server.artifact_root})",
         flush=True,
     )
+    if config.db_read_url:
+        print(f"reads on the replica {redacted(config.db_read_url)}", flush=True)
     if ui is not None:
         print(f"trackwire web UI on {ui.url}", flush=True)
     if config.auth:

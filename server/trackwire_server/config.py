@@ -47,6 +47,9 @@ class ServerConfig:
     # PostgreSQL and MySQL: the most connections this server opens (its pool); a unit of
     # work waits for one while all are busy. None: workers + DB_POOL_EXTRA.
     db_pool_size: int | None = None
+    # A PostgreSQL streaming replica of `db_url` for searches, histories and the UI's
+    # reads (`--db-read-url`; see store/read_routing.py). None: every read on `db_url`.
+    db_read_url: str | None = None
     # Whether the server brings an older schema up to date at start; off (fleets: run
     # `trackwire db upgrade` once), it refuses to start on an older schema instead.
     auto_migrate: bool = True

@@ -846,6 +846,91 @@ class PostgresServer(DatabaseServer):
             self._create_database()
 
 
+class PostgresReplica(PostgresServer):
+    """A streaming replica (hot standby) of a running PostgresServer, on a port of its own:
+    `pg_basebackup -R` of the primary, then replaying what the primary streams. Its
+    `app_url` reads database `test` as the primary's app user does.
+
+        replica = PostgresReplica(primary).setup()
+        replica.wait_replayed()     # has replayed everything the primary has written
+        replica.pause_replay(); ...; replica.resume_replay()
+    """
+
+    def __init__(self, primary: PostgresServer, stop_grace: float = 10.0):
+        self.primary = primary
+        super().__init__(stop_grace)
+
+    def setup(self) -> PostgresReplica:
+        started = time.monotonic()
+        self._initialize()
+        self.start()
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _initialize(self) -> None:
+        if not self.primary.running:
+            raise DatabaseServerError("the primary of a replica must be running")
+        _chown_tree(self.workdir, self.account)
+        command = [
+            os.path.join(self.bindir, "pg_basebackup"),
+            f"--dbname=host={HOST} port={self.primary.port} user={self.primary.superuser}",
+            "-D",
+            self.data_dir,
+            "--write-recovery-conf",  # standby.signal and primary_conninfo
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            "--no-sync",
+        ]
+        command, kwargs = _as_account(command, self.account)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, **kwargs
+        )
+        if result.returncode != 0:
+            raise DatabaseServerError(f"pg_basebackup failed:\n{result.stdout}{result.stderr}")
+        # The primary's postgresql.conf came along: its port and socket folder are
+        # replaced (the last setting of a name wins).
+        with open(os.path.join(self.data_dir, "postgresql.conf"), "a") as f:
+            f.write("\n# tests/support/db_servers.py: PostgresReplica\n")
+            f.write(f"port = '{self.port}'\nunix_socket_directories = '{self.workdir}'\n")
+            f.write("hot_standby = 'on'\n")
+
+    def replay_position(self) -> int:
+        """How far the replica has replayed the primary's WAL (bytes)."""
+        return int(self.sql("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn")[0][0])
+
+    def wait_replayed(self, timeout: float = 30.0) -> None:
+        """Returns once the replica has replayed all the WAL the primary has inserted now
+        (past every commit made so far, as the positions Trackwire hands out)."""
+        target = int(self.primary.sql("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn")[0][0])
+        started = time.monotonic()
+        nudged = started
+        while self.replay_position() < target:
+            now = time.monotonic()
+            if now > started + timeout:
+                raise DatabaseServerError(
+                    f"the replica replayed up to {self.replay_position()}, not {target}, "
+                    f"within {timeout:.0f}s\n{self.log_tail()}"
+                )
+            if now - nudged > 0.5:
+                # The insert position can lie past the last record (a page header) until
+                # more WAL comes: a commit of an xid makes some.
+                self.primary.sql("SELECT txid_current()")
+                nudged = now
+            time.sleep(0.01)
+
+    def pause_replay(self) -> None:
+        """WAL keeps arriving, but nothing more is applied: readers see the data as it is."""
+        self.sql("SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10
+        while self.sql("SELECT pg_get_wal_replay_pause_state()")[0][0] != "paused":
+            if time.monotonic() > deadline:
+                raise DatabaseServerError("WAL replay did not pause")
+            time.sleep(0.01)
+
+    def resume_replay(self) -> None:
+        self.sql("SELECT pg_wal_replay_resume()")
+
+
 class MariaDBServer(DatabaseServer):
     kind = "mysql"
     service_user = "mysql"

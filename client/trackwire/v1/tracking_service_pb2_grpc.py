@@ -64,6 +64,20 @@ class TrackingServiceStub:
     message larger than its method's limit in ServerLimits (max_request_bytes,
     max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
     parsed.
+
+    Commit positions (a server with a read replica, `trackwire server
+    --db-read-url`): a call that wrote answers, in its trailing metadata,
+    `trackwire-commit-position: <n>`, the primary database's write-ahead log
+    position right after its commit (a decimal integer). A client that sends
+    the highest position it was answered as request metadata under the same
+    key with its later calls reads what it wrote: a read (SearchRuns,
+    SearchExperiments, Get*, ReadMetricHistory, BatchReadMetricHistory, and
+    ModelRegistryService's searches and Get*) runs on the replica only once the
+    replica has replayed that far, else on the primary. The value `primary`
+    always reads from the primary (a client with a write stream open: its
+    position comes with the stream's end). Without the key, a read may be served
+    by a replica that lags behind; a server without a replica sends no position
+    and ignores the key.
     """
 
     def __init__(self, channel):
@@ -238,6 +252,20 @@ class TrackingServiceServicer:
     message larger than its method's limit in ServerLimits (max_request_bytes,
     max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
     parsed.
+
+    Commit positions (a server with a read replica, `trackwire server
+    --db-read-url`): a call that wrote answers, in its trailing metadata,
+    `trackwire-commit-position: <n>`, the primary database's write-ahead log
+    position right after its commit (a decimal integer). A client that sends
+    the highest position it was answered as request metadata under the same
+    key with its later calls reads what it wrote: a read (SearchRuns,
+    SearchExperiments, Get*, ReadMetricHistory, BatchReadMetricHistory, and
+    ModelRegistryService's searches and Get*) runs on the replica only once the
+    replica has replayed that far, else on the primary. The value `primary`
+    always reads from the primary (a client with a write stream open: its
+    position comes with the stream's end). Without the key, a read may be served
+    by a replica that lags behind; a server without a replica sends no position
+    and ignores the key.
     """
 
     def CreateExperiment(self, request, context):
@@ -638,6 +666,20 @@ class TrackingService:
     message larger than its method's limit in ServerLimits (max_request_bytes,
     max_log_batch_bytes, ...) is refused with RESOURCE_EXHAUSTED before it is
     parsed.
+
+    Commit positions (a server with a read replica, `trackwire server
+    --db-read-url`): a call that wrote answers, in its trailing metadata,
+    `trackwire-commit-position: <n>`, the primary database's write-ahead log
+    position right after its commit (a decimal integer). A client that sends
+    the highest position it was answered as request metadata under the same
+    key with its later calls reads what it wrote: a read (SearchRuns,
+    SearchExperiments, Get*, ReadMetricHistory, BatchReadMetricHistory, and
+    ModelRegistryService's searches and Get*) runs on the replica only once the
+    replica has replayed that far, else on the primary. The value `primary`
+    always reads from the primary (a client with a write stream open: its
+    position comes with the stream's end). Without the key, a read may be served
+    by a replica that lags behind; a server without a replica sends no position
+    and ignores the key.
     """
 
     @staticmethod

@@ -37,7 +37,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def GetRegisteredModel(self, request, context):
-        record = self.store.registered_models.get_registered_model(request.name)
+        record = self.store.reads.registered_models.get_registered_model(request.name)
         return pb.GetRegisteredModelResponse(registered_model=convert.registered_model(record))
 
     def RenameRegisteredModel(self, request, context):
@@ -59,7 +59,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.DeleteRegisteredModelResponse()
 
     def SearchRegisteredModels(self, request, context):
-        records, token = self.store.registered_models.search_registered_models(
+        records, token = self.store.reads.registered_models.search_registered_models(
             request.filter,
             list(request.order_by),
             request.page_size,
@@ -94,7 +94,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.CreateModelVersionResponse(model_version=convert.model_version(record))
 
     def GetModelVersion(self, request, context):
-        record = self.store.model_versions.get_model_version(request.name, request.version)
+        record = self.store.reads.model_versions.get_model_version(request.name, request.version)
         return pb.GetModelVersionResponse(model_version=convert.model_version(record))
 
     def UpdateModelVersion(self, request, context):
@@ -109,7 +109,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.DeleteModelVersionResponse()
 
     def SearchModelVersions(self, request, context):
-        records, token = self.store.model_versions.search_model_versions(
+        records, token = self.store.reads.model_versions.search_model_versions(
             request.filter,
             list(request.order_by),
             request.page_size,
@@ -125,7 +125,7 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
             convert.stage_name(stage, f"wanted_stages[{i}]")
             for i, stage in enumerate(request.wanted_stages)
         ]
-        records = self.store.model_versions.get_latest_versions(request.name, stages)
+        records = self.store.reads.model_versions.get_latest_versions(request.name, stages)
         return pb.GetLatestModelVersionsResponse(
             model_versions=[convert.model_version(r) for r in records]
         )
@@ -164,11 +164,13 @@ class ModelRegistryServicer(model_registry_service_pb2_grpc.ModelRegistryService
         return pb.DeleteRegisteredModelAliasResponse()
 
     def GetModelVersionByAlias(self, request, context):
-        record = self.store.model_versions.get_model_version_by_alias(request.name, request.alias)
+        record = self.store.reads.model_versions.get_model_version_by_alias(
+            request.name, request.alias
+        )
         return pb.GetModelVersionByAliasResponse(model_version=convert.model_version(record))
 
     def GetModelVersionDownloadUri(self, request, context):
-        uri = self.store.model_versions.get_model_version_download_uri(
+        uri = self.store.reads.model_versions.get_model_version_download_uri(
             request.name, request.version
         )
         return pb.GetModelVersionDownloadUriResponse(artifact_uri=uri)

@@ -69,15 +69,15 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         return pb.CreateExperimentResponse(experiment=convert.experiment(record))
 
     def GetExperiment(self, request, context):
-        record = self.store.experiments.get_experiment(request.experiment_id)
+        record = self.store.reads.experiments.get_experiment(request.experiment_id)
         return pb.GetExperimentResponse(experiment=convert.experiment(record))
 
     def GetExperimentByName(self, request, context):
-        record = self.store.experiments.get_experiment_by_name(request.name)
+        record = self.store.reads.experiments.get_experiment_by_name(request.name)
         return pb.GetExperimentByNameResponse(experiment=convert.experiment(record))
 
     def SearchExperiments(self, request, context):
-        records, token = self.store.experiments.search_experiments(
+        records, token = self.store.reads.experiments.search_experiments(
             request.view_type,
             request.page_size,
             request.page_token,
@@ -142,7 +142,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         return response
 
     def GetRun(self, request, context):
-        return pb.GetRunResponse(run=convert.run(self.store.runs.get_run(request.run_id)))
+        return pb.GetRunResponse(run=convert.run(self.store.reads.runs.get_run(request.run_id)))
 
     def UpdateRun(self, request, context):
         record = self.store.runs.update_run(
@@ -265,7 +265,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"chunk_size must be between 1 and {LIMITS.max_history_chunk_points}",
             )
-        chunks = self.store.metrics.iter_metric_history(
+        chunks = self.store.reads.metrics.iter_metric_history(
             request.run_id,
             request.metric_key,
             request.start_step if request.HasField("start_step") else None,
@@ -280,7 +280,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
             yield response
 
     def BatchReadMetricHistory(self, request, context):
-        histories = self.store.metrics.read_metric_histories(
+        histories = self.store.reads.metrics.read_metric_histories(
             list(request.run_ids),
             request.metric_key,
             request.start_step if request.HasField("start_step") else None,
@@ -351,7 +351,7 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
     # -- search ------------------------------------------------------------
 
     def SearchRuns(self, request, context):
-        records, token, total = self.store.search.search_runs(
+        records, token, total = self.store.reads.search.search_runs(
             list(request.experiment_ids),
             request.view_type,
             request.page_size,

@@ -11,7 +11,9 @@ What the parts share: `context` (the database, its tables, the statement cache a
 unit of work), `rows` and `registry_rows` (the rows calls start from, and records).
 Beside them: `schema` the tables and their migrations, `migrations` applying them under a
 lock in the database, `connecting` opening the database, its bounded connection pool and
-replacing broken connections, `statistics` ANALYZE after bulk writes (PostgreSQL), `unit_of_work` one transaction per call (the
+replacing broken connections, `read_routing` reads on a PostgreSQL streaming replica
+(`Store.reads`) and the commit positions that keep read-your-writes, `statistics` ANALYZE
+after bulk writes (PostgreSQL), `unit_of_work` one transaction per call (the
 one retry policy, deadlines, database faults as domain errors), `statement_cache`
 statements rendered once, `inserts` bulk inserts and upserts (`on_conflict`), `writes`
 what a write carries (checked against the limits, and the one routine splitting points

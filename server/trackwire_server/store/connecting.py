@@ -34,6 +34,8 @@ from playhouse.pool import (
     _PooledPostgresqlDatabase,
 )
 
+from trackwire_server.store import read_routing
+
 log = logging.getLogger("trackwire.store")
 
 SQLITE_PRAGMAS = {
@@ -97,6 +99,20 @@ class _CheapChecks:
 class PooledPostgres(_CheapChecks, _PooledPostgresqlDatabase, peewee.PostgresqlDatabase):
     def _can_reuse(self, conn) -> bool:
         return not _driver_says_closed(conn) and super()._can_reuse(conn)
+
+    def commit(self):
+        """COMMIT; with a read replica, for a write, the WAL position right after it in
+        the same round trip (read_routing: what keeps read-your-writes)."""
+        positions = read_routing.commit_sink()
+        if positions is None:
+            return super().commit()
+        if self.is_closed():
+            raise peewee.InterfaceError("Cannot commit, database connection not open.")
+        with peewee.__exception_wrapper__:
+            cursor = self.cursor()
+            cursor.execute(read_routing.COMMIT_THEN_POSITION_SQL)
+            (position,) = cursor.fetchone()
+        positions.note(position)
 
 
 class PooledMySQL(_CheapChecks, _PooledMySQLDatabase, peewee.MySQLDatabase):
@@ -224,6 +240,10 @@ def is_sqlite(db: peewee.Database) -> bool:
 
 def is_mysql(db: peewee.Database) -> bool:
     return isinstance(db, peewee.MySQLDatabase)
+
+
+def is_postgresql(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)
 
 
 def _driver_says_closed(conn) -> bool:

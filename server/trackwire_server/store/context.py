@@ -25,8 +25,16 @@ class StoreContext:
     call of `write` or `read`: one transaction, with the unit of work's one retry policy
     (see `unit_of_work`)."""
 
-    def __init__(self, db: peewee.Database, tables: SimpleNamespace):
+    def __init__(
+        self,
+        db: peewee.Database,
+        tables: SimpleNamespace,
+        reconnect_seconds: float = unit_of_work.RECONNECT_SECONDS,
+    ):
         self.db = db
+        # How long a unit of work that lost its connection tries new ones (a read
+        # replica's reads give up sooner, for the primary: see read_routing).
+        self.reconnect_seconds = reconnect_seconds
         self.t = tables
         self.queries = RenderedQueries(db)
         # Called after each commit that stored metric points, with a `Written`; the
@@ -35,11 +43,13 @@ class StoreContext:
 
     def write(self, work: Callable[[], T]) -> T:
         """`work()` as one unit of work that writes."""
-        return unit_of_work.run(self.db, work)
+        return unit_of_work.run(self.db, work, reconnect_seconds=self.reconnect_seconds)
 
     def read(self, work: Callable[[], T]) -> T:
         """`work()` as one unit of work that only reads."""
-        return unit_of_work.run(self.db, work, write=False)
+        return unit_of_work.run(
+            self.db, work, write=False, reconnect_seconds=self.reconnect_seconds
+        )
 
     def announce(self, written: Written) -> None:
         """Tells the listeners about the points of `written` once the unit of work that

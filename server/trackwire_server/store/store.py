@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import peewee
 
-from trackwire_server.store import migrations, schema, statistics
+from trackwire_server.store import migrations, read_routing, schema, statistics
 from trackwire_server.store.connecting import (
     holding_connection,
     is_pooled,
+    is_postgresql,
     ping,
     start_wal_checkpoints,
 )
@@ -20,20 +21,32 @@ from trackwire_server.store.identities import Identities
 from trackwire_server.store.metric_history import MetricHistory
 from trackwire_server.store.model_versions import ModelVersions
 from trackwire_server.store.purging import Purges
+from trackwire_server.store.read_routing import REPLICA_RECONNECT_SECONDS
 from trackwire_server.store.registered_models import RegisteredModels
 from trackwire_server.store.request_log import RequestLog
 from trackwire_server.store.run_search import RunSearch
 from trackwire_server.store.runs import Runs
+from trackwire_server.store.unit_of_work import RECONNECT_SECONDS
 from trackwire_server.store.writes import now_ms
 
 
 class Store:
     """Experiments, runs, their metric history, run search and the model registry, in
-    one Peewee database. Each part's public methods are one unit of work each."""
+    one Peewee database. Each part's public methods are one unit of work each.
 
-    def __init__(self, db: peewee.Database, artifact_root: str):
+    `read_db`: a streaming replica of `db` (PostgreSQL) for the reads servicers make
+    through `reads` (see read_routing); without one, `reads` is this Store."""
+
+    def __init__(
+        self,
+        db: peewee.Database,
+        artifact_root: str,
+        read_db: peewee.Database | None = None,
+        *,
+        reconnect_seconds: float = RECONNECT_SECONDS,
+    ):
         self.db = db
-        self.context = StoreContext(db, schema.bind_tables(db))
+        self.context = StoreContext(db, schema.bind_tables(db), reconnect_seconds)
         self.t = self.context.t
         self.experiments = Experiments(self.context, artifact_root)
         self.metrics = MetricHistory(self.context)
@@ -47,6 +60,23 @@ class Store:
         self.purges = Purges(self.context)
         self._checkpoints = None
         self._statistics = None  # PostgreSQL: ANALYZE after bulk writes (statistics.py)
+        # Where the reading RPCs read: this Store, or a ReadRouting between it and a
+        # Store over the replica.
+        self.reads: Store | read_routing.ReadRouting = self
+        if read_db is not None:
+            if not (is_postgresql(db) and is_postgresql(read_db)):
+                raise ValueError("a read replica needs PostgreSQL, for it and for the primary")
+            replica = Store(read_db, artifact_root, reconnect_seconds=REPLICA_RECONNECT_SECONDS)
+            self.reads = read_routing.ReadRouting(self, replica)
+
+    @property
+    def replica(self) -> Store | None:
+        """The Store over the read replica, if there is one."""
+        return self.reads.replica if self.reads is not self else None
+
+    def commit_position(self) -> int:
+        """The primary's WAL position now, past every commit so far (read_routing)."""
+        return read_routing.current_position(self.db)
 
     @property
     def metric_listeners(self) -> list[Callable[[Written], None]]:
@@ -76,6 +106,8 @@ class Store:
         return ping(self.db)
 
     def close(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         if self._statistics is not None:
             self._statistics.stop()
             self._statistics = None

@@ -43,6 +43,7 @@ from trackwire_server.errors import (
     TrackwireError,
     Unavailable,
 )
+from trackwire_server.store import read_routing
 from trackwire_server.store.connecting import (
     MaxConnectionsExceeded,
     discard_connection,
@@ -244,8 +245,16 @@ def sqlite_write_lock(db: peewee.Database) -> threading.RLock:
 @contextlib.contextmanager
 def _transaction(db: peewee.Database, write: bool, deadline: float | None) -> Iterator[None]:
     if not (write and is_sqlite(db)):
-        with db.atomic():
+        positions = read_routing.recording() if write else None
+        if positions is None:
+            with db.atomic():
+                yield
+            return
+        # With a read replica: the commit notes its position (read_routing).
+        with read_routing.recording_commits(positions), db.atomic():
             yield
+        if positions.pending:
+            read_routing.note_commit(db, positions)
         return
     # A deferred SQLite transaction that reads first and writes later gets "database is
     # locked" in WAL mode regardless of the busy timeout: writes take the lock at BEGIN.
@@ -289,22 +298,28 @@ def _check_out(db: peewee.Database, deadline: float | None) -> None:
         ) from None
 
 
-def run(db: peewee.Database, work: Callable[[], T], *, write: bool = True) -> T:
+def run(
+    db: peewee.Database,
+    work: Callable[[], T],
+    *,
+    write: bool = True,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> T:
     """Runs `work()` as one unit of work (see the module's docstring) and returns what
-    it returned."""
+    it returned. A lost connection is retried for `reconnect_seconds`."""
     if db.in_transaction():
         return work()
     if not is_pooled(db) or holding():  # see connecting.holding_connection
-        return _run(db, work, write)
+        return _run(db, work, write, reconnect_seconds)
     # The connection goes back to the pool after the unit, also one this thread took
     # outside any unit (a statement run outside a unit of work would otherwise keep it).
     try:
-        return _run(db, work, write)
+        return _run(db, work, write, reconnect_seconds)
     finally:
         release(db)
 
 
-def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
+def _run(db: peewee.Database, work: Callable[[], T], write: bool, reconnect_seconds: float) -> T:
     pooled = is_pooled(db)
     deadline = _deadline.get()
     races = reconnects = 0
@@ -358,7 +373,7 @@ def _run(db: peewee.Database, work: Callable[[], T], write: bool) -> T:
             now = time.monotonic()
             if fault is Fault.CONNECTION:
                 unreachable_since = unreachable_since or now
-                if now - unreachable_since >= RECONNECT_SECONDS:
+                if now - unreachable_since >= reconnect_seconds:
                     raise Unavailable(
                         f"the database cannot be reached ({_describe(e)}); try again",
                         reason="DATABASE_UNAVAILABLE",
