@@ -1,4 +1,6 @@
-"""Artifact transfer: files streamed up (UploadArtifact) and down (DownloadArtifact).
+"""Artifact transfer: files streamed up (UploadArtifact) and down (DownloadArtifact), or
+moved straight to and from the object store when the server hands out presigned URLs
+(`direct_transfer`, asked first for every file of a run until the server says to stream).
 
 `ArtifactTransfer` does it for `TrackwireClient` on the client's connection: one stream per
 file, the files of a folder TRANSFER_THREADS at a time, chunks encoded by
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
+from trackwire.direct_transfer import DirectTransfer
 from trackwire.entities import FileInfo
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire_protocol import errors, naming, wire
@@ -37,6 +40,7 @@ class ArtifactTransfer:
 
     def __init__(self, connection: Connection):
         self._connection = connection
+        self.direct = DirectTransfer(connection)
 
     def upload_file(
         self,
@@ -49,6 +53,9 @@ class ArtifactTransfer:
         `progress(n)` is called with the size of each chunk sent."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
+        uploaded = self.direct.upload_file(run_id, path, local_path, progress)
+        if uploaded is not None:
+            return uploaded
         with open(local_path, "rb", buffering=0) as f:
             # The size, so that a stream cut short never replaces a good file; no digest:
             # it would cost a pass over the file on each side (a third of the throughput).
@@ -77,6 +84,9 @@ class ArtifactTransfer:
 
     def upload_bytes(self, run_id: str, data: bytes, path: str) -> FileInfo:
         """Uploads `data` as the run's file `path`."""
+        uploaded = self.direct.upload_bytes(run_id, path, data)
+        if uploaded is not None:
+            return uploaded
         return self.upload(
             run_id,
             path,
@@ -120,6 +130,9 @@ class ArtifactTransfer:
 
     def read(self, run_id: str, path: str) -> bytes:
         """The bytes of the run's file `path`."""
+        data = self.direct.read(run_id, path)
+        if data is not None:
+            return data
         return b"".join(
             chunk.data
             for chunk in stream(
@@ -179,6 +192,8 @@ class ArtifactTransfer:
         self, run_id: str, path: str, local: str, progress: Progress | None = None
     ) -> str:
         """Downloads the run's file `path` to `local` (through `local`.part)."""
+        if self.direct.download_file(run_id, path, local, progress) is not None:
+            return local
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
         with open(tmp, "wb", buffering=0) as f:
