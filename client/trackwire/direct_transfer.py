@@ -66,9 +66,9 @@ def state_dir() -> str:
 class DirectTransfer:
     """The direct transfers of one connection."""
 
-    def __init__(self, connection: Connection, threads: int = THREADS):
+    def __init__(self, connection: Connection, threads: int | None = None):
         self._connection = connection
-        self._threads = threads
+        self._threads = threads = threads or THREADS
         self._http = urllib3.PoolManager(
             maxsize=threads * 4,
             retries=urllib3.Retry(

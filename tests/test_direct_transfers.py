@@ -1,0 +1,329 @@
+"""Direct transfers (issue #15, item 6): with an S3 artifact root, file bytes go between
+the client and the object store through presigned URLs, never through the server.
+
+One SeaweedFS (tests.support.seaweedfs) serves the module. Servers run as processes of
+their own (tests.support.server_process) so that their I/O counters (/proc/<pid>/io:
+rchar and wchar count socket traffic too) and peak memory show what they carried.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import urllib3
+
+import trackwire
+from tests.support.seaweedfs import SeaweedS3, seaweedfs_s3, unavailable_reason
+from tests.support.server_process import ServerProcess, pythonpath
+from trackwire.entities import FileInfo
+from trackwire.v1 import artifact_service_pb2 as pb
+from trackwire.v1 import artifact_service_pb2_grpc
+
+UNAVAILABLE = unavailable_reason()
+pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+PART = 16 * MIB  # the server's part size for files up to 160 GB
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[SeaweedS3]:
+    with seaweedfs_s3() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def upload_state(tmp_path, monkeypatch) -> Path:
+    """Unfinished uploads are remembered here, not in the user's cache."""
+    folder = tmp_path / "upload-state"
+    monkeypatch.setenv("TRACKWIRE_UPLOAD_STATE_DIR", str(folder))
+    return folder
+
+
+def s3_args(s3: SeaweedS3, *extra: str) -> tuple[str, ...]:
+    options = []
+    for name, value in s3.storage_options.items():
+        options += ["--artifacts-option", f"{name}={value}"]
+    return (*options, *extra)
+
+
+def s3_root(s3: SeaweedS3) -> str:
+    return f"s3://{s3.bucket}/direct-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def server(s3, tmp_path) -> Iterator[ServerProcess]:
+    with ServerProcess(
+        f"sqlite:///{tmp_path / 'trackwire.db'}",
+        s3_root(s3),
+        extra_args=s3_args(s3),
+        log_dir=tmp_path,
+    ) as process:
+        yield process
+
+
+def io_bytes(pid: int) -> int:
+    """What the process read and wrote, files and sockets alike (rchar + wchar)."""
+    with open(f"/proc/{pid}/io") as f:
+        fields = dict(line.split(": ") for line in f.read().splitlines())
+    return int(fields["rchar"]) + int(fields["wchar"])
+
+
+def new_run(client: trackwire.TrackwireClient) -> tuple[str, str]:
+    run = client.create_run(client.create_experiment(f"direct-{uuid.uuid4().hex[:8]}"))
+    return run.info.run_id, run.info.artifact_uri.removeprefix("s3://")
+
+
+def write_file(path: Path, size: int) -> str:
+    """A file of `size` bytes, every MiB different; returns its SHA-256."""
+    block = os.urandom(MIB)
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for i in range(0, size, MIB):
+            chunk = (i.to_bytes(8, "big") + block[8:])[: min(MIB, size - i)]
+            f.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stub(server: ServerProcess):
+    channel = grpc.insecure_channel(server.target)
+    return artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+
+
+def test_a_gibibyte_goes_up_and_down_without_passing_through_the_server(server, s3, tmp_path):
+    client = trackwire.TrackwireClient(server.uri)
+    run_id, prefix = new_run(client)
+    source = tmp_path / "model.bin"
+    digest = write_file(source, GIB)
+    before = io_bytes(server.process.pid)
+
+    stored = client.log_artifact(run_id, str(source), "model")
+    assert stored == FileInfo("model/model.bin", False, GIB)
+    assert s3.filesystem().info(f"{prefix}/model/model.bin")["size"] == GIB
+    assert client.list_artifacts(run_id, "model") == [FileInfo("model/model.bin", False, GIB)]
+    source.unlink()  # room on disk for the copy
+    local = client.download_artifacts(run_id, "model/model.bin", str(tmp_path / "down"))
+    assert sha256_of(local) == digest
+
+    carried = io_bytes(server.process.pid) - before
+    memory = server.memory()
+    # Control messages and URLs only: far below the 2 GiB that went up and down.
+    assert carried < 16 * MIB, carried
+    assert memory["VmHWM"] < 400 * MIB, memory
+    assert s3.filesystem().find(f"{prefix}") == [f"{prefix}/model/model.bin"]
+    client.close()
+
+
+def test_small_files_folders_and_bytes_go_directly(server, s3, tmp_path):
+    client = trackwire.TrackwireClient(server.uri)
+    run_id, prefix = new_run(client)
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    files = {
+        "a.txt": b"hello",
+        "empty.txt": b"",
+        "sub/b.bin": os.urandom(3 * MIB + 17),
+        "sub/c.bin": os.urandom(PART + 5),  # two parts
+    }
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    before = io_bytes(server.process.pid)
+    client.log_artifacts(run_id, str(src), "tree")
+    client.log_text(run_id, "some text", "notes/n.txt")
+    client.log_dict(run_id, {"a": 1}, "notes/d.json")
+    fs = s3.filesystem()
+    assert {
+        k.removeprefix(prefix + "/"): v["size"] for k, v in fs.find(prefix, detail=True).items()
+    } == {
+        **{f"tree/{k}": len(v) for k, v in files.items()},
+        "notes/n.txt": 9,
+        "notes/d.json": 12,  # {\n  "a": 1\n}
+    }
+    assert json.loads(fs.cat(f"{prefix}/notes/d.json")) == {"a": 1}
+    local = Path(client.download_artifacts(run_id, "tree", str(tmp_path / "down")))
+    downloaded = {
+        p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()
+    }
+    assert downloaded == files
+    assert client._transfer.read(run_id, "notes/n.txt") == b"some text"
+    total = sum(len(v) for v in files.values())
+    assert io_bytes(server.process.pid) - before < total, "file bytes went through the server"
+    client.close()
+
+
+def test_a_bad_etag_or_size_on_complete_stores_nothing(server, s3):
+    client = trackwire.TrackwireClient(server.uri)
+    run_id, prefix = new_run(client)
+    artifacts = stub(server)
+    http = urllib3.PoolManager()
+    data = os.urandom(PART + 1000)
+    plan = artifacts.StartArtifactUpload(
+        pb.StartArtifactUploadRequest(run_id=run_id, path="x.bin", size_bytes=len(data))
+    )
+    assert plan.method == pb.TRANSFER_METHOD_PRESIGNED
+    assert plan.upload_id and plan.part_size_bytes == PART
+    assert [(p.part_number, p.offset, p.size_bytes) for p in plan.parts] == [
+        (1, 0, PART),
+        (2, PART, 1000),
+    ]
+    assert plan.expire_time.seconds > time.time()
+    first = plan.parts[0]
+    etag1 = http.request("PUT", first.url, body=data[:PART]).headers["ETag"]
+
+    def complete(parts, size=len(data)):
+        return artifacts.CompleteArtifactUpload(
+            pb.CompleteArtifactUploadRequest(
+                run_id=run_id,
+                path="x.bin",
+                upload_id=plan.upload_id,
+                size_bytes=size,
+                parts=[pb.CompletedPart(part_number=n, etag=e) for n, e in parts],
+            )
+        )
+
+    with pytest.raises(grpc.RpcError) as e:  # part 2 was never sent
+        complete([(1, etag1), (2, '"00000000000000000000000000000000"')])
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no part 2" in e.value.details()
+    etag2 = http.request("PUT", plan.parts[1].url, body=data[PART:]).headers["ETag"]
+    with pytest.raises(grpc.RpcError) as e:
+        complete([(1, etag1), (2, '"00000000000000000000000000000000"')])
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "parts[1].etag" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        complete([(1, etag1), (2, etag2)], size=len(data) - 1)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "size_bytes" in e.value.details()
+    assert not s3.filesystem().exists(f"{prefix}/x.bin")
+    assert client.list_artifacts(run_id) == []
+
+    # Resuming lists what the store holds and presigns nothing more.
+    again = artifacts.StartArtifactUpload(
+        pb.StartArtifactUploadRequest(
+            run_id=run_id, path="x.bin", size_bytes=len(data), upload_id=plan.upload_id
+        )
+    )
+    assert [(p.part_number, p.etag) for p in again.uploaded_parts] == [(1, etag1), (2, etag2)]
+    assert list(again.parts) == []
+    assert complete([(1, etag1), (2, etag2)]).file == pb.FileInfo(path="x.bin", file_size=len(data))
+    assert s3.filesystem().cat(f"{prefix}/x.bin") == data
+
+    # A single PUT is signed with the MD5 it declared: other bytes are refused by the store.
+    small = b"small file"
+    md5 = base64.b64encode(hashlib.md5(small).digest()).decode()
+    plan = artifacts.StartArtifactUpload(
+        pb.StartArtifactUploadRequest(
+            run_id=run_id, path="s.txt", size_bytes=len(small), content_md5=md5
+        )
+    )
+    assert plan.upload_id == "" and len(plan.parts) == 1
+    part = plan.parts[0]
+    refused = http.request("PUT", part.url, body=b"other byte", headers=dict(part.headers))
+    assert refused.status == 400
+    assert not s3.filesystem().exists(f"{prefix}/s.txt")
+    # Unknown upload ids and aborted uploads.
+    with pytest.raises(grpc.RpcError) as e:
+        artifacts.StartArtifactUpload(
+            pb.StartArtifactUploadRequest(
+                run_id=run_id, path="x.bin", size_bytes=1, upload_id="no-such-upload"
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    plan = artifacts.StartArtifactUpload(
+        pb.StartArtifactUploadRequest(run_id=run_id, path="y.bin", size_bytes=10)
+    )
+    artifacts.AbortArtifactUpload(
+        pb.AbortArtifactUploadRequest(run_id=run_id, path="y.bin", upload_id=plan.upload_id)
+    )
+    with pytest.raises(grpc.RpcError) as e:
+        complete([(1, '"x"')])
+    # Bad paths are refused before anything is signed.
+    with pytest.raises(grpc.RpcError) as e:
+        artifacts.StartArtifactUpload(
+            pb.StartArtifactUploadRequest(run_id=run_id, path="../escape", size_bytes=1)
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    client.close()
+
+
+RESUMING_CLIENT = """
+import os, sys, time
+import trackwire
+from trackwire import direct_transfer
+direct_transfer.THREADS = 1
+client = trackwire.TrackwireClient(sys.argv[1])
+parts = []
+def progress(n):
+    print(n, flush=True)
+    parts.append(n)
+    if len(parts) == 3:  # two parts sent: wait here (the one thread) to be killed
+        time.sleep(600)
+client.log_artifact(sys.argv[2], sys.argv[3], progress=progress)
+"""
+
+
+def test_an_upload_killed_midway_resumes_with_the_missing_parts(server, s3, tmp_path, upload_state):
+    client = trackwire.TrackwireClient(server.uri)
+    run_id, prefix = new_run(client)
+    source = tmp_path / "resume.bin"
+    size = 6 * PART + 123
+    digest = write_file(source, size)
+    child = subprocess.Popen(
+        [sys.executable, "-c", RESUMING_CLIENT, server.uri, run_id, str(source)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+    )
+    try:
+        reported = [int(child.stdout.readline()) for _ in range(3)]  # 0 held, then 2 parts
+        assert reported == [0, PART, PART]
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(30)
+    assert client.list_artifacts(run_id) == []
+
+    # The store holds the two parts the killed client sent, under the upload id it kept.
+    (state,) = upload_state.iterdir()
+    upload_id = json.loads(state.read_text())["upload_id"]
+    held = stub(server).StartArtifactUpload(
+        pb.StartArtifactUploadRequest(
+            run_id=run_id, path="resume.bin", size_bytes=size, upload_id=upload_id
+        )
+    )
+    assert [p.part_number for p in held.uploaded_parts] == [1, 2]
+    assert [p.part_number for p in held.parts] == [3, 4, 5, 6, 7]
+
+    # Running the same upload again sends only the missing parts (a spy on the PUTs).
+    sent = []
+    direct = client._transfer.direct
+    put = direct._put
+    direct._put = lambda part, body: sent.append(part.part_number) or put(part, body)
+    assert client.log_artifact(run_id, str(source)) == FileInfo("resume.bin", False, size)
+    assert sorted(sent) == [3, 4, 5, 6, 7]
+    local = client.download_artifacts(run_id, "resume.bin", str(tmp_path / "down"))
+    assert sha256_of(local) == digest
+    assert list(upload_state.iterdir()) == []
+    assert s3.filesystem().find(prefix) == [f"{prefix}/resume.bin"]
+    client.close()
