@@ -264,6 +264,11 @@ def test_a_bad_etag_or_size_on_complete_stores_nothing(server, s3):
     assert list(again.parts) == []
     assert complete([(1, etag1), (2, etag2)]).file == pb.FileInfo(path="x.bin", file_size=len(data))
     assert s3.filesystem().cat(f"{prefix}/x.bin") == data
+    # A retry of that completion (its answer lost) succeeds again; other parts do not.
+    assert complete([(1, etag1), (2, etag2)]).file.file_size == len(data)
+    with pytest.raises(grpc.RpcError) as e:
+        complete([(1, etag2), (2, etag1)])
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
     # A single PUT is signed with the MD5 it declared: other bytes are refused by the store.
     small = b"small file"
@@ -293,7 +298,8 @@ def test_a_bad_etag_or_size_on_complete_stores_nothing(server, s3):
         pb.AbortArtifactUploadRequest(run_id=run_id, path="y.bin", upload_id=plan.upload_id)
     )
     with pytest.raises(grpc.RpcError) as e:
-        complete([(1, '"x"')])
+        complete([(1, '"x"')])  # y.bin's upload id, aborted
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
     # Bad paths are refused before anything is signed.
     with pytest.raises(grpc.RpcError) as e:
         artifacts.StartArtifactUpload(

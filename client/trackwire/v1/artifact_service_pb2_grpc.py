@@ -190,7 +190,9 @@ class ArtifactServiceServicer:
 
     def CompleteArtifactUpload(self, request, context):
         """Ends a direct upload: the file appears whole, or the call fails and
-        nothing changes (an upload_id stays usable for a retry or a resume).
+        nothing changes (an upload_id stays usable for a retry or a resume). A
+        retry after a completion whose answer was lost succeeds again when the
+        file is there with the parts given.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import math
 import posixpath
 import threading
@@ -218,7 +219,14 @@ class DirectTransfers:
         with self._s3(target) as s3:
             if not upload_id:
                 return self._check_single_put(s3, target, size, parts)
-            held = self._uploaded_parts(s3, target, upload_id, "upload_id")
+            try:
+                held = self._uploaded_parts(s3, target, upload_id, "upload_id")
+            except NotFound:
+                # A retry of a completion that succeeded (its answer lost): the object is
+                # there with these parts' multipart ETag.
+                if self._completed_with(s3, target, size, parts):
+                    return size
+                raise
             expected = part_count(size, part_size(size))
             numbers = [p.number for p in parts]
             if numbers != list(range(1, len(parts) + 1)):
@@ -382,6 +390,18 @@ class DirectTransfers:
                 field="size_bytes",
             )
         return size
+
+    @staticmethod
+    def _completed_with(s3, target: StoredObject, size: int, parts: list[Part]) -> bool:
+        """Whether the object exists with `size` bytes and the ETag S3 gives the
+        multipart upload of `parts` (the MD5 of their MD5s, "-N")."""
+        try:
+            digests = b"".join(bytes.fromhex(_unquoted(p.etag)) for p in parts)
+            head = s3.head_object(Bucket=target.bucket, Key=target.key)
+        except (ValueError, s3.exceptions.ClientError):
+            return False
+        etag = f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
+        return int(head["ContentLength"]) == size and _unquoted(head.get("ETag", "")) == etag
 
     @staticmethod
     def _is_folder(s3, target: StoredObject) -> bool:
