@@ -187,6 +187,9 @@ def test_small_files_folders_and_bytes_go_directly(server, s3, tmp_path):
     traffic = Traffic(server.process.pid)
     client.log_artifacts(run_id, str(src), "tree")
     client.log_text(run_id, "some text", "notes/n.txt")
+    with client.open_artifact(run_id, "tree/w.bin") as f:
+        f.write(files["sub/b.bin"])
+    files["w.bin"] = files["sub/b.bin"]
     client.log_dict(run_id, {"a": 1}, "notes/d.json")
     fs = s3.filesystem()
     assert {
@@ -455,6 +458,17 @@ def test_direct_only_refuses_streams_of_object_store_files(s3, tmp_path):
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "--artifacts-direct=only" in e.value.details()
         assert client._transfer.read(run_id, "a.txt") == b"direct"
+        # A writer (models' weights) is spooled to disk and sent directly when closed.
+        weights = os.urandom(3 * MIB)
+        with client.open_artifact(run_id, "model/weights.bin") as f:
+            f.write(weights[:MIB])
+            f.write(weights[MIB:])
+        assert f.file == FileInfo("model/weights.bin", False, len(weights))
+        assert client._transfer.read(run_id, "model/weights.bin") == weights
+        with pytest.raises(RuntimeError), client.open_artifact(run_id, "model/gone.bin") as f:
+            f.write(b"never stored")
+            raise RuntimeError("the model failed to save")
+        assert [e.path for e in client.list_artifacts(run_id, "model")] == ["model/weights.bin"]
         client.close()
 
 

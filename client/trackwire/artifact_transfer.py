@@ -11,11 +11,13 @@ a `.part` file and checked to stay inside their destination.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import os
 import posixpath
 import queue
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 import grpc
@@ -116,8 +118,13 @@ class ArtifactTransfer:
 
         return FileInfo.from_proto(call_once(self._connection.upload, requests()).file)
 
-    def open_writer(self, run_id: str, path: str) -> ArtifactWriter:
-        """A writer whose bytes are uploaded as the run's file `path` (see ArtifactWriter)."""
+    def open_writer(self, run_id: str, path: str) -> ArtifactWriter | SpooledArtifactWriter:
+        """A writer whose bytes are uploaded as the run's file `path`: streamed as they are
+        written (ArtifactWriter), or, where the server moves the run's files directly,
+        written to a temporary file sent to the store when it is closed
+        (SpooledArtifactWriter), so that they never pass through the server."""
+        if self.direct.offered(run_id, path):
+            return SpooledArtifactWriter(self, run_id, path)
         return ArtifactWriter(self._connection, run_id, path)
 
     def list(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -311,6 +318,73 @@ class ArtifactWriter:
         self._release()
 
     def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class SpooledArtifactWriter:
+    """Collects what is written to it in a temporary file and uploads it as one artifact
+    when closed (directly to the object store; see ArtifactTransfer.open_writer); the
+    file appears then, or not at all if the writer is closed by an error."""
+
+    def __init__(self, transfer: ArtifactTransfer, run_id: str, artifact_file: str):
+        self.path = artifact_file
+        self.size = 0
+        self.file: FileInfo | None = None
+        self._transfer = transfer
+        self._run_id = run_id
+        # Closed by close() or abort(), then removed.
+        self._spool = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="trackwire-upload-", delete=False
+        )
+        self._closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._closed:
+            raise ValueError(f"write to the closed artifact writer of '{self.path}'")
+        n = self._spool.write(data)
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> FileInfo:
+        """Uploads the bytes written and returns the file as stored."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self._spool.close()
+                self.file = self._transfer.direct.upload_file(
+                    self._run_id, self.path, self._spool.name
+                )
+                if self.file is None:  # the server changed its mind: stream the file
+                    with open(self._spool.name, "rb", buffering=0) as f:
+                        self.file = self._transfer.upload(
+                            self._run_id, self.path, _file_chunks(f), self.size, ""
+                        )
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._spool.name)
+        return self.file
+
+    def abort(self) -> None:
+        """Drops what was written: nothing is uploaded."""
+        if not self._closed:
+            self._closed = True
+            self._spool.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._spool.name)
+
+    def __enter__(self) -> SpooledArtifactWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -78,9 +78,23 @@ class DirectTransfer:
         )
         self._streamed_uploads: set[str] = set()
         self._streamed_downloads: set[str] = set()
+        self._direct_runs: set[str] = set()
         self._lock = threading.Lock()
 
     # -- uploads ------------------------------------------------------------------------
+
+    def offered(self, run_id: str, path: str) -> bool:
+        """Whether the server moves this run's uploads directly: asked once per run with
+        the plan of an empty file (a URL signed, nothing started in the store)."""
+        if run_id in self._streamed_uploads:
+            return False
+        if run_id in self._direct_runs:
+            return True
+        empty_md5 = base64.b64encode(hashlib.md5(b"").digest()).decode()
+        if self._start(run_id, path, 0, empty_md5, "") is None:
+            return False
+        self._direct_runs.add(run_id)
+        return True
 
     def upload_file(
         self, run_id: str, path: str, local_path: str, progress: Progress | None = None
