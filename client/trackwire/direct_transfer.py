@@ -85,13 +85,17 @@ class DirectTransfer:
 
     def offered(self, run_id: str, path: str) -> bool:
         """Whether the server moves this run's uploads directly: asked once per run with
-        the plan of an empty file (a URL signed, nothing started in the store)."""
+        the plan of an empty file (a URL signed, nothing started in the store). A refusal
+        (a bad path, a deleted run) answers False: the streamed upload reports it."""
         if run_id in self._streamed_uploads:
             return False
         if run_id in self._direct_runs:
             return True
         empty_md5 = base64.b64encode(hashlib.md5(b"").digest()).decode()
-        if self._start(run_id, path, 0, empty_md5, "") is None:
+        try:
+            if self._start(run_id, path, 0, empty_md5, "") is None:
+                return False
+        except errors.TrackwireException:
             return False
         self._direct_runs.add(run_id)
         return True
