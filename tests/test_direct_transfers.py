@@ -322,7 +322,7 @@ parts = []
 def progress(n):
     print(n, flush=True)
     parts.append(n)
-    if len(parts) == 3:  # two parts sent: wait here (the one thread) to be killed
+    if len(parts) == 2:  # two parts sent: wait here (the one thread) to be killed
         time.sleep(600)
 client.log_artifact(sys.argv[2], sys.argv[3], progress=progress)
 """
@@ -340,8 +340,8 @@ def test_an_upload_killed_midway_resumes_with_the_missing_parts(server, s3, tmp_
         env={**os.environ, "PYTHONPATH": pythonpath()},
     )
     try:
-        reported = [int(child.stdout.readline()) for _ in range(3)]  # 0 held, then 2 parts
-        assert reported == [0, PART, PART]
+        reported = [int(child.stdout.readline()) for _ in range(2)]
+        assert reported == [PART, PART]
         child.send_signal(signal.SIGKILL)
     finally:
         child.kill()
@@ -507,4 +507,50 @@ def test_direct_off_streams_through_the_server(s3, tmp_path):
         # Up and down through the server (the measure the direct tests rely on sees them).
         assert traffic.since()["sockets"] > 2 * len(data)
         assert s3.filesystem().cat(f"{prefix}/a.bin") == data
+        client.close()
+
+
+def test_urls_that_expire_midway_are_replaced(s3, tmp_path):
+    """URLs last --artifacts-direct-expiry seconds: a client slower than that resumes the
+    upload with new URLs for the parts still missing, and asks again for a download URL."""
+    with ServerProcess(
+        f"sqlite:///{tmp_path / 'trackwire.db'}",
+        s3_root(s3),
+        extra_args=s3_args(s3, "--artifacts-direct-expiry", "3"),
+        log_dir=tmp_path,
+    ) as server:
+        client = trackwire.TrackwireClient(server.uri)
+        run_id, _prefix = new_run(client)
+        source = tmp_path / "slow.bin"
+        size = 2 * PART + 10
+        digest = write_file(source, size)
+        direct = client._transfer.direct
+        direct._threads = 1
+        attempts = []
+        put = direct._put
+        direct._put = lambda part, body: attempts.append(part.part_number) or put(part, body)
+
+        def slow_once(n: int) -> None:
+            if not attempts[1:]:
+                time.sleep(4.5)  # after part 1: the URLs of parts 2 and 3 expire meanwhile
+
+        assert client.log_artifact(run_id, str(source), progress=slow_once).file_size == size
+        # Part 2's first URL had expired: it was sent again with a new one; part 1 once.
+        assert attempts[:2] == [1, 2] and attempts.count(1) == 1, attempts
+        assert attempts.count(2) >= 2 and 3 in attempts, attempts
+
+        plans, slept = [], []
+        plan = direct._download_plan
+        direct._download_plan = lambda *a: plans.append(a) or plan(*a)
+
+        def slow_download(n: int) -> None:
+            if not slept:
+                slept.append(n)
+                time.sleep(4.5)  # in the first range: the URL expires before the second
+
+        local = client.download_artifacts(
+            run_id, "slow.bin", str(tmp_path / "down"), progress=slow_download
+        )
+        assert sha256_of(local) == digest
+        assert len(plans) == 2  # the second URL replaced the expired one
         client.close()

@@ -44,6 +44,9 @@ SINGLE_PUT_BYTES = 16 * 1024 * 1024
 RANGE_BYTES = 16 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 STATE_DIR_ENV = "TRACKWIRE_UPLOAD_STATE_DIR"
+# URLs that expire midway are replaced by resuming, as long as each plan gets some part
+# further; this many plans in a row that do not is an error.
+ATTEMPTS = 3
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _MULTIPART_ETAG = re.compile(r"([0-9a-f]{32})-(\d+)")
 Progress = Callable[[int], object]
@@ -51,6 +54,10 @@ Progress = Callable[[int], object]
 
 class TransferError(errors.TrackwireException):
     """The object store refused or broke a transfer, or its bytes did not check out."""
+
+
+class UrlRefused(TransferError):
+    """The store refused a presigned URL (403): most often, it expired."""
 
 
 def state_dir() -> str:
@@ -115,23 +122,35 @@ class DirectTransfer:
             state = _UploadState(
                 self._connection.target, run_id, path, os.path.abspath(local_path), st
             )
-            for attempt in range(2):
+            stalls, missing = 0, None  # plans in a row that got no part further
+            while True:
                 plan = self._start(run_id, path, size, md5, state.upload_id())
                 if plan is None:
                     return None
                 if plan.upload_id:
                     state.save(plan.upload_id)
+                if missing is not None and len(plan.parts) < missing:
+                    stalls = 0
+                missing = len(plan.parts)
                 held = {p.part_number: p.etag for p in plan.uploaded_parts}
                 if not self._held_parts_match(f.fileno(), plan):
                     # Another file was uploaded under this id: start over.
                     self._abort(run_id, path, plan.upload_id)
                     state.forget()
-                    if attempt == 0:
+                    stalls += 1
+                    if stalls < ATTEMPTS:
+                        missing = None
                         continue
                     raise TransferError(f"the resumed upload of '{path}' does not match its file")
-                if progress is not None:
+                if progress is not None and plan.uploaded_parts:
                     progress(sum(p.size_bytes for p in plan.uploaded_parts))
-                sent = self._put_parts(f.fileno(), plan, progress)
+                try:
+                    sent = self._put_parts(f.fileno(), plan, progress)
+                except UrlRefused:
+                    stalls += 1
+                    if stalls >= ATTEMPTS:
+                        raise
+                    continue  # expired: resume, with new URLs for the parts still missing
                 etags = {**held, **sent}
                 request = pb.CompleteArtifactUploadRequest(
                     run_id=run_id,
@@ -143,7 +162,6 @@ class DirectTransfer:
                 response = call(self._connection.artifacts.CompleteArtifactUpload, request)
                 state.forget()
                 return FileInfo.from_proto(response.file)
-        raise AssertionError("unreachable")
 
     def upload_bytes(self, run_id: str, path: str, data: bytes) -> FileInfo | None:
         """Uploads `data` as the run's `path` (one signed PUT, or parts); None: stream."""
@@ -243,7 +261,8 @@ class DirectTransfer:
             "PUT", part.url, body=body, headers=dict(part.headers), preload_content=True
         )
         if response.status != 200:
-            raise TransferError(
+            error = UrlRefused if response.status == 403 else TransferError
+            raise error(
                 f"the object store answered {response.status} to part {part.part_number}: "
                 f"{_store_error(response.data)}"
             )
@@ -268,10 +287,22 @@ class DirectTransfer:
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
         with open(tmp, "wb") as f:
-            f.truncate(plan.size_bytes)
-            self._fetch(
-                plan, path, lambda offset, data: os.pwrite(f.fileno(), data, offset), progress
-            )
+            for attempt in range(ATTEMPTS):
+                f.truncate(plan.size_bytes)
+                try:
+                    self._fetch(
+                        plan,
+                        path,
+                        lambda offset, data: os.pwrite(f.fileno(), data, offset),
+                        progress,
+                    )
+                    break
+                except UrlRefused:  # expired: a new URL (the whole file again)
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                    plan = self._download_plan(run_id, path)
+                    if plan is None:
+                        raise
         os.replace(tmp, local)
         return local
 
@@ -329,7 +360,8 @@ class DirectTransfer:
                 if response.status not in (200, 206) or (
                     response.status == 200 and (start, end) != (0, size)
                 ):
-                    raise TransferError(
+                    error = UrlRefused if response.status == 403 else TransferError
+                    raise error(
                         f"the object store answered {response.status} to a GET of '{path}': "
                         f"{_store_error(response.read())}"
                     )
