@@ -143,7 +143,7 @@ class ArtifactServiceServicer:
         - TRANSFER_METHOD_PRESIGNED, `upload_id` empty (small files, when
         `content_md5` was given): one HTTP `PUT` of the whole file to
         `parts[0].url` with the headers `parts[0].headers`; the store checks
-        the MD5 digest and keeps the object only if it matches;
+        the size and MD5 digest and keeps the object only if they match;
         - TRANSFER_METHOD_PRESIGNED, `upload_id` set: a multipart upload. The
         file is cut into parts of `part_size_bytes` (the last one shorter);
         part k (from 1) holds bytes [(k-1) * part_size_bytes, k *

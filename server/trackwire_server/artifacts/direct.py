@@ -166,7 +166,8 @@ class DirectTransfers:
         expire_ms = int((time.time() + self.url_expiry) * 1000)
         with self._s3(target) as s3:
             if not upload_id and content_md5 and size <= part_bytes:
-                headers = {"Content-MD5": content_md5}
+                # Both are signed: the store takes exactly these bytes or nothing.
+                headers = {"Content-MD5": content_md5, "Content-Length": str(size)}
                 url = self._presign(
                     s3, "put_object", target, ContentMD5=content_md5, ContentLength=size
                 )
