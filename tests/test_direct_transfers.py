@@ -34,6 +34,7 @@ from trackwire.entities import FileInfo
 from trackwire.v1 import artifact_service_pb2 as pb
 from trackwire.v1 import artifact_service_pb2_grpc
 from trackwire_server.app import TrackwireServer
+from trackwire_server.artifacts import direct as direct_module
 from trackwire_server.config import ServerConfig
 
 UNAVAILABLE = unavailable_reason()
@@ -554,3 +555,36 @@ def test_urls_that_expire_midway_are_replaced(s3, tmp_path):
         assert sha256_of(local) == digest
         assert len(plans) == 2  # the second URL replaced the expired one
         client.close()
+
+
+def test_a_plan_lists_a_bounded_number_of_parts_and_the_client_asks_for_the_rest(
+    s3, tmp_path, monkeypatch
+):
+    # The bound is 1,000 parts (16 GB at 16 MiB); 2 here, for a file of 5 parts.
+    monkeypatch.setattr(direct_module, "MAX_URLS_PER_PLAN", 2)
+    config = ServerConfig(
+        db_url=f"sqlite:///{tmp_path / 'trackwire.db'}",
+        artifacts=s3_root(s3),
+        storage_options=s3.storage_options,
+        host="127.0.0.1",
+        port=0,
+    )
+    server = TrackwireServer(config).start()
+    try:
+        client = trackwire.TrackwireClient(f"grpc://127.0.0.1:{server.port}")
+        run_id, prefix = new_run(client)
+        source = tmp_path / "five.bin"
+        size = 4 * PART + 1
+        digest = write_file(source, size)
+        starts = []
+        start = client._transfer.direct._start
+        client._transfer.direct._start = lambda *a: starts.append(a) or start(*a)
+        assert client.log_artifact(run_id, str(source)).file_size == size
+        assert len(starts) == 3  # parts 1-2, 3-4, 5
+        assert starts[0][4] == "" and starts[1][4] and starts[2][4] == starts[1][4]
+        local = client.download_artifacts(run_id, "five.bin", str(tmp_path / "down"))
+        assert sha256_of(local) == digest
+        assert s3.filesystem().find(prefix) == [f"{prefix}/five.bin"]
+        client.close()
+    finally:
+        server.stop(0.5)

@@ -152,6 +152,8 @@ class DirectTransfer:
                         raise
                     continue  # expired: resume, with new URLs for the parts still missing
                 etags = {**held, **sent}
+                if plan.upload_id and len(etags) < -(-size // plan.part_size_bytes):
+                    continue  # a plan lists at most 1,000 parts: ask for the next ones
                 request = pb.CompleteArtifactUploadRequest(
                     run_id=run_id,
                     path=path,

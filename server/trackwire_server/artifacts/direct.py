@@ -43,6 +43,8 @@ MIN_PART_BYTES = 16 * MIB
 # ... and at most this many (S3's limit).
 MAX_PARTS = 10_000
 MAX_OBJECT_BYTES = 5 * 1024**4
+# Part URLs in one answer (a few hundred bytes each; signing one takes ~0.5 ms).
+MAX_URLS_PER_PLAN = 1000
 # The object metadata key recording the part size of a direct multipart upload, so that
 # a download can check the ETag part by part.
 PART_SIZE_METADATA = "trackwire-part-size"
@@ -193,6 +195,8 @@ class DirectTransfers:
                 held = uploaded.get(number)
                 if held is not None and held.size == length:
                     continue
+                if len(parts) == MAX_URLS_PER_PLAN:
+                    break  # the client asks again, with the upload id, for the rest
                 url = self._presign(
                     s3, "upload_part", target, UploadId=upload_id, PartNumber=number
                 )
