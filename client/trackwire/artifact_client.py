@@ -8,7 +8,12 @@ from __future__ import annotations
 import posixpath
 
 from trackwire import artifact_helpers
-from trackwire.artifact_transfer import ArtifactTransfer, ArtifactWriter, Progress
+from trackwire.artifact_transfer import (
+    ArtifactTransfer,
+    ArtifactWriter,
+    Progress,
+    SpooledArtifactWriter,
+)
 from trackwire.entities import FileInfo
 
 
@@ -72,9 +77,13 @@ class ArtifactMethods:
             run_id, artifact_helpers.table_bytes(data, artifact_file, existing), artifact_file
         )
 
-    def open_artifact(self, run_id: str, artifact_file: str) -> ArtifactWriter:
+    def open_artifact(
+        self, run_id: str, artifact_file: str
+    ) -> ArtifactWriter | SpooledArtifactWriter:
         """A binary file-like object whose bytes are uploaded as the run's file
-        `artifact_file` while they are written (nothing is written to disk); the file
+        `artifact_file` while they are written (nothing is written to disk), or, where the
+        server hands out presigned URLs (direct transfers), written to a temporary file
+        and sent straight to the object store when it is closed; the file
         appears when the writer is closed, or not at all if it is closed by an error
         (`with client.open_artifact(run_id, "model.pth") as f: torch.save(m, f)`)."""
         return self._transfer.open_writer(run_id, artifact_file)

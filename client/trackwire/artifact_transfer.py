@@ -1,4 +1,6 @@
-"""Artifact transfer: files streamed up (UploadArtifact) and down (DownloadArtifact).
+"""Artifact transfer: files streamed up (UploadArtifact) and down (DownloadArtifact), or
+moved straight to and from the object store when the server hands out presigned URLs
+(`direct_transfer`, asked first for every file of a run until the server says to stream).
 
 `ArtifactTransfer` does it for `TrackwireClient` on the client's connection: one stream per
 file, the files of a folder TRANSFER_THREADS at a time, chunks encoded by
@@ -9,15 +11,18 @@ a `.part` file and checked to stay inside their destination.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import os
 import posixpath
 import queue
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
+from trackwire.direct_transfer import DirectTransfer
 from trackwire.entities import FileInfo
 from trackwire.v1 import artifact_service_pb2 as artifact_pb
 from trackwire_protocol import errors, naming, wire
@@ -37,6 +42,7 @@ class ArtifactTransfer:
 
     def __init__(self, connection: Connection):
         self._connection = connection
+        self.direct = DirectTransfer(connection)
 
     def upload_file(
         self,
@@ -49,6 +55,9 @@ class ArtifactTransfer:
         `progress(n)` is called with the size of each chunk sent."""
         name = os.path.basename(local_path)
         path = posixpath.join(artifact_path, name) if artifact_path else name
+        uploaded = self.direct.upload_file(run_id, path, local_path, progress)
+        if uploaded is not None:
+            return uploaded
         with open(local_path, "rb", buffering=0) as f:
             # The size, so that a stream cut short never replaces a good file; no digest:
             # it would cost a pass over the file on each side (a third of the throughput).
@@ -77,6 +86,9 @@ class ArtifactTransfer:
 
     def upload_bytes(self, run_id: str, data: bytes, path: str) -> FileInfo:
         """Uploads `data` as the run's file `path`."""
+        uploaded = self.direct.upload_bytes(run_id, path, data)
+        if uploaded is not None:
+            return uploaded
         return self.upload(
             run_id,
             path,
@@ -106,8 +118,13 @@ class ArtifactTransfer:
 
         return FileInfo.from_proto(call_once(self._connection.upload, requests()).file)
 
-    def open_writer(self, run_id: str, path: str) -> ArtifactWriter:
-        """A writer whose bytes are uploaded as the run's file `path` (see ArtifactWriter)."""
+    def open_writer(self, run_id: str, path: str) -> ArtifactWriter | SpooledArtifactWriter:
+        """A writer whose bytes are uploaded as the run's file `path`: streamed as they are
+        written (ArtifactWriter), or, where the server moves the run's files directly,
+        written to a temporary file sent to the store when it is closed
+        (SpooledArtifactWriter), so that they never pass through the server."""
+        if self.direct.offered(run_id, path):
+            return SpooledArtifactWriter(self, run_id, path)
         return ArtifactWriter(self._connection, run_id, path)
 
     def list(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -120,6 +137,9 @@ class ArtifactTransfer:
 
     def read(self, run_id: str, path: str) -> bytes:
         """The bytes of the run's file `path`."""
+        data = self.direct.read(run_id, path)
+        if data is not None:
+            return data
         return b"".join(
             chunk.data
             for chunk in stream(
@@ -179,6 +199,8 @@ class ArtifactTransfer:
         self, run_id: str, path: str, local: str, progress: Progress | None = None
     ) -> str:
         """Downloads the run's file `path` to `local` (through `local`.part)."""
+        if self.direct.download_file(run_id, path, local, progress) is not None:
+            return local
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         tmp = f"{local}.part"
         with open(tmp, "wb", buffering=0) as f:
@@ -296,6 +318,73 @@ class ArtifactWriter:
         self._release()
 
     def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class SpooledArtifactWriter:
+    """Collects what is written to it in a temporary file and uploads it as one artifact
+    when closed (directly to the object store; see ArtifactTransfer.open_writer); the
+    file appears then, or not at all if the writer is closed by an error."""
+
+    def __init__(self, transfer: ArtifactTransfer, run_id: str, artifact_file: str):
+        self.path = artifact_file
+        self.size = 0
+        self.file: FileInfo | None = None
+        self._transfer = transfer
+        self._run_id = run_id
+        # Closed by close() or abort(), then removed.
+        self._spool = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="trackwire-upload-", delete=False
+        )
+        self._closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._closed:
+            raise ValueError(f"write to the closed artifact writer of '{self.path}'")
+        n = self._spool.write(data)
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> FileInfo:
+        """Uploads the bytes written and returns the file as stored."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self._spool.close()
+                self.file = self._transfer.direct.upload_file(
+                    self._run_id, self.path, self._spool.name
+                )
+                if self.file is None:  # the server changed its mind: stream the file
+                    with open(self._spool.name, "rb", buffering=0) as f:
+                        self.file = self._transfer.upload(
+                            self._run_id, self.path, _file_chunks(f), self.size, ""
+                        )
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._spool.name)
+        return self.file
+
+    def abort(self) -> None:
+        """Drops what was written: nothing is uploaded."""
+        if not self._closed:
+            self._closed = True
+            self._spool.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._spool.name)
+
+    def __enter__(self) -> SpooledArtifactWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

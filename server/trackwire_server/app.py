@@ -20,6 +20,7 @@ from trackwire.v1 import (
 from trackwire_server import reflection
 from trackwire_server.admission import AdmissionInterceptor
 from trackwire_server.artifacts import ArtifactLocations, ArtifactRepository
+from trackwire_server.artifacts.direct import DirectTransfers
 from trackwire_server.auth.access import Access, OpenAccess
 from trackwire_server.auth.bootstrap import create_first_admin
 from trackwire_server.auth.interceptor import AuthInterceptor
@@ -63,6 +64,12 @@ class TrackwireServer:
         try:
             locations = ArtifactLocations.configured(config.artifacts, config.artifacts_allow)
             repository = ArtifactRepository(locations, config.storage_options)
+            direct = DirectTransfers(
+                locations,
+                config.storage_options,
+                config.artifacts_direct,
+                config.artifacts_direct_expiry,
+            )
         except (ValueError, ImportError) as e:
             raise ConfigError(f"artifact storage: {e}") from None
         root = str(locations.root)
@@ -142,7 +149,7 @@ class TrackwireServer:
             ),
             self.grpc_server,
         )
-        add_artifact_service(ArtifactServicer(self.store, repository), self.grpc_server)
+        add_artifact_service(ArtifactServicer(self.store, repository, direct), self.grpc_server)
         model_registry_service_pb2_grpc.add_ModelRegistryServiceServicer_to_server(
             ModelRegistryServicer(self.store, self.access), self.grpc_server
         )

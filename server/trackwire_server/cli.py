@@ -141,6 +141,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "reads environment variables such as FSSPEC_S3_ENDPOINT_URL)",
     )
     parser.add_argument(
+        "--artifacts-direct",
+        choices=("auto", "off", "only"),
+        default=os.environ.get("TRACKWIRE_ARTIFACTS_DIRECT", "auto"),
+        help="direct transfers: with an S3-compatible artifact root, answer upload and "
+        "download requests with presigned URLs of the store (after the permission checks), "
+        "so that file bytes go between clients and the store, not through this server. "
+        "auto: where the run's location is in an S3-compatible store; off: never (every "
+        "byte streams through gRPC); only: also refuse to stream such files "
+        "(FAILED_PRECONDITION), and refuse to start without an S3 root (env "
+        "TRACKWIRE_ARTIFACTS_DIRECT; default %(default)s)",
+    )
+    parser.add_argument(
+        "--artifacts-direct-expiry",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long a presigned URL works; a client whose URLs expired asks for new ones "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
     )
     parser.add_argument(
@@ -340,6 +360,8 @@ def serve(args: argparse.Namespace) -> None:
         stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,
         artifacts_allow=(*os.environ.get(ALLOW_ENV, "").split(), *args.artifacts_allow),
+        artifacts_direct=args.artifacts_direct,
+        artifacts_direct_expiry=args.artifacts_direct_expiry,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,

@@ -58,6 +58,11 @@ class ServerConfig:
     # Prefixes besides `artifacts` where experiments' artifacts may be
     # (`--artifacts-allow`): a client may name a location under one of them.
     artifacts_allow: tuple[str, ...] = ()
+    # Direct transfers (artifacts/direct.py): "auto" hands out presigned URLs of an
+    # S3-compatible root, "off" never does, "only" also refuses to stream its files.
+    artifacts_direct: str = "auto"
+    # Seconds a presigned URL works.
+    artifacts_direct_expiry: float = 900.0
     # TLS (see tls.py): PEM files of the certificate chain the server presents and its key;
     # with `tls_client_ca`, clients must present a certificate that CA signed (mutual TLS).
     # The web UI serves HTTPS with the same certificate. None: plaintext.

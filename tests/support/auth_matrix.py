@@ -155,6 +155,9 @@ class Case:
     level: int = 0
     # For "filtered": whether an answer shows E, R or M (given the fixtures).
     shows: Callable | None = None
+    # For "resource": the status a caller with `level` gets (OK unless the call cannot
+    # succeed on the matrix's server, e.g. completing a direct upload on a local root).
+    allowed: str = "OK"
 
     @property
     def full_name(self) -> str:
@@ -272,6 +275,11 @@ CASES = [
     Case(f"{A}/UploadArtifact", "resource", lambda f, a: upload_messages(f.run_id, "up/x.txt", b"x"), USE),
     Case(f"{A}/DownloadArtifact", "resource", lambda f, a: art.DownloadArtifactRequest(run_id=f.run_id, path="data/a.txt"), READ),
     Case(f"{A}/ListArtifacts", "resource", lambda f, a: art.ListArtifactsRequest(run_id=f.run_id), READ),
+    # The matrix's root is a folder: uploads are told to stream; there is nothing to complete.
+    Case(f"{A}/StartArtifactUpload", "resource", lambda f, a: art.StartArtifactUploadRequest(run_id=f.run_id, path="up/d.txt", size_bytes=1), USE),
+    Case(f"{A}/CompleteArtifactUpload", "resource", lambda f, a: art.CompleteArtifactUploadRequest(run_id=f.run_id, path="up/d.txt", upload_id="u", size_bytes=1, parts=[art.CompletedPart(part_number=1, etag="e")]), USE, allowed="FAILED_PRECONDITION"),
+    Case(f"{A}/AbortArtifactUpload", "resource", lambda f, a: art.AbortArtifactUploadRequest(run_id=f.run_id, path="up/d.txt", upload_id="u"), USE, allowed="FAILED_PRECONDITION"),
+    Case(f"{A}/GetArtifactDownloadUrl", "resource", lambda f, a: art.GetArtifactDownloadUrlRequest(run_id=f.run_id, path="data/a.txt"), READ),
     # -- registry ---------------------------------------------------------------------
     Case(f"{R}/CreateRegisteredModel", "signed_in", lambda f, a: reg.CreateRegisteredModelRequest(name=unique("newmodel"))),
     Case(f"{R}/GetRegisteredModel", "resource", lambda f, a: reg.GetRegisteredModelRequest(name=f.model), READ),

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/artifact_service.proto\x12\x0ctrackwire.v1\"l\n\x14UploadArtifactHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x17\n\nsize_bytes\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06sha256\x18\x04 \x01(\tB\r\n\x0b_size_bytes\"Y\n\x15UploadArtifactRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".trackwire.v1.UploadArtifactHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x16UploadArtifactResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.trackwire.v1.FileInfo\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"(\n\x18\x44ownloadArtifactResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"4\n\x14ListArtifactsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\">\n\x15ListArtifactsResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.trackwire.v1.FileInfo2\xaf\x02\n\x0f\x41rtifactService\x12]\n\x0eUploadArtifact\x12#.trackwire.v1.UploadArtifactRequest\x1a$.trackwire.v1.UploadArtifactResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.trackwire.v1.DownloadArtifactRequest\x1a&.trackwire.v1.DownloadArtifactResponse0\x01\x12X\n\rListArtifacts\x12\".trackwire.v1.ListArtifactsRequest\x1a#.trackwire.v1.ListArtifactsResponseBT\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#trackwire/v1/artifact_service.proto\x12\x0ctrackwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n\x1aStartArtifactUploadRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x13\n\x0b\x63ontent_md5\x18\x04 \x01(\t\x12\x11\n\tupload_id\x18\x05 \x01(\t\"\xc0\x01\n\rPresignedPart\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x39\n\x07headers\x18\x05 \x03(\x0b\x32(.trackwire.v1.PresignedPart.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x0cUploadedPart\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"\x88\x02\n\x1bStartArtifactUploadResponse\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.trackwire.v1.TransferMethod\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x17\n\x0fpart_size_bytes\x18\x03 \x01(\x03\x12*\n\x05parts\x18\x04 \x03(\x0b\x32\x1b.trackwire.v1.PresignedPart\x12\x32\n\x0euploaded_parts\x18\x05 \x03(\x0b\x32\x1a.trackwire.v1.UploadedPart\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\rCompletedPart\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x90\x01\n\x1d\x43ompleteArtifactUploadRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tupload_id\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12*\n\x05parts\x18\x05 \x03(\x0b\x32\x1b.trackwire.v1.CompletedPart\"F\n\x1e\x43ompleteArtifactUploadResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.trackwire.v1.FileInfo\"M\n\x1a\x41\x62ortArtifactUploadRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tupload_id\x18\x03 \x01(\t\"\x1d\n\x1b\x41\x62ortArtifactUploadResponse\"=\n\x1dGetArtifactDownloadUrlRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xc7\x01\n\x1eGetArtifactDownloadUrlResponse\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.trackwire.v1.TransferMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x17\n\x0fpart_size_bytes\x18\x05 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x14UploadArtifactHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x17\n\nsize_bytes\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06sha256\x18\x04 \x01(\tB\r\n\x0b_size_bytes\"Y\n\x15UploadArtifactRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".trackwire.v1.UploadArtifactHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x16UploadArtifactResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.trackwire.v1.FileInfo\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"(\n\x18\x44ownloadArtifactResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"4\n\x14ListArtifactsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\">\n\x15ListArtifactsResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.trackwire.v1.FileInfo*l\n\x0eTransferMethod\x12\x1f\n\x1bTRANSFER_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSFER_METHOD_STREAM\x10\x01\x12\x1d\n\x19TRANSFER_METHOD_PRESIGNED\x10\x02\x32\xf1\x05\n\x0f\x41rtifactService\x12]\n\x0eUploadArtifact\x12#.trackwire.v1.UploadArtifactRequest\x1a$.trackwire.v1.UploadArtifactResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.trackwire.v1.DownloadArtifactRequest\x1a&.trackwire.v1.DownloadArtifactResponse0\x01\x12X\n\rListArtifacts\x12\".trackwire.v1.ListArtifactsRequest\x1a#.trackwire.v1.ListArtifactsResponse\x12j\n\x13StartArtifactUpload\x12(.trackwire.v1.StartArtifactUploadRequest\x1a).trackwire.v1.StartArtifactUploadResponse\x12s\n\x16\x43ompleteArtifactUpload\x12+.trackwire.v1.CompleteArtifactUploadRequest\x1a,.trackwire.v1.CompleteArtifactUploadResponse\x12j\n\x13\x41\x62ortArtifactUpload\x12(.trackwire.v1.AbortArtifactUploadRequest\x1a).trackwire.v1.AbortArtifactUploadResponse\x12s\n\x16GetArtifactDownloadUrl\x12+.trackwire.v1.GetArtifactDownloadUrlRequest\x1a,.trackwire.v1.GetArtifactDownloadUrlResponseBT\n\x10\x64\x65v.trackwire.v1P\x01Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,22 +33,50 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trackwire.v1.artifact_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.trackwire.v1P\001Z>github.com/trackwire/trackwire/gen/go/trackwire/v1;trackwirev1'
-  _globals['_UPLOADARTIFACTHEADER']._serialized_start=53
-  _globals['_UPLOADARTIFACTHEADER']._serialized_end=161
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=163
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=252
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=254
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=316
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=318
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=373
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=375
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=415
-  _globals['_LISTARTIFACTSREQUEST']._serialized_start=417
-  _globals['_LISTARTIFACTSREQUEST']._serialized_end=469
-  _globals['_FILEINFO']._serialized_start=471
-  _globals['_FILEINFO']._serialized_end=530
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=532
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=594
-  _globals['_ARTIFACTSERVICE']._serialized_start=597
-  _globals['_ARTIFACTSERVICE']._serialized_end=900
+  _globals['_PRESIGNEDPART_HEADERSENTRY']._loaded_options = None
+  _globals['_PRESIGNEDPART_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_TRANSFERMETHOD']._serialized_start=1928
+  _globals['_TRANSFERMETHOD']._serialized_end=2036
+  _globals['_STARTARTIFACTUPLOADREQUEST']._serialized_start=86
+  _globals['_STARTARTIFACTUPLOADREQUEST']._serialized_end=204
+  _globals['_PRESIGNEDPART']._serialized_start=207
+  _globals['_PRESIGNEDPART']._serialized_end=399
+  _globals['_PRESIGNEDPART_HEADERSENTRY']._serialized_start=353
+  _globals['_PRESIGNEDPART_HEADERSENTRY']._serialized_end=399
+  _globals['_UPLOADEDPART']._serialized_start=401
+  _globals['_UPLOADEDPART']._serialized_end=470
+  _globals['_STARTARTIFACTUPLOADRESPONSE']._serialized_start=473
+  _globals['_STARTARTIFACTUPLOADRESPONSE']._serialized_end=737
+  _globals['_COMPLETEDPART']._serialized_start=739
+  _globals['_COMPLETEDPART']._serialized_end=789
+  _globals['_COMPLETEARTIFACTUPLOADREQUEST']._serialized_start=792
+  _globals['_COMPLETEARTIFACTUPLOADREQUEST']._serialized_end=936
+  _globals['_COMPLETEARTIFACTUPLOADRESPONSE']._serialized_start=938
+  _globals['_COMPLETEARTIFACTUPLOADRESPONSE']._serialized_end=1008
+  _globals['_ABORTARTIFACTUPLOADREQUEST']._serialized_start=1010
+  _globals['_ABORTARTIFACTUPLOADREQUEST']._serialized_end=1087
+  _globals['_ABORTARTIFACTUPLOADRESPONSE']._serialized_start=1089
+  _globals['_ABORTARTIFACTUPLOADRESPONSE']._serialized_end=1118
+  _globals['_GETARTIFACTDOWNLOADURLREQUEST']._serialized_start=1120
+  _globals['_GETARTIFACTDOWNLOADURLREQUEST']._serialized_end=1181
+  _globals['_GETARTIFACTDOWNLOADURLRESPONSE']._serialized_start=1184
+  _globals['_GETARTIFACTDOWNLOADURLRESPONSE']._serialized_end=1383
+  _globals['_UPLOADARTIFACTHEADER']._serialized_start=1385
+  _globals['_UPLOADARTIFACTHEADER']._serialized_end=1493
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=1495
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=1584
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=1586
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=1648
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1650
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1705
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=1707
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=1747
+  _globals['_LISTARTIFACTSREQUEST']._serialized_start=1749
+  _globals['_LISTARTIFACTSREQUEST']._serialized_end=1801
+  _globals['_FILEINFO']._serialized_start=1803
+  _globals['_FILEINFO']._serialized_end=1862
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=1864
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=1926
+  _globals['_ARTIFACTSERVICE']._serialized_start=2039
+  _globals['_ARTIFACTSERVICE']._serialized_end=2792
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,26 @@ class ArtifactServiceStub:
                 request_serializer=trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsRequest.SerializeToString,
                 response_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsResponse.FromString,
                 _registered_method=True)
+        self.StartArtifactUpload = channel.unary_unary(
+                '/trackwire.v1.ArtifactService/StartArtifactUpload',
+                request_serializer=trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadResponse.FromString,
+                _registered_method=True)
+        self.CompleteArtifactUpload = channel.unary_unary(
+                '/trackwire.v1.ArtifactService/CompleteArtifactUpload',
+                request_serializer=trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadResponse.FromString,
+                _registered_method=True)
+        self.AbortArtifactUpload = channel.unary_unary(
+                '/trackwire.v1.ArtifactService/AbortArtifactUpload',
+                request_serializer=trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadResponse.FromString,
+                _registered_method=True)
+        self.GetArtifactDownloadUrl = channel.unary_unary(
+                '/trackwire.v1.ArtifactService/GetArtifactDownloadUrl',
+                request_serializer=trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlRequest.SerializeToString,
+                response_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlResponse.FromString,
+                _registered_method=True)
 
 
 class ArtifactServiceServicer:
@@ -105,6 +125,94 @@ class ArtifactServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartArtifactUpload(self, request, context):
+        """Direct transfers. When a run's artifacts live in an S3-compatible object
+        store (and the server's `--artifacts-direct` is `auto` or `only`), the
+        bytes of a file need not pass through the server: the server checks the
+        call (the caller's permission on the run, the path, the run's state and
+        its artifact location) and answers with presigned HTTPS or HTTP URLs of
+        the object store, valid for a short time (`expire_time`), and the client
+        moves the bytes with plain HTTP requests. The server never sees them.
+
+        Uploading a file of N bytes:
+
+        1. StartArtifactUpload(run_id, path, size_bytes = N[, content_md5]).
+        The answer's `method` says what to do:
+        - TRANSFER_METHOD_STREAM: send the file through UploadArtifact (the
+        artifact root is a folder, or direct transfers are off);
+        - TRANSFER_METHOD_PRESIGNED, `upload_id` empty (small files, when
+        `content_md5` was given): one HTTP `PUT` of the whole file to
+        `parts[0].url` with the headers `parts[0].headers`; the store checks
+        the size and MD5 digest and keeps the object only if they match;
+        - TRANSFER_METHOD_PRESIGNED, `upload_id` set: a multipart upload. The
+        file is cut into parts of `part_size_bytes` (the last one shorter);
+        part k (from 1) holds bytes [(k-1) * part_size_bytes, k *
+        part_size_bytes). `PUT` each part listed in `parts` to its `url`, in
+        any order, several at once; each `PUT` answers 200 with an `ETag`
+        header (the quoted hex MD5 of the part's bytes: compare it with your
+        own to check the part arrived whole). The object does not exist yet.
+        2. CompleteArtifactUpload(run_id, path, upload_id, size_bytes, parts with
+        their ETags). The server checks the parts against the store (every
+        part present, each ETag matching, the sizes adding up to size_bytes)
+        and asks the store to assemble them: the file appears whole, replacing
+        an existing one, or not at all. For a single `PUT` (no upload_id) it
+        checks the object's size and ETag.
+        3. On giving up: AbortArtifactUpload(run_id, path, upload_id) discards
+        the parts. Parts of an upload neither completed nor aborted stay in the
+        store (and cost storage) until its lifecycle rules remove them.
+
+        Resuming: a client that stopped during step 1 (killed, network lost, its
+        URLs expired) calls StartArtifactUpload again for the same run, path and
+        size with the `upload_id` it was given. The answer lists the parts the
+        store already holds in `uploaded_parts` (number, size, ETag) and presigns
+        only the missing ones; the client checks the uploaded ETags against its
+        file (MD5 of each part) and uploads the rest. An unknown, completed or
+        aborted upload_id is NOT_FOUND: start a new upload without one.
+
+        Downloading: GetArtifactDownloadUrl(run_id, path) answers
+        TRANSFER_METHOD_STREAM (use DownloadArtifact) or a presigned `GET` URL
+        with the file's size and ETag; a client may fetch byte ranges of it in
+        parallel (`Range: bytes=a-b`).
+
+        Each of these calls needs the permission its streamed equivalent needs
+        (USE on the run's experiment to upload, READ to download): a refused
+        caller gets PERMISSION_DENIED (or NOT_FOUND for a run it may not see)
+        and no URL. With `--artifacts-direct=only`, UploadArtifact and
+        DownloadArtifact of files in an object store are FAILED_PRECONDITION
+        (reason DIRECT_TRANSFER_REQUIRED).
+
+        Begins (or resumes) the upload of one file: a plan of how to send its
+        bytes. Nothing is visible until CompleteArtifactUpload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteArtifactUpload(self, request, context):
+        """Ends a direct upload: the file appears whole, or the call fails and
+        nothing changes (an upload_id stays usable for a retry or a resume). A
+        retry after a completion whose answer was lost succeeds again when the
+        file is there with the parts given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortArtifactUpload(self, request, context):
+        """Discards the parts of a multipart upload; the upload_id is then unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetArtifactDownloadUrl(self, request, context):
+        """A presigned URL from which to download one file directly, or the
+        answer to stream it through DownloadArtifact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArtifactServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +230,26 @@ def add_ArtifactServiceServicer_to_server(servicer, server):
                     servicer.ListArtifacts,
                     request_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsRequest.FromString,
                     response_serializer=trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsResponse.SerializeToString,
+            ),
+            'StartArtifactUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartArtifactUpload,
+                    request_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadResponse.SerializeToString,
+            ),
+            'CompleteArtifactUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteArtifactUpload,
+                    request_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadResponse.SerializeToString,
+            ),
+            'AbortArtifactUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortArtifactUpload,
+                    request_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadResponse.SerializeToString,
+            ),
+            'GetArtifactDownloadUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetArtifactDownloadUrl,
+                    request_deserializer=trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlRequest.FromString,
+                    response_serializer=trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +345,114 @@ class ArtifactService:
             '/trackwire.v1.ArtifactService/ListArtifacts',
             trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsRequest.SerializeToString,
             trackwire_dot_v1_dot_artifact__service__pb2.ListArtifactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartArtifactUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.ArtifactService/StartArtifactUpload',
+            trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadRequest.SerializeToString,
+            trackwire_dot_v1_dot_artifact__service__pb2.StartArtifactUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteArtifactUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.ArtifactService/CompleteArtifactUpload',
+            trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadRequest.SerializeToString,
+            trackwire_dot_v1_dot_artifact__service__pb2.CompleteArtifactUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortArtifactUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.ArtifactService/AbortArtifactUpload',
+            trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadRequest.SerializeToString,
+            trackwire_dot_v1_dot_artifact__service__pb2.AbortArtifactUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetArtifactDownloadUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trackwire.v1.ArtifactService/GetArtifactDownloadUrl',
+            trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlRequest.SerializeToString,
+            trackwire_dot_v1_dot_artifact__service__pb2.GetArtifactDownloadUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,11 @@ _ARTIFACTS = {
     "UploadArtifact": OnRun("header.run_id", USE, per_message=True),
     "DownloadArtifact": OnRun("run_id", READ),
     "ListArtifacts": OnRun("run_id", READ),
+    # Direct transfers: the level of the streamed equivalent, checked before any URL is made.
+    "StartArtifactUpload": OnRun("run_id", USE),
+    "CompleteArtifactUpload": OnRun("run_id", USE),
+    "AbortArtifactUpload": OnRun("run_id", USE),
+    "GetArtifactDownloadUrl": OnRun("run_id", READ),
 }
 
 _REGISTRY = {

@@ -14,8 +14,10 @@ import grpc
 from trackwire.v1 import artifact_service_pb2 as pb
 from trackwire.v1 import artifact_service_pb2_grpc
 from trackwire_protocol import wire
+from trackwire_protocol.times import timestamp
 from trackwire_server import convert
 from trackwire_server.artifacts import ArtifactRepository
+from trackwire_server.artifacts.direct import DirectTransfers, Part
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from trackwire_server.limits import LIMITS
 from trackwire_server.store import Store
@@ -26,9 +28,12 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
-    def __init__(self, store: Store, repository: ArtifactRepository):
+    def __init__(
+        self, store: Store, repository: ArtifactRepository, direct: DirectTransfers | None = None
+    ):
         self.store = store
         self.repository = repository
+        self.direct = direct or DirectTransfers(repository.locations, mode="off")
 
     def UploadArtifact(self, request_iterator, context):
         first = next(request_iterator, None)
@@ -41,6 +46,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         run = self.store.runs.get_run(first.header.run_id, with_data=False, field="header.run_id")
         if run.lifecycle_stage == DELETED:
             raise FailedPrecondition(f"run {run.run_id} is deleted")
+        self.direct.check_stream(run.artifact_uri, path)
 
         def chunks():
             yield check.add(_checked_data(1, first))
@@ -60,6 +66,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     def DownloadArtifact(self, request, context):
         path = check_relative_path("path", request.path)
         run = self.store.runs.get_run(request.run_id, with_data=False)
+        self.direct.check_stream(run.artifact_uri, path)
         for data in self.repository.read(run.artifact_uri, path):
             yield wire.encode_download_response(data)
 
@@ -68,6 +75,78 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         run = self.store.runs.get_run(request.run_id, with_data=False)
         entries = self.repository.list(run.artifact_uri, path)
         return pb.ListArtifactsResponse(files=[convert.file_info(e) for e in entries])
+
+    # -- direct transfers (artifacts/direct.py) -------------------------------------
+
+    def _active_run(self, run_id: str):
+        run = self.store.runs.get_run(run_id, with_data=False)
+        if run.lifecycle_stage == DELETED:
+            raise FailedPrecondition(f"run {run.run_id} is deleted")
+        return run
+
+    def StartArtifactUpload(self, request, context):
+        path = check_relative_path("path", request.path)
+        run = self._active_run(request.run_id)
+        plan = self.direct.start_upload(
+            run.artifact_uri, path, request.size_bytes, request.content_md5, request.upload_id
+        )
+        if not plan.direct:
+            return pb.StartArtifactUploadResponse(method=pb.TRANSFER_METHOD_STREAM)
+        return pb.StartArtifactUploadResponse(
+            method=pb.TRANSFER_METHOD_PRESIGNED,
+            upload_id=plan.upload_id,
+            part_size_bytes=plan.part_size,
+            parts=[
+                pb.PresignedPart(
+                    part_number=p.number,
+                    offset=p.offset,
+                    size_bytes=p.size,
+                    url=p.url,
+                    headers=p.headers,
+                )
+                for p in plan.parts
+            ],
+            uploaded_parts=[
+                pb.UploadedPart(part_number=p.number, size_bytes=p.size, etag=p.etag)
+                for p in plan.uploaded
+            ],
+            expire_time=timestamp(plan.expire_ms),
+        )
+
+    def CompleteArtifactUpload(self, request, context):
+        path = check_relative_path("path", request.path)
+        run = self._active_run(request.run_id)
+        size = self.direct.complete_upload(
+            run.artifact_uri,
+            path,
+            request.upload_id,
+            request.size_bytes,
+            [Part(p.part_number, 0, 0, etag=p.etag) for p in request.parts],
+        )
+        return pb.CompleteArtifactUploadResponse(
+            file=pb.FileInfo(path=path, is_dir=False, file_size=size)
+        )
+
+    def AbortArtifactUpload(self, request, context):
+        path = check_relative_path("path", request.path)
+        run = self.store.runs.get_run(request.run_id, with_data=False)
+        self.direct.abort_upload(run.artifact_uri, path, request.upload_id)
+        return pb.AbortArtifactUploadResponse()
+
+    def GetArtifactDownloadUrl(self, request, context):
+        path = check_relative_path("path", request.path)
+        run = self.store.runs.get_run(request.run_id, with_data=False)
+        plan = self.direct.download(run.artifact_uri, path)
+        if not plan.direct:
+            return pb.GetArtifactDownloadUrlResponse(method=pb.TRANSFER_METHOD_STREAM)
+        return pb.GetArtifactDownloadUrlResponse(
+            method=pb.TRANSFER_METHOD_PRESIGNED,
+            url=plan.url,
+            size_bytes=plan.size,
+            etag=plan.etag,
+            part_size_bytes=plan.part_size,
+            expire_time=timestamp(plan.expire_ms),
+        )
 
 
 class _UploadCheck:
@@ -147,6 +226,20 @@ def add_to_server(servicer: ArtifactServicer, server: grpc.Server) -> None:
             response_serializer=pb.ListArtifactsResponse.SerializeToString,
         ),
     }
+    for name in (
+        "StartArtifactUpload",
+        "CompleteArtifactUpload",
+        "AbortArtifactUpload",
+        "GetArtifactDownloadUrl",
+    ):
+        method = pb.DESCRIPTOR.services_by_name["ArtifactService"].methods_by_name[name]
+        request_class = getattr(pb, method.input_type.name)
+        response_class = getattr(pb, method.output_type.name)
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name),
+            request_deserializer=request_class.FromString,
+            response_serializer=response_class.SerializeToString,
+        )
     service = pb.DESCRIPTOR.services_by_name["ArtifactService"].full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     server.add_registered_method_handlers(service, handlers)
