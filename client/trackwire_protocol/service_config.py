@@ -11,6 +11,8 @@ when a new one is not):
   retry reaches answers it with the first response) and the Python client gives every
   such call an id (trackwire_protocol.calls.with_request_id). This class is derived
   from the descriptors, not listed;
+- idempotent writes (`IDEMPOTENT`, each with the reason): a repeat finds the change made
+  and answers as the first call did;
 - not retried (`NOT_RETRIED`, each with the reason): a repeat could apply twice, or the
   caller resends by itself.
 
@@ -73,8 +75,18 @@ READS = frozenset(
         "AuthService/GetEffectivePermission",
         "PredictionService/Predict",
         "PredictionService/GetServedModel",
+        # Signs a URL for the client; nothing is written anywhere.
+        "ArtifactService/GetArtifactDownloadUrl",
     }
 )
+
+# Writes that a repeat cannot apply twice, and why.
+IDEMPOTENT = {
+    "ArtifactService/CompleteArtifactUpload": (
+        "completing an upload that is already complete (the same size and ETag in the "
+        "store) answers as the first completion did"
+    ),
+}
 
 _NO_REQUEST_ID = "no request id: after a lost response a repeat fails or applies twice"
 
@@ -100,6 +112,13 @@ NOT_RETRIED = {
     "AuthService/SetPermission": _NO_REQUEST_ID,
     "AuthService/DeletePermission": _NO_REQUEST_ID,
     "TrackingService/PurgeRun": _NO_REQUEST_ID,
+    "ArtifactService/StartArtifactUpload": (
+        "a repeat starts a second multipart upload in the store and orphans the first; the "
+        "client resumes an interrupted upload by its upload id instead"
+    ),
+    "ArtifactService/AbortArtifactUpload": (
+        "a repeat after a lost response finds the upload gone and answers NOT_FOUND"
+    ),
 }
 
 # gRPC's retry policy for the calls above (it caps maxAttempts at 5). A round-robin
@@ -141,10 +160,17 @@ def is_deduplicated(method) -> bool:
     )
 
 
+# The classes gRPC (and the client's own retry loop) may repeat.
+RETRIED_CLASSES = ("read", "idempotent", "deduplicated")
+
+
 def classify(name: str, method) -> str:
-    """'read', 'deduplicated', 'not retried', or 'unclassified' (a new RPC: decide)."""
+    """'read', 'idempotent', 'deduplicated', 'not retried', or 'unclassified' (a new RPC:
+    decide)."""
     if name in READS:
         return "read"
+    if name in IDEMPOTENT:
+        return "idempotent"
     if name in NOT_RETRIED:
         return "not retried"
     if is_deduplicated(method):
@@ -156,7 +182,7 @@ def _safe_request_types() -> frozenset[str]:
     return frozenset(
         method.input_type.full_name
         for name, method in methods()
-        if classify(name, method) in ("read", "deduplicated")
+        if classify(name, method) in RETRIED_CLASSES
     )
 
 
@@ -168,9 +194,7 @@ def is_retry_safe(request) -> bool:
 
 def retried_methods() -> list[str]:
     """The "Service/Method" names gRPC retries on UNAVAILABLE, sorted."""
-    return sorted(
-        name for name, method in methods() if classify(name, method) in ("read", "deduplicated")
-    )
+    return sorted(name for name, method in methods() if classify(name, method) in RETRIED_CLASSES)
 
 
 def service_config(methods_retried: list[str] | None = None) -> dict:
