@@ -214,9 +214,12 @@ class CommitLogFeed(DatabaseFeed):
         self._marks: collections.deque[tuple[float, int]] = collections.deque()
         self._trimmed = 0
         self._last_read = time.monotonic()
+        self._resumed = False
 
     def _connect(self) -> None:
         self._connection = self.store.feed.open_log()
+        # Going on from where it was (after a broken connection), or starting afresh.
+        self._resumed = self._high is not None
         if self._high is None:
             self._high = self._connection.latest_id()  # only what commits from now on
             self._last_read = time.monotonic()
@@ -228,7 +231,7 @@ class CommitLogFeed(DatabaseFeed):
 
     def _after_reconnect(self) -> None:
         # The rows written meanwhile are still there, unless the outage outlasted them.
-        if time.monotonic() - self._last_read < self.retention * 0.8:
+        if self._resumed and time.monotonic() - self._last_read < self.retention * 0.8:
             log.warning(
                 "live feed: MySQL connection open again; going on from commit %d", self._high
             )
