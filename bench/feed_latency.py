@@ -19,8 +19,10 @@ reference). Each database is emptied first (every Trackwire table is dropped).
 (b) Writer overhead (`--stream-points`, default 1,000,000; 0 skips it). One server on
     the database; one client streams that many points of one key (`log_metric_async`,
     then `flush_metrics`), and 1,000 LogBatch calls of 5 points each (one transaction
-    each: where one NOTIFY or commit-log row per transaction weighs most), nobody
-    watching; this checkout against `--baseline-rev` (default: main, exported with `git
+    each: where one NOTIFY or commit-log row per transaction weighs most), and 8 threads
+    making 200 such calls each on runs of their own (PostgreSQL takes a lock on its
+    notification queue while a notifying transaction commits), nobody watching; this
+    checkout against `--baseline-rev` (default: main, exported with `git
     archive`), alternately, `--rounds` times each; the best time of each is kept.
 
 Writes bench/results/feed_latency.json (or --json PATH).
@@ -263,9 +265,36 @@ def writer_times(url: str, pythonpath: str, workdir: str, points: int) -> dict:
             )
         batch_ms = (time.perf_counter() - start) * 1000 / 1000
         client.close()
+        concurrent = concurrent_log_batches(server.target, experiment_id)
     finally:
         server.stop()
-    return {"stream_s": stream_s, "log_batch_ms": batch_ms}
+    return {"stream_s": stream_s, "log_batch_ms": batch_ms, "concurrent_calls_per_s": concurrent}
+
+
+def concurrent_log_batches(target: str, experiment_id: str, writers: int = 8, calls: int = 200):
+    """LogBatch calls per second from `writers` threads, each on a run of its own."""
+    clients = [trackwire.TrackwireClient(f"grpc://{target}") for _ in range(writers)]
+    runs = [c.create_run(experiment_id).info.run_id for c in clients]
+    barrier = threading.Barrier(writers + 1)
+
+    def write(client, run_id):
+        barrier.wait()
+        for i in range(calls):
+            client.log_batch(run_id, metrics=[trackwire.Metric("loss", 0.5, 1, i)])
+
+    threads = [
+        threading.Thread(target=write, args=pair) for pair in zip(clients, runs, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    rate = writers * calls / (time.perf_counter() - start)
+    for client in clients:
+        client.close()
+    return rate
 
 
 def measure_overhead(url: str, versions: dict[str, str], points: int, rounds: int, workdir):
@@ -278,6 +307,7 @@ def measure_overhead(url: str, versions: dict[str, str], points: int, rounds: in
             "stream_s": min(r["stream_s"] for r in runs),
             "stream_points_per_s": points / min(r["stream_s"] for r in runs),
             "log_batch_ms": min(r["log_batch_ms"] for r in runs),
+            "concurrent_calls_per_s": max(r["concurrent_calls_per_s"] for r in runs),
         }
         for version, runs in found.items()
     }
@@ -290,7 +320,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", help="PostgreSQL URL ('none' to skip)")
     parser.add_argument("--mysql", help="MariaDB/MySQL URL ('none' to skip)")
-    parser.add_argument("--batches", type=int, default=400, help="batches per latency series")
+    parser.add_argument(
+        "--batches", type=int, default=400, help="batches per latency series (0: skip)"
+    )
     parser.add_argument(
         "--stream-points", type=int, default=1_000_000, help="writer overhead: points (0: skip)"
     )
@@ -315,10 +347,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tw-feed-latency-") as workdir:
         latency = {}
         for kind, url in [*databases.items(), ("sqlite", f"sqlite:///{workdir}/feed.db")]:
-            latency[kind] = measure_latency(kind, url, args.batches, workdir, here)
+            if args.batches:
+                latency[kind] = measure_latency(kind, url, args.batches, workdir, here)
         results["latency"] = latency
-        print(f"\nFeed latency, acknowledgement -> watcher, {args.batches} batches of 10 points")
-        print(f"{'database':<12} {'path':<14} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        if latency:
+            print(
+                f"\nFeed latency, acknowledgement -> watcher, {args.batches} batches of 10 points"
+            )
+            print(f"{'database':<12} {'path':<14} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for kind, figures in latency.items():
             for path, s in figures.items():
                 print(
@@ -345,12 +381,16 @@ def main() -> int:
                 f"\nWriters, nobody watching: {args.stream_points:,} points streamed; "
                 f"1,000 LogBatch calls of 5 points (best of {args.rounds})"
             )
-            print(f"{'database':<12} {'code':<22} {'stream s':>9} {'points/s':>10} {'ms/call':>8}")
+            print(
+                f"{'database':<12} {'code':<22} {'stream s':>9} {'points/s':>10} "
+                f"{'ms/call':>8} {'8 writers calls/s':>18}"
+            )
             for kind, by_version in overhead.items():
                 for version, f in by_version.items():
                     print(
                         f"{kind:<12} {version:<22} {f['stream_s']:>9.2f} "
-                        f"{f['stream_points_per_s']:>10,.0f} {f['log_batch_ms']:>8.2f}"
+                        f"{f['stream_points_per_s']:>10,.0f} {f['log_batch_ms']:>8.2f} "
+                        f"{f['concurrent_calls_per_s']:>18,.0f}"
                     )
     if args.json:
         with open(args.json, "w") as f:
