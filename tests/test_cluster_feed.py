@@ -265,6 +265,9 @@ def test_the_feed_comes_back_after_its_connection_is_killed(
         finally:
             watch.close()
         assert "reconnecting" in cluster.servers[0].output()
+    # SIGTERM: each server stops its feed with the rest, and exits cleanly.
+    assert [s.returncode for s in cluster.servers] == [0, 0], cluster.outputs()
+    assert "Traceback" not in cluster.outputs()
 
 
 @pytest.fixture
