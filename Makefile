@@ -84,7 +84,7 @@ serve: venv
 	$(VENV)/bin/trackwire server $(SERVE_ARGS)
 
 bench: venv
-	$(PY) bench/ingest.py && $(PY) bench/search.py && $(PY) bench/registry.py && $(PY) bench/models.py && $(PY) bench/ui.py && $(PY) bench/auth.py && $(PY) bench/serving.py && $(PY) bench/import_mlflow.py && $(PY) bench/direct_transfer.py
+	$(PY) bench/ingest.py && $(PY) bench/search.py && $(PY) bench/registry.py && $(PY) bench/models.py && $(PY) bench/ui.py && $(PY) bench/auth.py && $(PY) bench/serving.py && $(PY) bench/import_mlflow.py && $(PY) bench/direct_transfer.py && $(PY) bench/feed_latency.py
 
 # Trackwire against MLflow, Aim and W&B offline, side by side (bench/README.md). Creates the
 # peers' pinned venvs under bench/.venvs/, writes bench/results/compare.*, rewrites the README's

@@ -126,8 +126,8 @@ def test_restart_under_load_with_a_small_pool(db, tmp_path):
         health.stop()
 
         problems = [f"caller {c.index} hung" for c in callers if c.is_alive()]
-        if sessions_under_load > POOL:
-            problems.append(f"{sessions_under_load} sessions under load, pool of {POOL}")
+        if sessions_under_load > POOL + 1:  # the pool, and the live feed's own session
+            problems.append(f"{sessions_under_load} sessions under load, pool of {POOL} + 1")
         outcomes: collections.Counter = collections.Counter()
         for caller in callers:
             for op, j, failures, ok, _, _ in caller.calls:

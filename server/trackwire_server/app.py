@@ -28,6 +28,7 @@ from trackwire_server.auth.rules import Rule
 from trackwire_server.auth.table import RULES
 from trackwire_server.commit_positions import CommitPositionInterceptor
 from trackwire_server.config import ConfigError, ServerConfig
+from trackwire_server.database_feed import start_database_feed
 from trackwire_server.database_watch import DatabaseWatch
 from trackwire_server.idempotency import IdempotencyInterceptor
 from trackwire_server.interceptors import ErrorMappingInterceptor
@@ -97,6 +98,9 @@ class TrackwireServer:
         self.initial_admin_token = create_first_admin(self.store) if config.auth else None
         self.metric_feed = MetricFeed()
         self.store.metric_listeners.append(self.metric_feed.publish)
+        # Points written through other servers on the same database (started with the
+        # server: database_feed.py; None on SQLite).
+        self.database_feed = None
         # Admission first (it picks each call's thread pool from the final handler), the
         # message limits last (they wrap the registered handlers themselves, once).
         self.admission = AdmissionInterceptor(
@@ -175,6 +179,11 @@ class TrackwireServer:
 
     def start(self) -> TrackwireServer:
         self.admission.start()
+        # Listening before serving: a watch opened once the server answers hears every
+        # commit made after it.
+        self.database_feed = start_database_feed(
+            self.store, self.metric_feed, self.config.feed_log_retention
+        )
         self.grpc_server.start()
         self.database_watch.start()  # health: SERVING while the database answers
         return self
@@ -183,6 +192,9 @@ class TrackwireServer:
         """Stops taking calls, lets in-flight ones finish for `grace` seconds, closes the store."""
         self.health.enter_graceful_shutdown()
         self.metric_feed.close()  # ends WatchMetrics streams, which would otherwise last
+        if self.database_feed is not None:
+            self.database_feed.stop()
+            self.database_feed = None
         self.grpc_server.stop(grace).wait()
         self.database_watch.stop()
         self.admission.close()

@@ -22,6 +22,7 @@ from trackwire_server.config import (
     DB_POOL_EXTRA,
     DEFAULT_ARTIFACTS,
     DEFAULT_DB_URL,
+    DEFAULT_FEED_LOG_RETENTION,
     DEFAULT_HOST,
     DEFAULT_MAX_STREAMS,
     DEFAULT_PORT,
@@ -74,6 +75,16 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def seconds_at_least_one(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"expected seconds, at least 1, got {text!r}")
     return value
 
 
@@ -232,6 +243,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "default: every read on --db)",
     )
     parser.add_argument(
+        "--feed-log-retention",
+        type=seconds_at_least_one,
+        default=DEFAULT_FEED_LOG_RETENTION,
+        metavar="SECONDS",
+        help="MariaDB and MySQL: how long a row of the live feed's commit log (how servers "
+        "on one database hear of each other's metric points) is kept after this server "
+        "read it; a server cut off from the database for longer tells its watchers they may "
+        "have missed points. PostgreSQL (LISTEN/NOTIFY) and SQLite ignore it "
+        "(default %(default)gs)",
+    )
+    parser.add_argument(
         "--no-auto-migrate",
         action="store_true",
         help="do not create or migrate the database's schema at start: refuse to start "
@@ -356,6 +378,7 @@ def serve(args: argparse.Namespace) -> None:
         db_pool_size=args.db_pool_size,
         db_read_url=args.db_read_url,
         auto_migrate=not args.no_auto_migrate,
+        feed_log_retention=args.feed_log_retention,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
         stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,

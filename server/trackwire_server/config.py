@@ -19,6 +19,9 @@ DB_POOL_EXTRA = 4
 DEFAULT_MAX_STREAMS = 64
 # Seconds a stream may keep the server waiting on its client (see admission.py).
 DEFAULT_STREAM_IDLE_TIMEOUT = 300.0
+# MariaDB/MySQL: seconds a row of the live feed's commit log is kept after a server read
+# it (database_feed.py).
+DEFAULT_FEED_LOG_RETENTION = 30.0
 
 
 class ConfigError(ValueError):
@@ -53,6 +56,10 @@ class ServerConfig:
     # Whether the server brings an older schema up to date at start; off (fleets: run
     # `trackwire db upgrade` once), it refuses to start on an older schema instead.
     auto_migrate: bool = True
+    # MariaDB/MySQL: seconds the live feed's commit log keeps a row after this server
+    # read it; a server cut off from the database for longer tells its watchers they may
+    # have missed points.
+    feed_log_retention: float = DEFAULT_FEED_LOG_RETENTION
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
     # Prefixes besides `artifacts` where experiments' artifacts may be
@@ -99,6 +106,10 @@ class ServerConfig:
             raise ValueError(
                 f"default_permission must be a PermissionLevel from 1 (NONE) to 5 (MANAGE), "
                 f"not {self.default_permission}"
+            )
+        if not self.feed_log_retention >= 1:
+            raise ValueError(
+                f"feed_log_retention must be at least 1 second, not {self.feed_log_retention}"
             )
         if not self.stream_idle_timeout > 0:
             raise ValueError(

@@ -1,7 +1,8 @@
 """The live metric feed: committed metric points, fanned out to WatchMetrics streams.
 
 The store calls `MetricFeed.publish` after each commit that stored points (it is
-one of `Store.metric_listeners`); each watcher has a bounded queue of
+one of `Store.metric_listeners`), and so does `database_feed` for the points other
+servers on the same database committed; each watcher has a bounded queue of
 its own, so a slow watcher never holds up a writer: when its queue is full it
 is told it overflowed and should re-read the histories.
 """
@@ -52,13 +53,21 @@ class Subscription:
         try:
             self._queue.put_nowait(update)
         except queue.Full:
-            self._overflowed = True
-            # Make room for the notice: the watcher re-reads anyway.
-            while True:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            self.missed()
+
+    def missed(self) -> None:
+        """Tells the watcher it may have missed points (it should re-read the
+        histories): what is waiting is dropped and the `overflowed` notice queued."""
+        if self._overflowed:
+            return
+        self._overflowed = True
+        # Make room for the notice: the watcher re-reads anyway.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(MetricUpdate(run_id="", key="", overflowed=True))
 
     def get(self, timeout: float) -> MetricUpdate | None:
@@ -123,6 +132,22 @@ class MetricFeed:
                 for watcher in watchers:
                     if not watcher.keys or key in watcher.keys:
                         watcher.offer(update)
+
+    def watched_runs(self) -> frozenset[str]:
+        """The runs someone watches now."""
+        if not self._by_run:
+            return frozenset()
+        with self._lock:
+            return frozenset(self._by_run)
+
+    def tell_missed(self) -> int:
+        """Tells every watcher it may have missed points (the server lost its feed from
+        the other servers for a while); returns how many were told."""
+        with self._lock:
+            watchers = {w for ws in self._by_run.values() for w in ws}
+        for watcher in watchers:
+            watcher.missed()
+        return len(watchers)
 
     def close(self) -> None:
         """Ends every subscription (the server is stopping)."""

@@ -453,11 +453,13 @@ class TrackingServiceServicer:
 
     def WatchMetrics(self, request, context):
         """Watches runs for new metric points: once they are committed (by
-        WriteMetrics, LogBatch or CreateRun), the server sends them, one message per
-        run and key of each committed write. The stream stays open until the
-        client cancels it; it carries only points written after it opened (read
-        the history first with BatchReadMetricHistory). A watcher that falls far
-        behind is sent a message with `overflowed` set and should re-read.
+        WriteMetrics, LogBatch or CreateRun, through this server or another one on
+        the same database), the server sends them, one message per run and key of
+        each committed write. The stream stays open until the client cancels it; it
+        carries only points written after it opened (read the history first with
+        BatchReadMetricHistory). A watcher that falls far behind, or whose server
+        lost touch with the other servers' writes for a moment, is sent a message
+        with `overflowed` set and should re-read.
 
         Once the watch is registered, before any point, the server sends the
         response headers (initial metadata) with `trackwire-watch-live: 1`: every

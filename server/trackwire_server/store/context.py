@@ -12,12 +12,21 @@ import peewee
 
 from trackwire_server.store import unit_of_work
 from trackwire_server.store.connecting import is_sqlite
+from trackwire_server.store.feed_announcements import ChunkSlices, FeedAnnouncements
 from trackwire_server.store.statement_cache import RenderedQueries
 
 T = TypeVar("T")
 
-# {run_id: {key: (steps, timestamps, values)}}: the metric points a unit of work stored.
-Written = dict[str, dict[str, tuple]]
+
+class Written(dict):
+    """{run_id: {key: (steps, timestamps, values)}}: the metric points a unit of work
+    stored; and in `slices`, where they are ({run_id: [(chunk_id, offset, count)]}), for
+    the feed across servers (filled only where other servers may watch: not on SQLite,
+    nor for runs created by the unit, which nobody can be watching yet)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slices: ChunkSlices = {}
 
 
 class StoreContext:
@@ -40,6 +49,8 @@ class StoreContext:
         # Called after each commit that stored metric points, with a `Written`; the
         # server's live feed.
         self.metric_listeners: list[Callable[[Written], None]] = []
+        # The other servers on the same database hear of committed points from here.
+        self.feed = FeedAnnouncements(db)
 
     def write(self, work: Callable[[], T]) -> T:
         """`work()` as one unit of work that writes."""
@@ -53,7 +64,10 @@ class StoreContext:
 
     def announce(self, written: Written) -> None:
         """Tells the listeners about the points of `written` once the unit of work that
-        stores them has committed (never if it rolls back)."""
+        stores them has committed (never if it rolls back); and, in its transaction, the
+        other servers on the database (`feed_announcements`)."""
+        if written.slices:
+            self.feed.record(written.slices)
         if written and self.metric_listeners:
             listeners = list(self.metric_listeners)
             self.db.after_commit(lambda: [listener(written) for listener in listeners])

@@ -12,8 +12,9 @@ import peewee
 
 from trackwire_server.errors import InvalidArgument, NotFound, SequenceGap
 from trackwire_server.limits import LIMITS
-from trackwire_server.store import metric_codec
-from trackwire_server.store.context import StoreContext
+from trackwire_server.store import metric_codec, statistics
+from trackwire_server.store.context import StoreContext, Written
+from trackwire_server.store.feed_announcements import ChunkSlices
 from trackwire_server.store.inserts import bulk_insert, upsert_latest
 from trackwire_server.store.metric_points import (
     MERGE_BATCHES_BELOW,
@@ -27,7 +28,8 @@ from trackwire_server.store.records import MetricPointColumns
 from trackwire_server.store.rows import run_row, writable_run
 from trackwire_server.store.unit_of_work import RetryTransaction, for_update
 from trackwire_server.store.validation import check_length, check_lookup_key, check_run_id
-from trackwire_server.store.writes import Columns, columns_series, now_ms, slices
+from trackwire_server.store.writes import Columns, columns_series, now_ms
+from trackwire_server.store.writes import slices as slices_of
 
 
 class MetricHistory:
@@ -40,20 +42,24 @@ class MetricHistory:
 
     # -- writing -----------------------------------------------------------------
 
-    def append(self, run, series: dict[str, Columns]) -> None:
+    def append(self, run, series: dict[str, Columns]) -> list[tuple[int, int, int]]:
         """Stores points per key of `run` (its row, locked, inside the caller's unit of
-        work) and moves latest_metrics forward."""
+        work) and moves latest_metrics forward. Returns where the points went, as
+        (chunk_id, offset, count) slices, when other servers may read them (not on
+        SQLite: [])."""
         run_id = run.run_id
-        self._store_chunks(run_id, series)
+        slices = self._store_chunks(run_id, series)
         latest = [
             latest_row(run.experiment_id, run_id, key, latest_point(*columns))
             for key, columns in series.items()
         ]
         upsert_latest(self.t.LatestMetric, latest)
+        return slices
 
-    def _store_chunks(self, run_id: str, series: dict[str, Columns]) -> None:
+    def _store_chunks(self, run_id: str, series: dict[str, Columns]) -> list[tuple[int, int, int]]:
         """One chunk per key; a key's few points are appended to its last chunk while that
-        is small too (see MERGE_BATCHES_BELOW)."""
+        is small too (see MERGE_BATCHES_BELOW). Returns the slices written (see
+        `append`)."""
         C = self.t.MetricChunk
         param = peewee.SQL(self.db.param)
         queries = self.ctx.queries
@@ -70,15 +76,17 @@ class MetricHistory:
                 C.chunk_id.in_(last) & (C.point_count < param)
             )
 
-        for keys in slices(small, 500):
+        for keys in slices_of(small, 500):
             sql = queries.sql(("chunk_tails", len(keys)), functools.partial(tails_query, len(keys)))
             rows = self.db.execute_sql(sql, (run_id, *keys, MERGE_BELOW_POINTS)).fetchall()
             tails.update((key, (chunk_id, data)) for chunk_id, key, data in rows)
         inserts = []
+        slices: dict[str, tuple[int, int, int]] = {}  # by key
         for key, columns in series.items():
             if key in tails:
                 chunk_id, data = tails[key]
                 old = metric_codec.decode(bytes(data))
+                slices[key] = (chunk_id, len(old[0]), len(columns[0]))
                 columns = tuple(np.concatenate((a, b)) for a, b in zip(old, columns, strict=True))
             fields = chunk_fields(*columns)
             if key in tails:
@@ -100,7 +108,35 @@ class MetricHistory:
                 )
             else:
                 inserts.append({"run_id": run_id, "key": key, **fields})
+        if not self.ctx.feed.enabled:
+            bulk_insert(C, inserts)
+            return []
+        # The feed across servers needs the new chunks' ids.
+        counts = {row["key"]: row["point_count"] for row in inserts}
+        if self.ctx.feed.kind == "postgresql":
+            for rows in peewee.chunked(inserts, 200):
+                returned = C.insert_many(rows).returning(C.chunk_id, C.key).tuples().execute()
+                slices.update((key, (chunk_id, 0, counts[key])) for chunk_id, key in returned)
+            statistics.wrote(C, len(inserts))
+            return [slices[key] for key in series if key in slices]
         bulk_insert(C, inserts)
+
+        # MySQL returns no ids for a multi-row insert; the run's row lock is held, so the
+        # highest chunk id of each of these keys is the one just inserted.
+        def new_ids_query(n):
+            return (
+                C.select(C.key, peewee.fn.MAX(C.chunk_id))
+                .where((C.run_id == param) & C.key.in_(peewee.SQL(self.ctx.placeholders(n))))
+                .group_by(C.key)
+            )
+
+        for part in slices_of(list(counts), 500):
+            sql = queries.sql(
+                ("new_chunk_ids", len(part)), functools.partial(new_ids_query, len(part))
+            )
+            rows = self.db.execute_sql(sql, (run_id, *part)).fetchall()
+            slices.update((key, (chunk_id, 0, counts[key])) for key, chunk_id in rows)
+        return [slices[key] for key in series if key in slices]
 
     def write_points(
         self, writer_id: str, sequence_number: int, run_id: str, points: MetricPointColumns
@@ -118,7 +154,7 @@ class MetricHistory:
         if sequence_number <= 0:
             raise InvalidArgument("sequence_number must be positive")
         check_run_id("run_id", run_id)
-        groups = {run_id: columns_series(points, "points.")}
+        series = columns_series(points, "points.")
 
         def work():
             W = self.t.WriterProgress
@@ -132,8 +168,10 @@ class MetricHistory:
                     f"{last + 1}: the next batch must have number {last + 1}",
                     expected=last + 1,
                 )
-            for run_id, series in groups.items():
-                self.append(writable_run(self.ctx, run_id, "run_id"), series)
+            written = Written({run_id: series})
+            slices = self.append(writable_run(self.ctx, run_id, "run_id"), series)
+            if slices:
+                written.slices[run_id] = slices
             ts = now_ms()
             if progress is None:
                 try:
@@ -146,7 +184,7 @@ class MetricHistory:
                 W.update(sequence_number=sequence_number, update_time=ts).where(
                     W.writer_id == writer_id
                 ).execute()
-            self.ctx.announce(groups)
+            self.ctx.announce(written)
             return False, sequence_number + 1
 
         return self.ctx.write(work)
@@ -247,6 +285,43 @@ class MetricHistory:
             order = np.lexsort((timestamps, steps))
             steps, timestamps, values = steps[order], timestamps[order], values[order]
         return steps, timestamps, values
+
+    def read_slices(self, announced: list[ChunkSlices]) -> list[Written]:
+        """The points of announced chunk slices (`feed_announcements`), one `Written`
+        per announcement, in order: {run_id: {key: (steps, timestamps, values)}}. A slice
+        whose chunk is gone (its run was purged) is left out. One query for all."""
+        C = self.t.MetricChunk
+        wanted = sorted(
+            {ref[0] for slices in announced for refs in slices.values() for ref in refs}
+        )
+
+        def work():
+            found = {}
+            for part in slices_of(wanted, 500):
+                query = C.select(C.chunk_id, C.run_id, C.key, C.data).where(C.chunk_id.in_(part))
+                found.update((row[0], row[1:]) for row in query.tuples())
+            return found
+
+        rows = self.ctx.read(work) if wanted else {}
+        decoded: dict[int, tuple[str, str, Columns]] = {}
+        result = []
+        for slices in announced:
+            written = Written()
+            for run_id, refs in slices.items():
+                for chunk_id, offset, count in refs:
+                    if chunk_id not in decoded:
+                        if chunk_id not in rows:
+                            continue
+                        chunk_run, key, data = rows[chunk_id]
+                        decoded[chunk_id] = (chunk_run, key, metric_codec.decode(bytes(data)))
+                    chunk_run, key, columns = decoded[chunk_id]
+                    if chunk_run != run_id or offset + count > len(columns[0]):
+                        continue  # not what was announced: the chunk was replaced
+                    points = tuple(c[offset : offset + count] for c in columns)
+                    written.setdefault(run_id, {})[key] = points
+            if written:
+                result.append(written)
+        return result
 
     def iter_metric_history(
         self, run_id: str, key: str, start_step: int | None, end_step: int | None, chunk_size: int

@@ -65,7 +65,7 @@ class Runs:
         checked = new.checked()
 
         def work():
-            written: Written = {}
+            written = Written()
             experiment = writable_experiment(self.ctx, experiment_id)
             existing = None
             if run_id:
@@ -98,7 +98,7 @@ class Runs:
             raise InvalidArgument("requests: a run_id appears twice")
 
         def work():
-            written: Written = {}
+            written = Written()
             experiment = writable_experiment(self.ctx, experiment_id)
             R = self.t.Run
             for chunk in peewee.chunked(chosen, 500):
@@ -310,7 +310,7 @@ class Runs:
         batch = Batch.checked(metrics, params, tags, columns=metric_columns)
 
         def work():
-            written: Written = {}
+            written = Written()
             self._write_batch(writable_run(self.ctx, run_id), batch, written)
             self.ctx.announce(written)
 
@@ -325,8 +325,10 @@ class Runs:
             self._upsert_tags(run_id, batch.tags)
         if batch.has_metrics:
             series = batch.series()
-            self.metrics.append(run, series)
+            slices = self.metrics.append(run, series)
             written[run_id] = series
+            if slices:
+                written.slices[run_id] = slices
 
     def _insert_params(self, run_id: str, params: dict[str, str]) -> None:
         """Params are write-once: a key logged again with its value is a no-op, with

@@ -346,7 +346,28 @@ class PermissionGrant(Model):
 
 
 AUTH_TABLES = (User, ApiToken, Team, TeamMember, PermissionGrant)
-ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES, *AUTH_TABLES)
+
+
+# -- the live feed's commit log (migration 5) -------------------------------------------
+
+
+class MetricCommitLog(Model):
+    """One row per committed unit of work that stored metric points, written in its own
+    transaction: how servers on MariaDB/MySQL learn of each other's points
+    (`feed_announcements`; PostgreSQL uses NOTIFY instead, SQLite has one server).
+    `payload` names the runs and the chunk slices that hold the new points; `origin`
+    is the writing server's instance id. Trimmed as it goes by the servers polling it."""
+
+    commit_id = BigAutoField()
+    origin = CharField(max_length=32)
+    payload = ChunkDataField()
+
+    class Meta:
+        table_name = "metric_commit_log"
+
+
+FEED_TABLES = (MetricCommitLog,)
+ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES, *AUTH_TABLES, *FEED_TABLES)
 
 
 def _mysql_collation(db: peewee.Database) -> str:
@@ -407,9 +428,14 @@ def _create_v4(db: peewee.Database, tables: SimpleNamespace) -> None:
     db.create_tables([getattr(tables, t.__name__) for t in AUTH_TABLES], safe=True)
 
 
+def _create_v5(db: peewee.Database, tables: SimpleNamespace) -> None:
+    """The live feed's commit log (used on MariaDB/MySQL)."""
+    db.create_tables([getattr(tables, t.__name__) for t in FEED_TABLES], safe=True)
+
+
 # version -> migration. A migration runs in one transaction (where the database
 # allows DDL in transactions) and may use playhouse.migrate.
-MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3, 4: _create_v4}
+MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3, 4: _create_v4, 5: _create_v5}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

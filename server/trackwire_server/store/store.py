@@ -58,6 +58,8 @@ class Store:
         self.identities = Identities(self.context)
         self.grants = Grants(self.context)
         self.purges = Purges(self.context)
+        # The feed across servers: announcements made and heard (not on SQLite).
+        self.feed = self.context.feed
         self._checkpoints = None
         self._statistics = None  # PostgreSQL: ANALYZE after bulk writes (statistics.py)
         # Where the reading RPCs read: this Store, or a ReadRouting between it and a
