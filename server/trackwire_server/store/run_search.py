@@ -10,6 +10,7 @@ otherwise the sort key's index is walked and the walk stops after a page.
 from __future__ import annotations
 
 import functools
+import time
 
 import peewee
 
@@ -34,6 +35,11 @@ from trackwire_server.store.search_queries import (
 # terms matching fewer than SELECTIVE_RUNS * PAIRED_FACTOR each (see _candidates).
 SELECTIVE_RUNS = 500
 PAIRED_FACTOR = 4
+# How long a probe's count is reused by the same search (a page refreshed, a dashboard
+# polling, the next page): the count only picks the plan, never the rows, so a stale one
+# can cost speed but not correctness. Bounded to PROBE_CACHE_SIZE searches' terms.
+PROBE_TTL_SECONDS = 10.0
+PROBE_CACHE_SIZE = 4096
 
 _UNCHECKED = object()
 
@@ -82,6 +88,7 @@ class RunSearch:
         self.experiments = experiments
         self._queries = ctx.queries
         self._checked_filters: dict[str, Node | None] = {}
+        self._probe_counts: dict[tuple, tuple[int, float]] = {}
 
     def search_runs(
         self,
@@ -170,7 +177,7 @@ class RunSearch:
                 matching = self._term_runs(term, ids).limit(cap)
                 return matching.select_from(peewee.fn.COUNT(peewee.SQL("*")))
 
-            (count,) = self._queries.fetch((*search.key, "probe", i, cap), probe)[0]
+            count = self._probe_count((*search.key, "probe", i, cap), probe)
             if count < cap:
                 probed.append((count, i))
         if not probed or (min(c for c, _ in probed) >= SELECTIVE_RUNS and len(probed) < 2):
@@ -180,6 +187,18 @@ class RunSearch:
         rest = [term for i, term in enumerate(terms) if i not in used]
         rest_tree = And(tuple(rest)) if len(rest) > 1 else rest[0] if rest else None
         return [terms[i] for _, i in probed], rest_tree
+
+    def _probe_count(self, key: tuple, probe) -> int:
+        """The probe's count, reused for PROBE_TTL_SECONDS (see PROBE_TTL_SECONDS)."""
+        now = time.monotonic()
+        cached = self._probe_counts.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        (count,) = self._queries.fetch(key, probe)[0]
+        if len(self._probe_counts) >= PROBE_CACHE_SIZE:
+            self._probe_counts.clear()
+        self._probe_counts[key] = (count, now + PROBE_TTL_SECONDS)
+        return count
 
     @staticmethod
     def _indexed_term(term) -> bool:
