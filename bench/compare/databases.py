@@ -51,6 +51,15 @@ def with_name(url: str, database: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + database))
 
 
+def without_password(url: str) -> str:
+    """`url` as it may be printed and saved: a password replaced by ***."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def mlflow_database(url: str) -> str:
     """MLflow's database beside Trackwire's `url` (same server, name + MLFLOW_SUFFIX)."""
     return with_name(url, name(url) + MLFLOW_SUFFIX)

@@ -569,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     options = [f"--db {args.db}"] if not on_sqlite else []
+    if args.db_url:
+        options.append(f"--db-url {databases.without_password(args.db_url)}")
     if not on_sqlite and args.servers != DB_FLEETS:
         options.append(f"--servers {','.join(map(str, args.servers))}")
     if args.repeats != 1:
