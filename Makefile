@@ -88,7 +88,9 @@ bench: venv
 
 # Trackwire against MLflow, Aim and W&B offline, side by side (bench/README.md). Creates the
 # peers' pinned venvs under bench/.venvs/, writes bench/results/compare.*, rewrites the README's
-# Performance table. BENCH_COMPARE_ARGS='--repeats 2' repeats every workload A/B/A/B.
+# Performance table. BENCH_COMPARE_ARGS='--repeats 2' repeats every workload A/B/A/B;
+# BENCH_COMPARE_ARGS='--db postgresql' (or mysql) runs both on that database, W6 over 1 and 3
+# servers, into bench/results/compare-<db>.* (README untouched).
 bench-compare: venv
 	$(PY) bench/compare/main.py $(BENCH_COMPARE_ARGS)
 

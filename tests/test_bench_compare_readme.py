@@ -41,3 +41,31 @@ def test_update_rewrites_only_between_the_markers(tmp_path):
     assert "stale table" not in text
     with open(os.path.join(RESULTS, report.MARKDOWN_NAME)) as f:
         assert f.read().strip() in text
+
+
+def test_a_database_run_writes_its_own_files_without_the_peers_that_keep_none(tmp_path):
+    """`--db postgresql` (issue #15): its results go to compare-postgresql.*, never to the
+    files the README's table is made of, without Aim, W&B and the raw SQLite rows, and with
+    W6 over each fleet after W6's own rows."""
+    with open(os.path.join(RESULTS, report.JSON_NAME)) as f:
+        results = json.load(f)
+    w6 = results["runs"]["trackwire"]["W6"]
+    results.update(db="postgresql", db_server="PostgreSQL 15", fleets=[1, 3])
+    results["runs"]["trackwire"]["W6x3"] = [dict(r, points_per_s=2 * r["points_per_s"]) for r in w6]
+    results["runs"]["mlflow"]["W6x3"] = results["runs"]["mlflow"]["W6"]
+    results["rows"] = report.table_rows(results)
+
+    paths = report.write(results, str(tmp_path))
+
+    assert sorted(os.path.basename(p) for p in paths) == [
+        "compare-postgresql.json",
+        "compare-postgresql.md",
+        "compare-postgresql.png",
+    ]
+    text = (tmp_path / "compare-postgresql.md").read_text()
+    assert "both on PostgreSQL 15" in text
+    assert "Aim" not in text and "W&B" not in text and "raw SQLite" not in text
+    workloads = [r["what"] for r in results["rows"] if r["workload"] == "W6"]
+    assert workloads[2].startswith("8 processes as above over 3 Trackwire servers")
+    scaling = next(r for r in results["rows"] if r["what"].startswith("3 servers against 1"))
+    assert abs(scaling["trackwire"] - 2) < 1e-9

@@ -311,7 +311,77 @@ def table_rows(r: dict) -> list[dict]:
             lower_is_better=True,
         ),
     ]
+    if r.get("db", "sqlite") != "sqlite":
+        rows = db_rows(r, rows)
     return rows
+
+
+PEERS_WITHOUT_DATABASE = ("Aim", "W&B offline", "raw SQLite")
+
+
+def db_rows(r: dict, rows: list[dict]) -> list[dict]:
+    """A --db run's rows: without the peers that keep no database (Aim, W&B offline, the
+    raw SQLite ceiling), with W6 over each fleet (--servers) after W6's own rows."""
+    tw, ml = r["runs"]["trackwire"], r["runs"]["mlflow"]
+    rows = [
+        rw
+        for rw in rows
+        if rw["peer_name"] not in PEERS_WITHOUT_DATABASE and not rw["what"].startswith("vs the")
+    ]
+    fleet_rows = []
+    for size in r.get("fleets", []):
+        if size == 1:
+            continue
+        key = f"W6x{size}"
+        failed_tw = median_of(tw.get(key), "failed_calls")
+        fleet_rows += [
+            row(
+                "W6",
+                f"{w.W6_PROCESSES} processes as above over {size} Trackwire servers on the one "
+                f"database (writer i to server i mod {size}); MLflow --workers {size}",
+                "points/s",
+                median_of(tw.get(key), "points_per_s"),
+                median_of(ml.get(key), "points_per_s"),
+                target=30,
+                also=failed_tw == 0,
+                also_text="and 0 failed calls",
+                short=f"W6 8 writers, {size} servers",
+            ),
+            {
+                **row(
+                    "W6",
+                    f"failed calls, {size} servers",
+                    "calls",
+                    failed_tw,
+                    median_of(ml.get(key), "failed_calls"),
+                ),
+                "target": "0 (Trackwire)",
+                "result": "PASS" if failed_tw == 0 else "FAIL",
+            },
+            {  # (two scalings side by side: no ratio between them)
+                **row(
+                    "W6",
+                    f"{size} servers against 1, each system against itself (Trackwire: {size} "
+                    f"servers / 1; MLflow: {size} workers / 1)",
+                    "x",
+                    ratio_of(
+                        median_of(tw.get(key), "points_per_s"),
+                        median_of(tw.get("W6"), "points_per_s"),
+                    ),
+                    ratio_of(
+                        median_of(ml.get(key), "points_per_s"),
+                        median_of(ml.get("W6"), "points_per_s"),
+                    ),
+                ),
+                "ratio": None,
+            },
+        ]
+    last_w6 = max((i for i, rw in enumerate(rows) if rw["workload"] == "W6"), default=len(rows) - 1)
+    return rows[: last_w6 + 1] + fleet_rows + rows[last_w6 + 1 :]
+
+
+def ratio_of(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
 
 
 def stored_points(r: dict, system: str) -> int:
@@ -366,9 +436,18 @@ HEADERS = ["workload", "Trackwire", "MLflow (or peer)", "ratio", "target", "resu
 
 def heading(r: dict) -> list[str]:
     m, v = r["machine"], r["versions"]
+    if r.get("db", "sqlite") != "sqlite":
+        first = (
+            f"Trackwire {v['trackwire']} ({r['revision']}) against MLflow {v['mlflow']}, both on "
+            f"{r['db_server']} (a database each, one server), {m['date']}"
+        )
+    else:
+        first = (
+            f"Trackwire {v['trackwire']} ({r['revision']}) against MLflow {v['mlflow']}, "
+            f"Aim {v['aim']}, W&B {v['wandb']} (offline), {m['date']}"
+        )
     lines = [
-        f"Trackwire {v['trackwire']} ({r['revision']}) against MLflow {v['mlflow']}, "
-        f"Aim {v['aim']}, W&B {v['wandb']} (offline), {m['date']}",
+        first,
         f"machine: {m['nproc']} cores, {m['cpu']}; Python {m['python']}; {m['platform']}",
         f"command: {r['command']}; wall time {r['wall_s']:.0f} s (peer venvs: "
         + ", ".join(f"{k} {s:.0f} s" for k, s in r["install_s"].items())
@@ -379,6 +458,56 @@ def heading(r: dict) -> list[str]:
     if r.get("partial"):
         lines.append("PARTIAL RUN (some workloads or systems only): not the published figures")
     return lines
+
+
+def cpu_rows(r: dict) -> list[list[str]]:
+    """Who used the CPU in each W6 run's timed window (servers.CpuSampler, between the
+    samples around it; the writers' own CPU time as they measured it): CPU seconds per group
+    and as a share of the machine's capacity (cores x wall time); "machine busy" includes
+    whatever else ran on the machine meanwhile."""
+    out = []
+    for key in ["W6", *(f"W6x{n}" for n in r.get("fleets", []) if n > 1)]:
+        for system, label in (("trackwire", "Trackwire"), ("mlflow", "MLflow")):
+            for result in r["runs"].get(system, {}).get(key) or []:
+                cpu = (result or {}).get("cpu")
+                if not cpu:
+                    continue
+                capacity = cpu["cores"] * cpu["wall_s"]
+                size = 1 if key == "W6" else int(key[3:])
+                writers = result.get("writers_cpu_s", cpu.get("client_s", 0.0))
+                parts = [("clients (8 writers)", writers)]
+                own = "trackwire servers" if system == "trackwire" else "mlflow server"
+                parts.append((own, cpu["groups"].get(own, 0.0)))
+                parts += [(g, s) for g, s in cpu["groups"].items() if g.startswith("database")]
+                text = ", ".join(f"{g} {s:.1f} s ({s / capacity:.0%})" for g, s in parts)
+                out.append(
+                    [
+                        f"W6 {label}, {size} {'server' if system == 'trackwire' else 'worker'}"
+                        + ("s" if size > 1 else ""),
+                        f"{cpu['wall_s']:.1f} s",
+                        f"{cpu['machine_busy_s']:.1f} s ({cpu['machine_busy_s'] / capacity:.0%})",
+                        text,
+                    ]
+                )
+    return out
+
+
+CPU_HEADERS = ["run", "wall", "machine busy (of cores x wall)", "CPU by process group"]
+
+
+def cpu_lines(r: dict) -> list[str]:
+    rows = cpu_rows(r) if r.get("db", "sqlite") != "sqlite" else []
+    if not rows:
+        return []
+    return [
+        "",
+        "CPU during W6 (seconds of CPU, share of cores x wall time; the database's groups "
+        "include other users of the shared server):",
+        "",
+        "| " + " | ".join(CPU_HEADERS) + " |",
+        "|---|---:|---:|---|",
+        *("| " + " | ".join(rw) + " |" for rw in rows),
+    ]
 
 
 def print_report(r: dict) -> None:
@@ -405,6 +534,8 @@ def print_report(r: dict) -> None:
     print()
     print("ratio: how many times better Trackwire is (rates: Trackwire / peer; times, sizes,")
     print("memory: peer / Trackwire)")
+    for line in cpu_lines(r):
+        print(line)
     for error in r["errors"]:
         print(f"BROKE: {error.splitlines()[0]}")
 
@@ -419,6 +550,7 @@ def markdown(r: dict) -> str:
         "ratio: how many times better Trackwire is (rates: Trackwire / peer; times, sizes, "
         "memory: peer / Trackwire).",
     ]
+    out += cpu_lines(r)
     out += [f"BROKE: {e.splitlines()[0]}" for e in r["errors"]]
     return "\n".join(out) + "\n"
 
@@ -451,9 +583,14 @@ def chart(r: dict, path: str) -> bool:
     ax.axvline(1, color="grey", linewidth=0.8)
     ax.set_xlabel("times better than the peer (log scale); green PASS, red FAIL")
     m, v = r["machine"], r["versions"]
+    peers = (
+        f"on {r['db_server']}"
+        if r.get("db", "sqlite") != "sqlite"
+        else f"(W1 also Aim {v['aim']}, W&B {v['wandb']} offline)"
+    )
     ax.set_title(
-        f"Trackwire {v['trackwire']} vs MLflow {v['mlflow']} (W1 also Aim {v['aim']}, "
-        f"W&B {v['wandb']} offline)\n{m['nproc']} cores, {m['cpu']}, {m['date'][:10]}",
+        f"Trackwire {v['trackwire']} vs MLflow {v['mlflow']} {peers}\n"
+        f"{m['nproc']} cores, {m['cpu']}, {m['date'][:10]}",
         fontsize=9,
     )
     ax.legend(loc="lower right", fontsize=8)
@@ -464,11 +601,14 @@ def chart(r: dict, path: str) -> bool:
 
 
 def write(r: dict, directory: str) -> list[str]:
-    """compare.json, compare.md and compare.png in `directory` (a scaled run: with a
-    `-scaled` suffix, a run of some workloads or systems with `-partial`, so the published
-    files are never replaced by a trial run)."""
+    """compare.json, compare.md and compare.png in `directory` (a run on PostgreSQL or
+    MySQL: compare-postgresql.*, compare-mysql.*; a scaled run: with a `-scaled` suffix,
+    a run of some workloads or systems with `-partial`, so the published files are never
+    replaced by a trial run)."""
     os.makedirs(directory, exist_ok=True)
-    suffix = "-scaled" if r["scale"] != 1 else "-partial" if r.get("partial") else ""
+    db = r.get("db", "sqlite")
+    suffix = "" if db == "sqlite" else f"-{db}"
+    suffix += "-scaled" if r["scale"] != 1 else "-partial" if r.get("partial") else ""
     paths = [
         os.path.join(directory, name.replace(".", f"{suffix}.", 1))
         for name in (JSON_NAME, MARKDOWN_NAME, CHART_NAME)

@@ -189,7 +189,9 @@ def w5(args: dict) -> dict:
 
 
 def w6_writer(index: int, args: dict):
-    client = TrackwireClient(args["uri"])
+    # Over a fleet (args["uris"], bench-compare --servers): writer i talks to server i mod N.
+    uris = args.get("uris") or [args["uri"]]
+    client = TrackwireClient(uris[index % len(uris)])
     experiment_id = client.get_experiment_by_name(args["experiment"]).experiment_id
     run_id = client.create_run(experiment_id).info.run_id
 

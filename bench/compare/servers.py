@@ -1,13 +1,20 @@
-"""The two servers of `make bench-compare` and the memory of their process trees.
+"""The two servers of `make bench-compare`, the memory of their process trees, and who
+used the CPU.
 
-- `trackwire server` (the project's .venv) on a SQLite file and a local artifact folder;
+- `trackwire server` (the project's .venv) on a SQLite file (or, with `db_url`, a
+  PostgreSQL or MariaDB database) and a local artifact folder; several of them on one
+  database for W6 over a fleet (`--servers`);
 - `mlflow server --backend-store-uri sqlite:///... --default-artifact-root ... --host
   127.0.0.1 --port <free> --workers 1` (MLflow's venv), as WORKLOADS.md ran it, plus
-  `--artifacts-destination` for the proxied artifacts of W7 (`mlflow-artifacts:/`).
+  `--artifacts-destination` for the proxied artifacts of W7 (`mlflow-artifacts:/`); with
+  `backend_uri` on PostgreSQL or MariaDB, and `workers` N beside a fleet of N.
 
 `TreeMemory` samples the resident memory of every process under a server (the server and
 all its descendants) from /proc, a few times a second: the peak of the tree's sum, and
 each process's peak (its VmHWM where still alive, else the sampled peak).
+
+`CpuSampler` adds up, while one workload runs, the CPU time of groups of processes (the
+servers' trees, the database server's processes) from /proc, and the machine's busy time.
 """
 
 from __future__ import annotations
@@ -41,10 +48,12 @@ class Server:
 
     name = ""
 
-    def __init__(self, command: list[str], workdir: str, env: dict | None = None):
+    def __init__(
+        self, command: list[str], workdir: str, env: dict | None = None, log_name: str = ""
+    ):
         self.workdir = workdir
         self.command = command
-        self.log_path = os.path.join(workdir, f"{self.name}-server.log")
+        self.log_path = os.path.join(workdir, log_name or f"{self.name}-server.log")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -76,14 +85,23 @@ class Server:
 class TrackwireServer(Server):
     name = "trackwire"
 
-    def __init__(self, venv_bin: str, workdir: str, extra_args: list[str] = ()):
-        self.db_path = os.path.join(workdir, "trackwire.db")
+    def __init__(
+        self,
+        venv_bin: str,
+        workdir: str,
+        extra_args: list[str] = (),
+        db_url: str | None = None,
+        index: int = 0,
+    ):
+        """`db_url`: a PostgreSQL or MySQL URL (default: a SQLite file in `workdir`, whose
+        path is `db_path`); `index` tells the servers of a fleet apart (their logs)."""
+        self.db_path = None if db_url else os.path.join(workdir, "trackwire.db")
         super().__init__(
             [
                 os.path.join(venv_bin, "trackwire"),
                 "server",
                 "--db",
-                f"sqlite:///{self.db_path}",
+                db_url or f"sqlite:///{self.db_path}",
                 "--artifacts",
                 os.path.join(workdir, "trackwire-artifacts"),
                 "--host",
@@ -97,6 +115,7 @@ class TrackwireServer(Server):
                 *extra_args,
             ],
             workdir,
+            log_name=f"trackwire-server-{index}.log" if index else "",
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -114,15 +133,25 @@ class TrackwireServer(Server):
 class MlflowServer(Server):
     name = "mlflow"
 
-    def __init__(self, venv_bin: str, workdir: str, env: dict):
-        self.db_path = os.path.join(workdir, "mlflow.db")
+    def __init__(
+        self,
+        venv_bin: str,
+        workdir: str,
+        env: dict,
+        backend_uri: str | None = None,
+        workers: int = 1,
+    ):
+        """`backend_uri`: a SQLAlchemy URL of a PostgreSQL or MySQL database (default: a
+        SQLite file in `workdir`, whose path is `db_path`); `workers`: uvicorn's worker
+        processes."""
+        self.db_path = None if backend_uri else os.path.join(workdir, "mlflow.db")
         self.port = free_port()
         super().__init__(
             [
                 os.path.join(venv_bin, "mlflow"),
                 "server",
                 "--backend-store-uri",
-                f"sqlite:///{self.db_path}",
+                backend_uri or f"sqlite:///{self.db_path}",
                 "--default-artifact-root",
                 os.path.join(workdir, "mlflow-artifacts"),
                 "--artifacts-destination",
@@ -132,10 +161,11 @@ class MlflowServer(Server):
                 "--port",
                 str(self.port),
                 "--workers",
-                "1",
+                str(workers),
             ],
             workdir,
             env,
+            log_name=f"mlflow-server-{workers}-workers.log",
         )
         self.uri = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + START_TIMEOUT
@@ -286,3 +316,123 @@ class TreeMemory:
                     for pid, peak in sorted(self.peak_by_pid.items())
                 ],
             }
+
+
+# -- CPU --------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_SAMPLE_EVERY = 0.1
+CPU_MEMBERS_EVERY = 1.0
+
+
+def processes_named(names: tuple[str, ...]) -> list[int]:
+    """Every process whose comm is one of `names`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() in names:
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def children_cpu_ticks() -> int:
+    """This process's reaped children's CPU (cutime + cstime): a runner's, with the writer
+    processes it joined, once it has been waited for."""
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already in user
+    return total - idle, total
+
+
+class CpuSampler:
+    """The CPU seconds each group of processes used while a workload ran, and in its timed
+    window.
+
+    `groups` maps a name to a function returning the group's pids now (e.g. a server's
+    tree, a database's backends). Every CPU_SAMPLE_EVERY seconds the sampler reads each
+    group's processes' CPU ticks and the machine's busy ticks (/proc/stat), stamped with the
+    machine's monotonic clock, which the runners' processes read too: `result(start, end)`
+    gives each group's CPU between the samples around that window (a process first seen
+    inside it counts whole, one that ended counts up to its last sample). The client's CPU
+    over the whole call, the runner's process tree, is exact: the growth of this process's
+    reaped children's time (`children_cpu_ticks`), read after the runner was waited for.
+    The machine is shared: its busy time beyond the groups' is someone else's."""
+
+    def __init__(self, groups: dict):
+        self.groups = groups
+        self.samples: list[tuple[float, int, dict]] = []  # (time, machine busy, ticks)
+        self._members: list[tuple[str, int]] = []
+        self._members_at = -1e9
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._children = children_cpu_ticks()
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample(refresh=True)
+        self.client_s = (children_cpu_ticks() - self._children) / CLOCK_TICKS
+
+    def _run(self) -> None:
+        while not self._stop.wait(CPU_SAMPLE_EVERY):
+            self.sample()
+
+    def sample(self, refresh: bool = False) -> None:
+        now = time.monotonic()
+        if refresh or now - self._members_at >= CPU_MEMBERS_EVERY:  # (scanning /proc costs)
+            self._members = [(g, pid) for g, pids in self.groups.items() for pid in pids()]
+            self._members_at = now
+        ticks = {}
+        for group, pid in self._members:
+            value = cpu_ticks(pid)
+            if value:
+                ticks[(group, pid)] = value
+        self.samples.append((time.monotonic(), machine_ticks()[0], ticks))
+
+    def result(self, start: float | None = None, end: float | None = None) -> dict:
+        """{"wall_s", "cores", "machine_busy_s", "groups": {name: seconds}} between the
+        samples around [start, end] (default: the whole call), and "call": the same for
+        the whole call with "client_s"."""
+        whole = self._between(0, len(self.samples) - 1)
+        whole["client_s"] = self.client_s
+        if start is None or end is None:
+            return dict(whole, call=whole)
+        first = max((i for i, s in enumerate(self.samples) if s[0] <= start), default=0)
+        last = min(
+            (i for i, s in enumerate(self.samples) if s[0] >= end), default=len(self.samples) - 1
+        )
+        return dict(self._between(first, last), call=whole)
+
+    def _between(self, first: int, last: int) -> dict:
+        t0, busy0, ticks0 = self.samples[first]
+        t1, busy1, _ = self.samples[last]
+        seen: dict[tuple[str, int], int] = {}
+        for _t, _busy, ticks in self.samples[first : last + 1]:
+            seen.update(ticks)
+        groups = dict.fromkeys(self.groups, 0.0)
+        for (group, pid), value in seen.items():
+            groups[group] += (value - ticks0.get((group, pid), 0)) / CLOCK_TICKS
+        return {
+            "wall_s": t1 - t0,
+            "cores": os.cpu_count(),
+            "machine_busy_s": (busy1 - busy0) / CLOCK_TICKS,
+            "groups": groups,
+        }

@@ -144,11 +144,13 @@ def check(ok: bool, message: str) -> None:
 def timed_batches(log_batch, n: int, size: int, values: list[float]) -> dict:
     """Calls `log_batch(steps, values)` for each batch of `n` points; counts failed calls.
 
-    Returns the seconds from the first call to the last return, the calls that raised and
-    each call's duration (what W2 and each W6 writer report).
+    Returns the seconds from the first call to the last return, the calls that raised,
+    each call's duration and this process's CPU time meanwhile (what W2 and each W6 writer
+    report).
     """
     failed = 0
     durations = []
+    cpu_start = time.process_time()
     start = time.monotonic()
     for steps in batches(n, size):
         call_start = time.monotonic()
@@ -162,6 +164,7 @@ def timed_batches(log_batch, n: int, size: int, values: list[float]) -> dict:
     return {
         "start": start,
         "end": end,
+        "cpu_s": time.process_time() - cpu_start,
         "seconds": end - start,
         "calls": len(durations),
         "failed_calls": failed,
@@ -184,7 +187,10 @@ def _writer_process(make_log_batch, index, args, barrier, queue) -> None:
 def concurrent_writers(make_log_batch, args: dict) -> dict:
     """W6: W6_PROCESSES processes (spawned: no forked client state), each with its own run
     from `make_log_batch(index, args) -> log_batch(steps, values)`, start together at a
-    barrier; aggregate points/s from the first call of any to the last return of any."""
+    barrier; aggregate points/s from the first call of any to the last return of any.
+
+    "start" and "end" are that window on the machine's monotonic clock (the driver's CPU
+    sampler reads it too); "writers_cpu_s" the writers' CPU time in their timed loops."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(W6_PROCESSES)
     queue = ctx.Queue()
@@ -205,6 +211,9 @@ def concurrent_writers(make_log_batch, args: dict) -> dict:
     call_s = sorted(s for r in results for s in r["call_s"])
     return {
         "points": points,
+        "start": start,
+        "end": end,
+        "writers_cpu_s": sum(r["cpu_s"] for r in results),
         "seconds": end - start,
         "points_per_s": points / (end - start),
         "failed_calls": sum(r["failed_calls"] for r in results),
