@@ -18,17 +18,48 @@ def bulk_insert(table: type[peewee.Model], rows: list[dict]) -> None:
     Peewee renders every value of a multi-row INSERT in Python (several µs
     each); on SQLite and MySQL the driver's executemany takes the rendered
     one-row statement and the raw values instead. PostgreSQL's driver runs
-    executemany row by row, so there the rows go in multi-row INSERTs.
+    executemany row by row, so there psycopg2's execute_values sends the raw values
+    in multi-row INSERTs of PAGE_ROWS rows, into the same statement rendered once.
     """
     if not rows:
         return
     db = table._meta.database
+    sql = insert_sql(table, tuple(rows[0]))
+    values = [tuple(r.values()) for r in rows]
     if isinstance(db, peewee.PostgresqlDatabase):
-        for chunk in peewee.chunked(rows, 200):
-            table.insert_many(chunk).execute()
+        insert_pages(db, sql, values)
         statistics.wrote(table, len(rows))
         return
-    db.cursor().executemany(insert_sql(table, tuple(rows[0])), [tuple(r.values()) for r in rows])
+    db.cursor().executemany(sql, values)
+
+
+# Rows per multi-row INSERT on PostgreSQL.
+PAGE_ROWS = 200
+
+
+def insert_pages(db: peewee.Database, one_row_sql: str, values: list[tuple], returning=""):
+    """PostgreSQL: `one_row_sql` (an INSERT Peewee rendered for one row) for all `values`,
+    in multi-row statements of PAGE_ROWS rows (psycopg2.extras.execute_values). Peewee's
+    own RETURNING clause is dropped; with `returning` (columns), the rows that clause
+    gives are returned, in order."""
+    from psycopg2.extras import execute_values
+
+    sql = _values_list_sql(one_row_sql)
+    if returning:
+        sql = f"{sql} RETURNING {returning}"
+    return execute_values(db.cursor(), sql, values, page_size=PAGE_ROWS, fetch=bool(returning))
+
+
+@functools.lru_cache(maxsize=256)
+def _values_list_sql(one_row_sql: str) -> str:
+    """`INSERT ... VALUES (%s, %s) <rest> [RETURNING ...]` as
+    `INSERT ... VALUES %s <rest>` (psycopg2's execute_values fills the one %s)."""
+    head, found, tail = one_row_sql.partition(" VALUES (")
+    _, closed, rest = tail.partition(")")
+    if not found or not closed:
+        raise ValueError(f"not a one-row INSERT: {one_row_sql}")
+    rest = rest.partition(" RETURNING ")[0]
+    return f"{head} VALUES %s{rest}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -57,19 +88,19 @@ def upsert_latest(table: type[peewee.Model], rows: list[dict]) -> None:
     """Inserts latest points (`schema.LatestMetric` rows, all with the same keys), or
     moves a (run_id, key)'s stored one forward to the new one when that is not older:
     a higher step, or the same step and a timestamp at least as high. One statement,
-    rendered once, for all rows (a multi-row one per 200 on PostgreSQL, whose driver
-    runs executemany row by row)."""
+    rendered once, for all rows (multi-row ones of PAGE_ROWS rows on PostgreSQL, whose
+    driver runs executemany row by row)."""
     if not rows:
         return
     db = table._meta.database
-    if isinstance(db, peewee.PostgresqlDatabase):
-        for chunk in peewee.chunked(rows, 200):
-            _latest_upsert(table, table.insert_many(chunk)).execute()
-        statistics.wrote(table, len(rows))
-        return
     db.connect(reuse_if_open=True)  # MySQL's statement depends on the server's version
     sql = _latest_upsert_sql(table, tuple(rows[0]))
-    db.cursor().executemany(sql, [tuple(r.values()) for r in rows])
+    values = [tuple(r.values()) for r in rows]
+    if isinstance(db, peewee.PostgresqlDatabase):
+        insert_pages(db, sql, values)
+        statistics.wrote(table, len(rows))
+        return
+    db.cursor().executemany(sql, values)
 
 
 def _latest_upsert(table: type[peewee.Model], insert: peewee.Insert) -> peewee.Insert:

@@ -15,7 +15,7 @@ from trackwire_server.limits import LIMITS
 from trackwire_server.store import metric_codec, statistics
 from trackwire_server.store.context import StoreContext, Written
 from trackwire_server.store.feed_announcements import ChunkSlices
-from trackwire_server.store.inserts import bulk_insert, upsert_latest
+from trackwire_server.store.inserts import bulk_insert, insert_pages, insert_sql, upsert_latest
 from trackwire_server.store.metric_points import (
     MERGE_BATCHES_BELOW,
     MERGE_BELOW_POINTS,
@@ -114,9 +114,17 @@ class MetricHistory:
         # The feed across servers needs the new chunks' ids.
         counts = {row["key"]: row["point_count"] for row in inserts}
         if self.ctx.feed.kind == "postgresql":
-            for rows in peewee.chunked(inserts, 200):
-                returned = C.insert_many(rows).returning(C.chunk_id, C.key).tuples().execute()
-                slices.update((key, (chunk_id, 0, counts[key])) for chunk_id, key in returned)
+            returned = (
+                insert_pages(
+                    self.db,
+                    insert_sql(C, tuple(inserts[0])),
+                    [tuple(row.values()) for row in inserts],
+                    returning='"chunk_id", "key"',
+                )
+                if inserts
+                else []
+            )
+            slices.update((key, (chunk_id, 0, counts[key])) for chunk_id, key in returned)
             statistics.wrote(C, len(inserts))
             return [slices[key] for key in series if key in slices]
         bulk_insert(C, inserts)
