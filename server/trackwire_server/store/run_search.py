@@ -75,7 +75,15 @@ class RunSearchQuery:
     def where(self, ids: list[int]):
         """The whole condition: base and filter."""
         base = self.base(ids)
-        return base & self.builder.condition(self.tree) if self.tree is not None else base
+        if self.tree is None:
+            return base
+        return base & self.builder.condition(self.tree, scope=self.scope(ids))
+
+    @staticmethod
+    def scope(ids: list[int]) -> dict:
+        """Latest metrics carry their run's experiment (first in their value index): a
+        metric condition on a run of these experiments reads only their index range."""
+        return {"metric": lambda table: table.experiment_id.in_(ids)}
 
 
 class RunSearch:
@@ -242,7 +250,7 @@ class RunSearch:
                 driver, *others = [self._term_runs(term, ids) for term in driving]
                 base = search.base(ids)
                 if rest is not None:
-                    base = base & builder.condition(rest)
+                    base = base & builder.condition(rest, scope=search.scope(ids))
                 query = builder.driven_by(
                     columns, driver, others, base, order_keys, tie_breakers, sqlite
                 )
@@ -263,9 +271,14 @@ class RunSearch:
             )
 
         def having():
-            scope = {"metric": lambda table: table.experiment_id.in_(ids)}
             return builder.with_first_key(
-                columns, search.base(ids), search.tree, order_keys, tie_breakers, sqlite, scope
+                columns,
+                search.base(ids),
+                search.tree,
+                order_keys,
+                tie_breakers,
+                sqlite,
+                search.scope(ids),
             )
 
         rows = self._queries.fetch(

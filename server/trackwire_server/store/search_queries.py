@@ -242,10 +242,15 @@ class QueryBuilder:
 
     # -- filters ----------------------------------------------------------------
 
-    def condition(self, node: Node, correlate=None):
+    def condition(self, node: Node, correlate=None, scope: dict | None = None):
         """The filter as a condition. Conditions on metrics, params and tags are EXISTS
-        subqueries correlated on `correlate` (default: the owner's id column)."""
+        subqueries correlated on `correlate` (default: the owner's id column). `scope`
+        maps a kind to a function giving an extra condition on its table that holds for
+        every row of the owners searched (the experiments, where the table has them in
+        its index): it lets the database read one index range instead of every row of
+        the key."""
         self._correlate = correlate if correlate is not None else self.owner_id
+        self._scope = scope or {}
         return self._condition(node)
 
     def _condition(self, node: Node):
@@ -304,6 +309,8 @@ class QueryBuilder:
         identifier = node.identifier
         table = self.keyed[identifier.kind].alias(f"f{next(self._aliases)}")
         of_run = (getattr(table, self.id_name) == self._correlate) & (table.key == identifier.key)
+        if identifier.kind in self._scope:
+            of_run = self._scope[identifier.kind](table) & of_run
         if isinstance(node, IsNull):
             present = self._exists(table, of_run)
             return ~present if not node.negated else present
@@ -395,7 +402,7 @@ class QueryBuilder:
             has_key = scope[first.kind](table) & has_key
         joined = getattr(table, self.id_name) == self.owner_id
         if tree is not None:
-            where = where & self.condition(tree, correlate=getattr(table, self.id_name))
+            where = where & self.condition(tree, getattr(table, self.id_name), scope)
         if force_order:
             query = table.select(*columns).join(self.owner, peewee.JOIN.CROSS)
             condition = joined & has_key & where
