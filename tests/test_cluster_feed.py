@@ -2,7 +2,10 @@
 gets the points written through another on the same PostgreSQL (LISTEN/NOTIFY) or
 MariaDB (the commit log, polled), exactly once, within the issue's bounds; it survives
 its database connection being killed; MariaDB's commit log stays small, and a row that
-becomes visible after a later one is still delivered.
+becomes visible after a later one is still delivered. Writes announce only runs that a
+server watches (`feed_watches`): nothing while nobody watches, nothing once a killed
+server's registrations lapsed, and a watch opened while writes race gets every point
+committed after it went live.
 
 Three real server processes (tests/support/cluster.py) on the shared test databases.
 """
@@ -25,6 +28,7 @@ from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc as stubs
 from trackwire_server.store import open_database
+from trackwire_server.store.feed_announcements import FeedAnnouncements, decode
 
 # The issue's acceptance bounds, from the write's acknowledgement to the watcher's receipt.
 BOUND_SECONDS = {"postgresql": 1.0, "mysql": 1.5}
@@ -359,3 +363,270 @@ def test_a_log_row_visible_after_a_later_one_is_still_delivered(mariadb_url, tmp
         finally:
             slow.close()
             watch.close()
+
+
+class Announcements:
+    """The feed's announcements on the database, counted by the test itself: a LISTEN
+    session of its own (PostgreSQL), the commit log's ids (MariaDB)."""
+
+    def __init__(self, url: str):
+        self.kind = kind_of(url)
+        self.db = open_database(url)
+        self.listener = FeedAnnouncements(self.db).listen() if self.kind == "postgresql" else None
+        self.seen = self._high()
+
+    def _high(self) -> int:
+        if self.kind == "postgresql":
+            return 0
+        return self.db.execute_sql(
+            "SELECT COALESCE(MAX(commit_id), 0) FROM metric_commit_log"
+        ).fetchone()[0]
+
+    def runs(self, wait: float = 0.5) -> list[str]:
+        """The runs announced since the last call (after `wait` seconds, on PostgreSQL,
+        for notifications still on their way)."""
+        if self.kind == "postgresql":
+            payloads = []
+            deadline = time.monotonic() + wait
+            while (left := deadline - time.monotonic()) > 0:
+                payloads += self.listener.receive(left)
+        else:
+            rows = self.db.execute_sql(
+                "SELECT payload FROM metric_commit_log WHERE commit_id > %s ORDER BY commit_id",
+                (self.seen,),
+            ).fetchall()
+            payloads = [bytes(row[0]) for row in rows]
+            self.seen = max(self.seen, self._high())
+        return [run_id for payload in payloads for run_id in decode(payload).slices]
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        self.db.close()
+
+
+def watch_rows(url: str) -> list[tuple[str, bool]]:
+    """(run_id, unexpired) of each row of feed_watches."""
+    db = open_database(url)
+    try:
+        now = (
+            "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
+            if kind_of(url) == "postgresql"
+            else "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+        )
+        rows = db.execute_sql(f"SELECT run_id, expires_ms > {now} FROM feed_watches").fetchall()
+        return sorted((run_id, bool(live)) for run_id, live in rows)
+    finally:
+        db.close()
+
+
+def test_writes_nobody_watches_are_not_announced(cluster_database, tmp_path):  # noqa: F811
+    """While no server watches a run, its writes (LogBatch, WriteMetrics) announce nothing:
+    no notification reaches a LISTEN session, no row enters the commit log. A watch opened
+    on A then gets every point written through B (announced), and once it closed, the
+    writes announce nothing again; a watch on B itself (in process) announces nothing."""
+    url = cluster_database
+    with Cluster(url, tmp_path, size=2) as cluster:
+        a, b = cluster.targets
+        client_b = trackwire.TrackwireClient(f"grpc://{b}")
+        experiment_id = client_b.create_experiment("feed")
+        run_id, other = (client_b.create_run(experiment_id).info.run_id for _ in range(2))
+        announced = Announcements(url)
+        writer = StreamWriter(b, "quiet-writer")
+        try:
+            log_batch(client_b, run_id, [("loss", 0, 0, 0.0)])
+            writer.write(run_id, [("acc", 0, 0, 0.5)])
+            assert announced.runs() == []
+            local = Watch(b, [run_id])
+            log_batch(client_b, run_id, [("loss", 1, 1, 1.0)])
+            assert local.points(1)[1] == [("loss", 1, 1, 1.0)]
+            assert announced.runs() == []
+            local.close()
+
+            remote = Watch(a, [run_id])
+            try:
+                for step in range(2, 12):
+                    log_batch(client_b, run_id, [("loss", step, step, float(step))])
+                    writer.write(run_id, [("acc", step, step, step / 10)])
+                    log_batch(client_b, other, [("loss", step, step, 0.0)])  # not watched
+                    assert remote.points(2)[1] == [
+                        ("loss", step, step, float(step)),
+                        ("acc", step, step, step / 10),
+                    ]
+                assert announced.runs() == [run_id] * 20
+                remote.assert_quiet(0.3)
+            finally:
+                remote.close()
+            deadline = time.monotonic() + 10
+            while watch_rows(url):
+                assert time.monotonic() < deadline, watch_rows(url)
+                time.sleep(0.05)
+            log_batch(client_b, run_id, [("loss", 12, 12, 12.0)])
+            writer.write(run_id, [("acc", 12, 12, 1.2)])
+            assert announced.runs() == []
+        finally:
+            writer.close()
+            announced.close()
+
+
+def test_a_killed_servers_watches_lapse(cluster_database, tmp_path):  # noqa: F811
+    """A server SIGKILLed while it had watchers leaves its registrations behind; they lapse
+    after --feed-watch-ttl, and writes stop announcing the run. Meanwhile a live server's
+    registration is refreshed (its watcher goes on getting every point, past several
+    lifetimes), and is gone once its watcher left."""
+    url = cluster_database
+    ttl = 2.0
+    with Cluster(url, tmp_path, size=3, extra_args=("--feed-watch-ttl", str(ttl))) as cluster:
+        a, b, c = cluster.targets
+        client_b = trackwire.TrackwireClient(f"grpc://{b}")
+        run_id = new_run(client_b)
+        announced = Announcements(url)
+        watch_a, watch_c = Watch(a, [run_id]), Watch(c, [run_id])
+        try:
+            assert watch_rows(url) == [(run_id, True), (run_id, True)]
+            cluster.kill(0)
+            started = time.monotonic()
+            step = 0
+            # Three lifetimes: A's row lapses; C's is refreshed throughout.
+            while time.monotonic() - started < 3 * ttl:
+                step += 1
+                log_batch(client_b, run_id, [("loss", step, step, float(step))])
+                assert watch_c.points(1)[1] == [("loss", step, step, float(step))]
+                time.sleep(0.05)
+            assert watch_rows(url) in ([(run_id, False), (run_id, True)], [(run_id, True)])
+            watch_c.close()
+            deadline = time.monotonic() + 10
+            while any(live for _, live in watch_rows(url)):
+                assert time.monotonic() < deadline, watch_rows(url)
+                time.sleep(0.05)
+            announced.runs()
+            log_batch(client_b, run_id, [("loss", step + 1, 1, 1.0)])
+            assert announced.runs() == []
+            # Pruned by a live server's heartbeat once lapsed for a lifetime.
+            deadline = time.monotonic() + 6 * ttl
+            while watch_rows(url):
+                assert time.monotonic() < deadline, watch_rows(url)
+                time.sleep(0.2)
+        finally:
+            watch_a.close()
+            watch_c.close()
+            announced.close()
+
+
+def test_a_watch_does_not_go_live_while_a_write_holds_its_run(
+    cluster_database,  # noqa: F811
+    tmp_path,
+):
+    """A transaction holding the run's row lock (as a write storing points does, from
+    its first statement to its commit) keeps a watch on another server from going live
+    until it ends: the write then either committed before the header, or comes after the
+    registration and sees it."""
+    url = cluster_database
+    with Cluster(url, tmp_path, size=2) as cluster:
+        a, b = cluster.targets
+        client_b = trackwire.TrackwireClient(f"grpc://{b}")
+        run_id = new_run(client_b)
+        holder = open_database(url)
+        opened: queue.Queue = queue.Queue()
+        try:
+            holder.execute_sql("BEGIN")
+            holder.execute_sql("SELECT run_id FROM runs WHERE run_id = %s FOR UPDATE", (run_id,))
+            thread = threading.Thread(target=lambda: opened.put(Watch(a, [run_id])), daemon=True)
+            thread.start()
+            with pytest.raises(queue.Empty):
+                opened.get(timeout=1.5)
+            holder.execute_sql("COMMIT")
+            watch = opened.get(timeout=15)
+        finally:
+            holder.close()
+        try:
+            log_batch(client_b, run_id, [("loss", 1, 1, 1.0)])
+            assert watch.points(1)[1] == [("loss", 1, 1, 1.0)]
+        finally:
+            watch.close()
+
+
+def test_watches_opened_and_closed_while_writes_race_miss_nothing(
+    cluster_database,  # noqa: F811
+    tmp_path,
+):
+    """Two writers through B store points without pause while two watchers on A open and
+    close their watches again and again (so A registers and removes the run over and
+    over). Each watch gets every point whose write began after its header came, each
+    once, as stored."""
+    url = cluster_database
+    with Cluster(url, tmp_path, size=2) as cluster:
+        a, b = cluster.targets
+        client_b = trackwire.TrackwireClient(f"grpc://{b}")
+        run_id = new_run(client_b)
+        # (key, step) -> (when the write began, when it was acknowledged)
+        written: dict[tuple[str, int], tuple[float, float]] = {}
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def write(key: str) -> None:
+            client = trackwire.TrackwireClient(f"grpc://{b}")
+            step = 0
+            try:
+                while not stop.is_set():
+                    step += 1
+                    began = time.monotonic()
+                    acked = log_batch(client, run_id, [(key, step, step, float(step))])
+                    written[(key, step)] = (began, acked)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        # (header time, watch end, points received)
+        watches: list[tuple[float, float, list[tuple]]] = []
+
+        def watch(seed: int) -> None:
+            try:
+                for i in range(12):
+                    opened = Watch(a, [run_id])
+                    live = time.monotonic()
+                    time.sleep(0.05 + ((seed * 7 + i * 3) % 10) / 25)
+                    end = time.monotonic()
+                    due = {k for k, (began, _) in list(written.items()) if live < began}
+                    due = {k for k in due if written[k][1] < end}
+                    got: list[tuple] = []
+                    deadline = time.monotonic() + 15
+                    while not due <= {(p[0], p[1]) for p in got}:
+                        assert time.monotonic() < deadline, (due, got)
+                        try:
+                            _, message = opened.received.get(timeout=0.1)
+                        except queue.Empty:
+                            continue
+                        assert message is not None and not message.overflowed, message
+                        got += unpack(message)
+                    opened.close()
+                    while not opened.received.empty():
+                        message = opened.received.get()[1]
+                        if message is not None:
+                            got += unpack(message)
+                    watches.append((live, end, got))
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        writers = [threading.Thread(target=write, args=(k,)) for k in ("loss", "acc")]
+        watchers = [threading.Thread(target=watch, args=(i,)) for i in range(2)]
+        for thread in writers + watchers:
+            thread.start()
+        for thread in watchers:
+            thread.join(120)
+        stop.set()
+        for thread in writers:
+            thread.join(30)
+        assert not errors, errors
+        assert len(watches) == 24
+        stored = {
+            (key, m.step): (m.timestamp, m.value)
+            for key in ("loss", "acc")
+            for m in client_b.get_metric_history(run_id, key)
+        }
+        assert set(stored) == set(written)
+        for live, end, got in watches:
+            keys = [(p[0], p[1]) for p in got]
+            assert len(keys) == len(set(keys)), "a point twice"
+            assert all(stored[(k, s)] == (ts, v) for k, s, ts, v in got)
+            due = {k for k, (began, acked) in written.items() if live < began and acked < end}
+            assert due <= set(keys)

@@ -182,7 +182,10 @@ class TrackwireServer:
         # Listening before serving: a watch opened once the server answers hears every
         # commit made after it.
         self.database_feed = start_database_feed(
-            self.store, self.metric_feed, self.config.feed_log_retention
+            self.store,
+            self.metric_feed,
+            self.config.feed_log_retention,
+            self.config.feed_watch_ttl,
         )
         self.grpc_server.start()
         self.database_watch.start()  # health: SERVING while the database answers

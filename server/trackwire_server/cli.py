@@ -23,6 +23,7 @@ from trackwire_server.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB_URL,
     DEFAULT_FEED_LOG_RETENTION,
+    DEFAULT_FEED_WATCH_TTL,
     DEFAULT_HOST,
     DEFAULT_MAX_STREAMS,
     DEFAULT_PORT,
@@ -243,6 +244,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "default: every read on --db)",
     )
     parser.add_argument(
+        "--feed-watch-ttl",
+        type=seconds_at_least_one,
+        default=DEFAULT_FEED_WATCH_TTL,
+        metavar="SECONDS",
+        help="PostgreSQL, MariaDB and MySQL: how long this server's record of the runs its "
+        "WatchMetrics streams watch (writes through other servers announce only those) "
+        "lasts unless refreshed; refreshed every third of it, so a killed server's lapse "
+        "after at most this long. SQLite ignores it (default %(default)gs)",
+    )
+    parser.add_argument(
         "--feed-log-retention",
         type=seconds_at_least_one,
         default=DEFAULT_FEED_LOG_RETENTION,
@@ -379,6 +390,7 @@ def serve(args: argparse.Namespace) -> None:
         db_read_url=args.db_read_url,
         auto_migrate=not args.no_auto_migrate,
         feed_log_retention=args.feed_log_retention,
+        feed_watch_ttl=args.feed_watch_ttl,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
         stream_idle_timeout=args.stream_idle_timeout,
         storage_options=dict(args.artifacts_option) or None,

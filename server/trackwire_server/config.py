@@ -22,6 +22,9 @@ DEFAULT_STREAM_IDLE_TIMEOUT = 300.0
 # MariaDB/MySQL: seconds a row of the live feed's commit log is kept after a server read
 # it (database_feed.py).
 DEFAULT_FEED_LOG_RETENTION = 30.0
+# PostgreSQL, MariaDB/MySQL: seconds a server's record of the runs it watches lasts
+# unless refreshed (every third of it); a killed server's lapse after this.
+DEFAULT_FEED_WATCH_TTL = 30.0
 
 
 class ConfigError(ValueError):
@@ -60,6 +63,9 @@ class ServerConfig:
     # read it; a server cut off from the database for longer tells its watchers they may
     # have missed points.
     feed_log_retention: float = DEFAULT_FEED_LOG_RETENTION
+    # PostgreSQL, MariaDB/MySQL: seconds this server's record of the runs it watches
+    # (for the other servers' writes to announce them) lasts unless refreshed.
+    feed_watch_ttl: float = DEFAULT_FEED_WATCH_TTL
     # Extra fsspec options for the artifact filesystem (e.g. an S3 endpoint).
     storage_options: dict | None = None
     # Prefixes besides `artifacts` where experiments' artifacts may be
@@ -107,6 +113,8 @@ class ServerConfig:
                 f"default_permission must be a PermissionLevel from 1 (NONE) to 5 (MANAGE), "
                 f"not {self.default_permission}"
             )
+        if not self.feed_watch_ttl >= 1:
+            raise ValueError(f"feed_watch_ttl must be at least 1 second, not {self.feed_watch_ttl}")
         if not self.feed_log_retention >= 1:
             raise ValueError(
                 f"feed_log_retention must be at least 1 second, not {self.feed_log_retention}"

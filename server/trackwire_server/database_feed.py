@@ -19,6 +19,13 @@ connection of its own outside the pool, from a thread of its own:
   nothing is missed; after a longer one the watchers are told (`overflowed`).
 - SQLite: nothing here (one server per file: the in-process feed is the whole feed).
 
+Writes announce only runs watched on another server (`feed_watches`): this server's
+`WatchRegistry` records the runs its WatchMetrics streams watch before they go live,
+forgets a run when its last watcher here leaves, and refreshes its rows every third of
+their lifetime (`--feed-watch-ttl`): a killed server's rows lapse, and the writes stop
+announcing. A heartbeat that comes too late (the rows may have lapsed meanwhile) tells
+the watchers they may have missed points.
+
 A server skips its own announcements (their origin is its store's): it published those
 points itself when they committed. Announcements about runs nobody here watches are
 dropped unread; for the others, the new points are read back from `metric_chunks` (one
@@ -34,6 +41,7 @@ import threading
 import time
 
 from trackwire_server.config import DEFAULT_FEED_LOG_RETENTION as DEFAULT_LOG_RETENTION
+from trackwire_server.config import DEFAULT_FEED_WATCH_TTL
 from trackwire_server.metric_feed import MetricFeed
 from trackwire_server.store import Store
 from trackwire_server.store.feed_announcements import Announcement, decode
@@ -58,6 +66,104 @@ FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 
 
+class WatchRegistry:
+    """The runs this server's watchers watch, recorded in the database for the other
+    servers (see the module's docstring); thread-safe. The lock is held across the
+    database calls, so that a run's registration and its removal never cross."""
+
+    def __init__(self, store: Store, feed: MetricFeed, ttl: float = DEFAULT_FEED_WATCH_TTL):
+        self.store = store
+        self.feed = feed
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._counts: collections.Counter[str] = collections.Counter()
+        # Until when (monotonic) every row of this server is known to be unexpired.
+        self._covered_until = float("inf")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._heartbeat, name="trackwire-feed-watches", daemon=True
+        )
+
+    def start(self) -> WatchRegistry:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops the heartbeat and removes this server's rows."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        with self._lock:
+            self._counts.clear()
+            try:
+                self.store.feed.drop_watches()
+            except Exception as e:  # noqa: BLE001 - they lapse
+                log.warning("live feed: could not remove this server's watches (%s)", e)
+
+    def acquire(self, run_ids) -> None:
+        """Counts a watcher of `run_ids`; registers the runs not watched here yet, and
+        returns once that is committed. Raises the store's error (nothing counted)."""
+        with self._lock:
+            new = [run_id for run_id in run_ids if not self._counts[run_id]]
+            if new:
+                started = time.monotonic()
+                self.store.feed.register_watches(new, self.ttl)
+                if not self._counts:
+                    self._covered_until = started + self.ttl
+            self._counts.update(run_ids)
+
+    def release(self, run_ids) -> None:
+        """Uncounts a watcher of `run_ids`; removes the runs nobody here watches now."""
+        with self._lock:
+            self._counts.subtract(run_ids)
+            gone = [run_id for run_id in run_ids if self._counts[run_id] <= 0]
+            for run_id in gone:
+                del self._counts[run_id]
+            if not gone:
+                return
+            try:
+                self.store.feed.drop_watches(gone)
+            except Exception as e:  # noqa: BLE001 - they lapse
+                log.warning("live feed: could not remove %d watched runs (%s)", len(gone), e)
+
+    def watched(self) -> list[str]:
+        with self._lock:
+            return list(self._counts)
+
+    def _heartbeat(self) -> None:
+        interval = self.ttl / 3
+        last_prune = 0.0
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+                if time.monotonic() - last_prune >= self.ttl:
+                    self.store.feed.prune_watches(self.ttl)
+                    last_prune = time.monotonic()
+                interval = self.ttl / 3
+            except Exception as e:  # noqa: BLE001 - tried again soon
+                log.warning("live feed: could not refresh the watched runs (%s)", e)
+                interval = min(self.ttl / 3, 1.0)
+
+    def refresh(self) -> None:
+        """Extends this server's rows (registering again any that went); tells the
+        watchers they may have missed points if the rows may have lapsed meanwhile."""
+        with self._lock:
+            runs = list(self._counts)
+            if not runs:
+                return
+            started = time.monotonic()
+            self.store.feed.register_watches(runs, self.ttl)
+            late = time.monotonic() > self._covered_until
+            self._covered_until = started + self.ttl
+        if late:
+            told = self.feed.tell_missed()
+            log.warning(
+                "live feed: the watched runs were refreshed late (they may have lapsed); "
+                "%d watchers told they may have missed points",
+                told,
+            )
+
+
 class DatabaseFeed:
     """The thread that hears other servers' commits (see the module's docstring)."""
 
@@ -75,6 +181,8 @@ class DatabaseFeed:
         self._connection = None
         # Whether points may have been missed since the watchers were last told.
         self._lost = False
+        # The runs watched here, recorded for the other servers (start_database_feed).
+        self.registry: WatchRegistry | None = None
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -94,6 +202,9 @@ class DatabaseFeed:
         self._close()
         os.close(self._wake_read)
         os.close(self._wake_write)
+        if self.registry is not None:
+            self.feed.across = None
+            self.registry.stop()
 
     def _run(self) -> None:
         backoff = FIRST_BACKOFF
@@ -303,12 +414,20 @@ class CommitLogFeed(DatabaseFeed):
 
 
 def start_database_feed(
-    store: Store, feed: MetricFeed, log_retention: float = DEFAULT_LOG_RETENTION
+    store: Store,
+    feed: MetricFeed,
+    log_retention: float = DEFAULT_LOG_RETENTION,
+    watch_ttl: float = DEFAULT_FEED_WATCH_TTL,
 ) -> DatabaseFeed | None:
-    """Starts the feed from the other servers on `store`'s database; None on SQLite."""
+    """Starts the feed from the other servers on `store`'s database, and the registry of
+    the runs watched here (`feed.across`); None on SQLite."""
     kind = store.feed.kind
     if kind == "postgresql":
-        return PostgresFeed(store, feed).start()
-    if kind == "mysql":
-        return CommitLogFeed(store, feed, log_retention).start()
-    return None
+        database_feed = PostgresFeed(store, feed)
+    elif kind == "mysql":
+        database_feed = CommitLogFeed(store, feed, log_retention)
+    else:
+        return None
+    database_feed.registry = WatchRegistry(store, feed, watch_ttl).start()
+    feed.across = database_feed.registry
+    return database_feed.start()

@@ -5,6 +5,10 @@ one of `Store.metric_listeners`), and so does `database_feed` for the points oth
 servers on the same database committed; each watcher has a bounded queue of
 its own, so a slow watcher never holds up a writer: when its queue is full it
 is told it overflowed and should re-read the histories.
+
+With other servers on the same database, `across` (a `database_feed.WatchRegistry`)
+records the runs watched here in the database, so that writes through the other
+servers announce their points: `subscribe` returns once that is committed.
 """
 
 from __future__ import annotations
@@ -98,8 +102,15 @@ class MetricFeed:
         self._lock = threading.Lock()
         self._by_run: dict[str, set[Subscription]] = {}
         self._closed = False
+        # The registry of the runs watched here, for the other servers (None: no others).
+        self.across = None
+        # Subscriptions registered with `across` and not yet released.
+        self._registered: set[Subscription] = set()
 
     def subscribe(self, run_ids: Iterable[str], keys: Iterable[str] = ()) -> Subscription:
+        """A new subscription; once it returns, every point committed (through any server)
+        is handed to it. Raises the store's error when the registration for the other
+        servers fails (nothing is then subscribed)."""
         subscription = Subscription(self, frozenset(run_ids), frozenset(keys))
         with self._lock:
             if self._closed:
@@ -107,6 +118,15 @@ class MetricFeed:
                 return subscription
             for run_id in subscription.run_ids:
                 self._by_run.setdefault(run_id, set()).add(subscription)
+        across = self.across
+        if across is not None:
+            try:
+                across.acquire(subscription.run_ids)
+            except BaseException:
+                self.unsubscribe(subscription)
+                raise
+            with self._lock:
+                self._registered.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -117,6 +137,10 @@ class MetricFeed:
                     watchers.discard(subscription)
                     if not watchers:
                         del self._by_run[run_id]
+            registered = subscription in self._registered
+            self._registered.discard(subscription)
+        if registered and self.across is not None:
+            self.across.release(subscription.run_ids)
 
     def publish(self, written: dict[str, dict[str, tuple]]) -> None:
         """Hands each watcher of a run the points just committed for it."""

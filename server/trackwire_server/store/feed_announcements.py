@@ -17,6 +17,19 @@ back (`MetricHistory.read_slices`). The points themselves never travel twice.
   while ago.
 - SQLite: nothing (one server per file; the feed stays in the process).
 
+Only runs that a WatchMetrics stream on another server watches are announced: each
+server registers the runs it watches in `feed_watches` (`register_watches`) before it
+tells the stream it is live, and the announcing statement carries the condition
+`WHERE EXISTS (an unexpired row of another server for one of the runs)`, so a write
+nobody watches elsewhere sends no notification (PostgreSQL holds a database-wide lock
+while committing a transaction that did) and adds no log row. No race: a write that
+stores points holds its run's row lock (FOR UPDATE) from its first statement to its
+commit, and the registration takes the same row's share lock before it inserts its row.
+A write that locked the row first commits before the registration goes on (so before
+the stream is live); one that locks it after waits for the registration's commit, and
+its announcing statement, later (a new snapshot, READ COMMITTED on both databases),
+sees the row.
+
 Each announcement carries the writing store's `origin` (an instance id), so that a
 server skips its own: it published those points in-process when they committed.
 """
@@ -32,6 +45,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from trackwire_server.store import unit_of_work
 from trackwire_server.store.connecting import is_mysql, is_sqlite
 
 # The PostgreSQL channel (channels are per database).
@@ -103,21 +117,105 @@ class FeedAnnouncements:
         """Whether commits are announced to other servers (not on SQLite)."""
         return self.kind is not None
 
+    def _now_ms(self) -> str:
+        """The database's clock, epoch milliseconds, as SQL (one clock for every server)."""
+        if self.kind == "postgresql":
+            return "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
+        return "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+
+    def _watched_elsewhere(self, n: int) -> str:
+        """The condition that one of n runs (bound values) is watched on another server."""
+        marks = ", ".join(["%s"] * n)
+        return (
+            f"EXISTS (SELECT 1 FROM feed_watches WHERE run_id IN ({marks}) "
+            f"AND server_id <> %s AND expires_ms > {self._now_ms()})"
+        )
+
     def record(self, slices: ChunkSlices) -> None:
-        """Announces `slices`, inside the caller's transaction: heard by the other
-        servers once (and only if) it commits. One statement."""
+        """Announces `slices`, inside the caller's transaction, if one of their runs is
+        watched on another server (its row lock held: see the module's docstring): heard
+        by the other servers once (and only if) it commits. One statement."""
         if not slices or self.kind is None:
             return
+        watched = self._watched_elsewhere(len(slices))
+        condition = [*slices, self.origin]
         if self.kind == "postgresql":
             payloads = [p.decode() for p in _pieces(self.origin, slices, MAX_NOTIFY_BYTES)]
             calls = ", ".join(["pg_notify(%s, %s)"] * len(payloads))
             args = [value for payload in payloads for value in (CHANNEL, payload)]
-            self.db.execute_sql(f"SELECT {calls}", args).fetchall()
+            self.db.execute_sql(f"SELECT {calls} WHERE {watched}", [*args, *condition]).fetchall()
         else:
             self.db.execute_sql(
-                "INSERT INTO metric_commit_log (origin, payload) VALUES (%s, %s)",
-                (self.origin, encode(self.origin, slices)),
+                "INSERT INTO metric_commit_log (origin, payload) "
+                f"SELECT %s, %s FROM DUAL WHERE {watched}",
+                (self.origin, encode(self.origin, slices), *condition),
             )
+
+    # -- the runs this server watches (feed_watches) ---------------------------------
+
+    def register_watches(self, run_ids: list[str], ttl_seconds: float) -> None:
+        """Records, in a transaction of its own, that this server watches `run_ids` for
+        the next `ttl_seconds` (or, for rows it has, that long from now). Each run's row
+        is share-locked first: writes that lock it before have committed once this
+        returns, and later ones see the registration (see the module's docstring)."""
+        if not run_ids or self.kind is None:
+            return
+        ids = sorted(set(run_ids))
+        lock = "FOR SHARE" if self.kind == "postgresql" else "LOCK IN SHARE MODE"
+        if self.kind == "postgresql":
+            upsert = (
+                "ON CONFLICT (run_id, server_id) DO UPDATE SET expires_ms = EXCLUDED.expires_ms"
+            )
+        else:
+            upsert = "ON DUPLICATE KEY UPDATE expires_ms = VALUES(expires_ms)"
+        expires = f"{self._now_ms()} + {int(ttl_seconds * 1000)}"
+
+        def work():
+            for part in peewee.chunked(ids, 500):
+                marks = ", ".join(["%s"] * len(part))
+                self.db.execute_sql(
+                    f"SELECT run_id FROM runs WHERE run_id IN ({marks}) {lock}", part
+                ).fetchall()
+                rows = ", ".join([f"(%s, %s, {expires})"] * len(part))
+                self.db.execute_sql(
+                    f"INSERT INTO feed_watches (run_id, server_id, expires_ms) VALUES {rows} "
+                    + upsert,
+                    [value for run_id in part for value in (run_id, self.origin)],
+                )
+
+        unit_of_work.run(self.db, work)
+
+    def drop_watches(self, run_ids: list[str] | None = None) -> None:
+        """Forgets that this server watches `run_ids` (None: every run)."""
+        if self.kind is None or run_ids == []:
+            return
+
+        def work():
+            if run_ids is None:
+                self.db.execute_sql("DELETE FROM feed_watches WHERE server_id = %s", (self.origin,))
+                return
+            for part in peewee.chunked(sorted(set(run_ids)), 500):
+                marks = ", ".join(["%s"] * len(part))
+                self.db.execute_sql(
+                    f"DELETE FROM feed_watches WHERE server_id = %s AND run_id IN ({marks})",
+                    (self.origin, *part),
+                )
+
+        unit_of_work.run(self.db, work)
+
+    def prune_watches(self, older_than_seconds: float) -> int:
+        """Deletes the rows (of any server: one that was killed) that expired more than
+        `older_than_seconds` ago; returns how many went."""
+        if self.kind is None:
+            return 0
+        before = f"{self._now_ms()} - {int(older_than_seconds * 1000)}"
+
+        def work():
+            return self.db.execute_sql(
+                f"DELETE FROM feed_watches WHERE expires_ms < {before}"
+            ).rowcount
+
+        return unit_of_work.run(self.db, work)
 
     def listen(self) -> PostgresListener:
         """A new PostgreSQL connection of its own, listening on CHANNEL."""

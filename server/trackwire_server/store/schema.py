@@ -367,7 +367,36 @@ class MetricCommitLog(Model):
 
 
 FEED_TABLES = (MetricCommitLog,)
-ALL_TABLES = (*TABLES, *REGISTRY_TABLES, *REQUEST_TABLES, *AUTH_TABLES, *FEED_TABLES)
+
+
+# -- the runs the servers watch (migration 6) -------------------------------------------
+
+
+class FeedWatch(Model):
+    """A run that some WatchMetrics stream on server `server_id` (its store's instance id)
+    watches, until `expires_ms` (the database's clock, epoch milliseconds; refreshed by
+    the server's heartbeat, so that a killed server's rows lapse). A write announces its
+    points to the other servers only while its run has an unexpired row of another
+    server (`feed_announcements`)."""
+
+    run_id = CharField(max_length=32)
+    server_id = CharField(max_length=32)
+    expires_ms = BigIntegerField()
+
+    class Meta:
+        table_name = "feed_watches"
+        primary_key = CompositeKey("run_id", "server_id")
+
+
+WATCH_TABLES = (FeedWatch,)
+ALL_TABLES = (
+    *TABLES,
+    *REGISTRY_TABLES,
+    *REQUEST_TABLES,
+    *AUTH_TABLES,
+    *FEED_TABLES,
+    *WATCH_TABLES,
+)
 
 
 def _mysql_collation(db: peewee.Database) -> str:
@@ -435,7 +464,20 @@ def _create_v5(db: peewee.Database, tables: SimpleNamespace) -> None:
 
 # version -> migration. A migration runs in one transaction (where the database
 # allows DDL in transactions) and may use playhouse.migrate.
-MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3, 4: _create_v4, 5: _create_v5}
+def _create_v6(db: peewee.Database, tables: SimpleNamespace) -> None:
+    """The runs the servers watch: writes announce only their points (PostgreSQL,
+    MariaDB/MySQL)."""
+    db.create_tables([getattr(tables, t.__name__) for t in WATCH_TABLES], safe=True)
+
+
+MIGRATIONS = {
+    1: _create_v1,
+    2: _create_v2,
+    3: _create_v3,
+    4: _create_v4,
+    5: _create_v5,
+    6: _create_v6,
+}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
