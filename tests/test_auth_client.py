@@ -395,8 +395,11 @@ def test_environment_token_reaches_a_subprocess_client(auth_sqlite, tmp_path):
 
 
 def test_artifact_uploads_are_checked_per_run(auth_server, tmp_path):
-    """UploadArtifact's chunks (decoded by trackwire_protocol.wire, not protobuf) go
-    through the access rules: the run's owner uploads, a reader may only download."""
+    """Uploads go through the access rules: the run's owner uploads, a reader may only
+    download. The client's first call of an upload is StartArtifactUpload (it asks for a
+    direct transfer, even on a local root), so that is what refuses the reader;
+    UploadArtifact's own rule, on its wire-decoded chunks, is tested for every level in
+    tests/test_auth_table.py."""
     owner = TrackwireClient(auth_server.uri, token=auth_server.user("owner"))
     reader = TrackwireClient(auth_server.uri, token=auth_server.user("reader"))
     try:
@@ -404,7 +407,7 @@ def test_artifact_uploads_are_checked_per_run(auth_server, tmp_path):
         local = tmp_path / "model.bin"
         local.write_bytes(os.urandom(3 * 1024 * 1024))
         owner.log_artifact(run.info.run_id, str(local), "weights")
-        with pytest.raises(PermissionDeniedError, match="UploadArtifact needs USE"):
+        with pytest.raises(PermissionDeniedError, match="StartArtifactUpload needs USE"):
             reader.log_artifact(run.info.run_id, str(local), "mine")
         got = reader.download_artifacts(run.info.run_id, "weights/model.bin", str(tmp_path / "d"))
         assert pathlib.Path(got).read_bytes() == local.read_bytes()

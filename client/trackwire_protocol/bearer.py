@@ -2,17 +2,19 @@
 
 A server with authentication (`trackwire server --auth`) wants the token on every call.
 gRPC's call credentials would do it, but gRPC refuses them on a plaintext channel (a
-loopback server without TLS is the common case), so an interceptor adds the metadata
-instead, to unary and streaming calls alike, added to each call's metadata by a thin
-wrapper of the channel (`BearerChannel`).
+loopback server without TLS is the common case), so a thin wrapper of the channel
+(`BearerChannel`) adds the header to each call's own metadata instead, unary and streaming
+calls alike.
 
-The token is a secret: it is kept only inside the interceptor, and neither its repr nor
-any error message shows it.
+The token is a secret: it is kept only inside the wrapper, and neither its repr nor any
+error message shows it.
 """
 
 from __future__ import annotations
 
 import grpc
+
+from trackwire_protocol.wrapped_channel import WrappedChannel
 
 AUTHORIZATION = "authorization"
 SCHEME = "Bearer"
@@ -57,7 +59,7 @@ class _Authorized:
         return self._callable.future(request, *args, metadata=self._metadata(metadata), **kwargs)
 
 
-class BearerChannel(grpc.Channel):
+class BearerChannel(WrappedChannel):
     """`channel`, whose calls carry `authorization: Bearer <token>`.
 
     Each multi-callable is wrapped so that the header is added to the call's own metadata:
@@ -65,7 +67,7 @@ class BearerChannel(grpc.Channel):
     costs tens of microseconds per call, ~5% of a 1,000-point LogBatch (bench/auth.py)."""
 
     def __init__(self, channel: grpc.Channel, token: str):
-        self._channel = channel
+        super().__init__(channel)
         self._header = (AUTHORIZATION, f"{SCHEME} {check_token(token)}")
 
     def __repr__(self) -> str:
@@ -82,22 +84,6 @@ class BearerChannel(grpc.Channel):
 
     def stream_stream(self, *args, **kwargs):
         return _Authorized(self._channel.stream_stream(*args, **kwargs), self._header)
-
-    def subscribe(self, callback, try_to_connect=False):
-        self._channel.subscribe(callback, try_to_connect=try_to_connect)
-
-    def unsubscribe(self, callback):
-        self._channel.unsubscribe(callback)
-
-    def close(self):
-        self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        self._channel.close()
-        return False
 
 
 def with_token(channel: grpc.Channel, token: str | None) -> grpc.Channel:

@@ -21,6 +21,8 @@ import threading
 
 import grpc
 
+from trackwire_protocol.wrapped_channel import WrappedChannel
+
 POSITION_KEY = "trackwire-commit-position"
 
 
@@ -201,12 +203,12 @@ class _Writing:
         return future
 
 
-class PositionChannel(grpc.Channel):
+class PositionChannel(WrappedChannel):
     """`channel`, whose calls carry the connection's commit position (see the module
     docstring); `positions` is what it keeps."""
 
     def __init__(self, channel: grpc.Channel):
-        self._channel = channel
+        super().__init__(channel)
         self.positions = CommitPositions()
 
     def __repr__(self) -> str:
@@ -223,19 +225,3 @@ class PositionChannel(grpc.Channel):
 
     def stream_stream(self, *args, **kwargs):
         return _Writing(self._channel.stream_stream(*args, **kwargs), self.positions, False)
-
-    def subscribe(self, callback, try_to_connect=False):
-        self._channel.subscribe(callback, try_to_connect=try_to_connect)
-
-    def unsubscribe(self, callback):
-        self._channel.unsubscribe(callback)
-
-    def close(self):
-        self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        self._channel.close()
-        return False

@@ -30,6 +30,7 @@ import fsspec
 
 from trackwire_server.artifacts.local import PARTIAL_PREFIX
 from trackwire_server.artifacts.locations import ArtifactLocations, Location
+from trackwire_server.artifacts.s3_client import botocore_client
 from trackwire_server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 AUTO, OFF, ONLY = "auto", "off", "only"
@@ -448,7 +449,7 @@ class DirectTransfers:
         with self._lock:
             client = self._clients.get("s3")
             if client is None:
-                client = self._clients["s3"] = _botocore_client(self._options())
+                client = self._clients["s3"] = botocore_client(self._options())
             return client
 
     def _options(self) -> dict:
@@ -458,39 +459,6 @@ class DirectTransfers:
         if self.locations.root.scheme in DIRECT_SCHEMES:
             configured.update(self.storage_options)
         return configured
-
-
-def _botocore_client(options: dict):
-    """A botocore S3 client from s3fs-style options (key, secret, token, endpoint_url,
-    client_kwargs, config_kwargs); what they leave out, botocore finds as s3fs would (the
-    AWS environment variables, config files, instance roles)."""
-    import botocore.config
-    import botocore.session
-
-    client_kwargs = dict(options.get("client_kwargs") or {})
-    config_kwargs = dict(options.get("config_kwargs") or {})
-    s3_config = dict(config_kwargs.pop("s3", {}) or {})
-    endpoint = options.get("endpoint_url") or client_kwargs.pop("endpoint_url", None)
-    if endpoint:
-        s3_config.setdefault("addressing_style", "path")
-    config = botocore.config.Config(
-        signature_version="s3v4",
-        s3=s3_config,
-        max_pool_connections=32,
-        retries={"max_attempts": 3, "mode": "standard"},
-        **config_kwargs,
-    )
-    session = botocore.session.get_session()
-    return session.create_client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=options.get("key"),
-        aws_secret_access_key=options.get("secret"),
-        aws_session_token=options.get("token"),
-        region_name=client_kwargs.pop("region_name", None) or options.get("region_name"),
-        config=config,
-        **{k: v for k, v in client_kwargs.items() if k in ("verify", "use_ssl")},
-    )
 
 
 def _object(location: Location, path: str) -> StoredObject:

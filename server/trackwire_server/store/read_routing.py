@@ -56,11 +56,11 @@ REPLICA_DOWN_SECONDS = 5.0
 # primary's retry for 2 s): past it, the read goes to the primary.
 REPLICA_RECONNECT_SECONDS = 0.1
 
-_INSERT_POSITION_SQL = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
+INSERT_POSITION_SQL = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 _REPLAY_POSITION_SQL = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
 
 
-COMMIT_THEN_POSITION_SQL = f"COMMIT; {_INSERT_POSITION_SQL}"
+COMMIT_THEN_POSITION_SQL = f"COMMIT; {INSERT_POSITION_SQL}"
 
 
 class CallPositions:
@@ -146,21 +146,12 @@ def note_commit(db: peewee.Database, positions: CallPositions) -> None:
         return
     positions.pending = False
     try:
-        (position,) = db.execute_sql(_INSERT_POSITION_SQL).fetchone()
+        (position,) = db.execute_sql(INSERT_POSITION_SQL).fetchone()
     except Exception as e:  # committed all the same; the position is asked for again
         log.warning("could not read the commit position after a commit: %s", e)
         positions.committed = None
         return
     positions.note(position)
-
-
-def current_position(db: peewee.Database) -> int:
-    """The primary's WAL insert position now (past every commit made so far)."""
-    from trackwire_server.store import unit_of_work
-
-    return unit_of_work.run(
-        db, lambda: db.execute_sql(_INSERT_POSITION_SQL).fetchone()[0], write=False
-    )
 
 
 class ReadRouting:

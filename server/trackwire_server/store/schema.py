@@ -463,17 +463,13 @@ def _create_v5(db: peewee.Database, tables: SimpleNamespace) -> None:
 
 
 def _create_v6(db: peewee.Database, tables: SimpleNamespace) -> None:
-    """The runs the servers watch: writes announce only their points (PostgreSQL,
-    MariaDB/MySQL)."""
+    """The runs the servers watch: writes announce only their points (not on SQLite)."""
     db.create_tables([getattr(tables, t.__name__) for t in WATCH_TABLES], safe=True)
 
 
 def _create_v7(db: peewee.Database, tables: SimpleNamespace) -> None:
-    """PostgreSQL: statistics of params' and tags' (key, value) pairs together. Alone,
-    the value column's statistics mix every key's values, so the planner misjudges how
-    many runs `params.model_type = 'rf'` keeps (676 for 3,392 in W5) and drives a search
-    from it instead of from a narrower metric range. ANALYZE (store/statistics.py after
-    bulk writes, or autovacuum) fills them."""
+    """PostgreSQL: statistics of params' and tags' (key, value) pairs, without which the
+    planner misjudges what `params.x = 'v'` keeps (values of every key mixed)."""
     if not isinstance(db, peewee.PostgresqlDatabase):
         return
     for table in ("params", "run_tags"):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import peewee
 
-from trackwire_server.store import migrations, read_routing, schema, statistics
+from trackwire_server.store import migrations, read_routing, schema, statistics, unit_of_work
 from trackwire_server.store.connecting import (
     holding_connection,
     is_pooled,
@@ -78,7 +78,11 @@ class Store:
 
     def commit_position(self) -> int:
         """The primary's WAL position now, past every commit so far (read_routing)."""
-        return read_routing.current_position(self.db)
+        return unit_of_work.run(
+            self.db,
+            lambda: self.db.execute_sql(read_routing.INSERT_POSITION_SQL).fetchone()[0],
+            write=False,
+        )
 
     @property
     def metric_listeners(self) -> list[Callable[[Written], None]]:
