@@ -212,7 +212,7 @@ def test_node_examples_drive_every_rpc_with_auth_on(node_modules, backend, tmp_p
     ("script", "last_line"),
     [
         ("tracking.js", "OK tracking 25 RPCs"),
-        ("artifacts.js", "OK artifacts 3 RPCs"),
+        ("artifacts.js", "OK artifacts 7 RPCs"),
         ("registry.js", "OK registry 21 RPCs"),
         ("auth.js", "OK auth 20 RPCs (auth off)"),
     ],

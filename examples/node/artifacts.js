@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Drives every RPC of trackwire.v1.ArtifactService from Node.js: uploads a
 // file in chunks, lists the run's artifacts, downloads the file back and
-// compares it byte for byte; then a few refusals.
+// compares it byte for byte; asks for direct transfers (a local root answers
+// STREAM); then a few refusals.
 //
 // Usage: node artifacts.js HOST:PORT
 //
@@ -60,6 +61,24 @@ async function exercise(clients, runId) {
     status.NOT_FOUND);
   await expectStatus(clientStream(artifacts, 'UploadArtifact', [{ data: Buffer.from('x') }]),
     status.INVALID_ARGUMENT, 'header');
+
+  // Direct transfers (artifact_service.proto): a server whose artifacts are in an object
+  // store answers presigned URLs, and the client PUTs/GETs the bytes itself. This run's
+  // artifacts are in a local folder, so the server says to stream (as above), and has no
+  // upload of the store to complete or abort.
+  const start = await unary(artifacts, 'StartArtifactUpload',
+    { run_id: runId, path: 'node/direct.bin', size_bytes: bytes.length });
+  called.add('StartArtifactUpload');
+  check(start.method === 'TRANSFER_METHOD_STREAM', `StartArtifactUpload answered ${start.method}`);
+  const url = await unary(artifacts, 'GetArtifactDownloadUrl', { run_id: runId, path });
+  called.add('GetArtifactDownloadUrl');
+  check(url.method === 'TRANSFER_METHOD_STREAM', `GetArtifactDownloadUrl answered ${url.method}`);
+  const upload = { run_id: runId, path: 'node/direct.bin', upload_id: 'none' };
+  await expectStatus(unary(artifacts, 'CompleteArtifactUpload', { ...upload, size_bytes: 1 }),
+    status.FAILED_PRECONDITION);
+  called.add('CompleteArtifactUpload');
+  await expectStatus(unary(artifacts, 'AbortArtifactUpload', upload), status.FAILED_PRECONDITION);
+  called.add('AbortArtifactUpload');
 
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   return { path, size: bytes.length, sha256, rpcs: [...called].sort() };
