@@ -242,3 +242,76 @@ def test_log_batch_converts_numbers_given_as_other_types(client, experiment_id):
     history = client.read_metric_history(run_id, "b")
     assert (history.values, history.steps, history.timestamps) == ([0.25], [2], [1_000])
     assert client.get_run(run_id).data.metrics["c"] == 3.0
+
+
+# Values that a JSON document (the server reads a page's values as one on PostgreSQL and
+# MariaDB) or a driver could bend: quotes, backslashes, control characters, characters
+# outside the BMP, text that looks like JSON; and doubles that a printed form could round.
+ODD_TEXTS = {
+    "quote": 'say "hi"',
+    "backslash": "C:\\path\\n",
+    "controls": "tab\there\nnewline\r\x01\x1f",
+    "unicode": "é ü 数据 😀",
+    "json": '{"a": [1, 2.50, null]}',
+    "empty": "",
+    "long": "x" * 6000,
+    "key with spaces/and.dots": "ok",
+}
+ODD_NUMBERS = [
+    0.1 + 0.2,
+    1 / 3,
+    5.0,
+    -0.0,
+    5e-324,
+    1.7976931348623157e308,
+    -2.2250738585072014e-308,
+    123456789012345678.0,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+]
+
+
+def test_values_come_back_exactly(client, experiment_id):
+    """Odd texts and doubles read back bit for bit, through GetRun and SearchRuns (all
+    values and a selection), on every database."""
+    import math
+    import struct
+
+    metrics = [Metric(f"m{i}", v, 1_700_000_000_000 + i, i) for i, v in enumerate(ODD_NUMBERS)]
+    run_id = client.create_run(
+        experiment_id, params=ODD_TEXTS, tags={f"t.{k}": v for k, v in ODD_TEXTS.items()}
+    ).info.run_id
+    client.log_batch(run_id, metrics=metrics)
+    client.create_run(experiment_id, params={"other": "run"})  # a run with other values
+
+    def bits(x: float) -> bytes:
+        return struct.pack("<d", x)
+
+    def check(run, keys=None):
+        expected_params = {k: v for k, v in ODD_TEXTS.items() if keys is None or k in keys}
+        assert run.data.params == expected_params
+        if keys is None:
+            assert run.data.tags == {
+                **{f"t.{k}": v for k, v in ODD_TEXTS.items()},
+                **{k: v for k, v in run.data.tags.items() if k.startswith("trackwire.")},
+            }
+        values = run.data.metrics
+        assert set(values) == {f"m{i}" for i in range(len(ODD_NUMBERS))}
+        for i, v in enumerate(ODD_NUMBERS):
+            stored = values[f"m{i}"]
+            assert isinstance(stored, float)
+            if math.isnan(v):
+                assert math.isnan(stored)
+            else:
+                assert bits(stored) == bits(v), (i, v, stored)
+
+    check(client.get_run(run_id))
+    (found,) = client.search_runs([experiment_id], filter_string="params.quote = 'say \"hi\"'")
+    check(found)
+    (selected,) = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.run_id = '{run_id}'",
+        select=["params.unicode", "params.json", "metrics.*"],
+    )
+    check(selected, keys={"unicode", "json"})
