@@ -20,6 +20,8 @@ import time
 import trackwire
 from trackwire.client import close_metric_writers
 
+# The checkout this module belongs to (export_revision reads its git history).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_START_TIMEOUT = 60.0
 SERVER_STOP_TIMEOUT = 30.0
 
@@ -74,12 +76,30 @@ def source_revision() -> str:
 # -- the server process --------------------------------------------------------------
 
 
-class ServerProcess:
-    """`python -m trackwire_server` over a SQLite file in `workdir`, on a free port."""
+def export_revision(rev: str, folder: str) -> str:
+    """Extracts client/ and server/ of git revision `rev` into `folder` (`git archive`);
+    returns their PYTHONPATH, for a ServerProcess running that revision's code."""
+    archive = subprocess.run(
+        ["git", "-C", ROOT, "archive", rev, "client", "server"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return os.pathsep.join(os.path.join(folder, p) for p in ("client", "server"))
 
-    def __init__(self, workdir: str, ui: bool = False):
-        self.db_path = os.path.join(workdir, "trackwire.db")
-        self.log_path = os.path.join(workdir, "server.log")
+
+class ServerProcess:
+    """`python -m trackwire_server` on a free port: over a SQLite file in `workdir`, or on
+    the database at `db_url`; with the code at `pythonpath` (another revision's, from
+    `export_revision`) if given, else this checkout's."""
+
+    def __init__(
+        self,
+        workdir: str,
+        ui: bool = False,
+        db_url: str | None = None,
+        pythonpath: str | None = None,
+    ):
+        self.db_path = os.path.join(workdir, "trackwire.db") if db_url is None else None
+        self.log_path = os.path.join(workdir, f"server-{time.monotonic_ns()}.log")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [
@@ -87,7 +107,7 @@ class ServerProcess:
                 "-m",
                 "trackwire_server",
                 "--db",
-                f"sqlite:///{self.db_path}",
+                db_url or f"sqlite:///{self.db_path}",
                 "--artifacts",
                 os.path.join(workdir, "artifacts"),
                 "--port",
@@ -96,10 +116,16 @@ class ServerProcess:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env=None if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath},
         )
         self.host, self.port = self._wait_until_listening()
         self.ui_url = self._wait_for_ui() if ui else None
         self.peak_rss_bytes: int | None = None
+
+    @property
+    def target(self) -> str:
+        """host:port, as gRPC channels take it."""
+        return f"{self.host}:{self.port}"
 
     @property
     def uri(self) -> str:

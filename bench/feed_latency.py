@@ -36,18 +36,19 @@ import os
 import queue
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 import grpc
+from common import ServerProcess, export_revision
 
 import trackwire
 from trackwire.v1 import run_pb2
 from trackwire.v1 import tracking_service_pb2 as pb
 from trackwire.v1 import tracking_service_pb2_grpc as stubs
+from trackwire_server.store.migrations import drop_all
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -69,63 +70,6 @@ def answers(url: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - absent: skipped
         return False
-
-
-def empty_database(url: str) -> None:
-    from trackwire_server.store import open_database, schema
-
-    db = open_database(url)
-    with db.connection_context():
-        tables = schema.bind_tables(db)
-        db.drop_tables([getattr(tables, t.__name__) for t in schema.ALL_TABLES], safe=True)
-    db.close()
-
-
-def export_revision(rev: str, folder: str) -> str:
-    """Extracts client/ and server/ of `rev` into `folder`; returns its PYTHONPATH."""
-    archive = subprocess.run(
-        ["git", "-C", ROOT, "archive", rev, "client", "server"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
-    return os.pathsep.join(os.path.join(folder, p) for p in ("client", "server"))
-
-
-class Server:
-    """`python -m trackwire_server` on `db_url`, a free port, code from `pythonpath`."""
-
-    def __init__(self, db_url: str, pythonpath: str, workdir: str):
-        self.log_path = os.path.join(workdir, f"server-{time.monotonic_ns()}.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trackwire_server", "--db", db_url, "--port", "0"]
-                + ["--no-ui", "--artifacts", os.path.join(workdir, "artifacts")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": pythonpath},
-            )
-        deadline = time.monotonic() + 60
-        text = ""
-        while time.monotonic() < deadline:
-            with open(self.log_path, errors="replace") as f:
-                text = f.read()
-            if "listening on 127.0.0.1:" in text:
-                self.port = int(text.split("listening on 127.0.0.1:")[1].split()[0])
-                self.target = f"127.0.0.1:{self.port}"
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start:\n{text[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # -- (a) latency ------------------------------------------------------------------------
@@ -227,9 +171,9 @@ def summary(seconds: list[float]) -> dict:
 
 def measure_latency(kind: str, url: str, batches: int, workdir: str, pythonpath: str) -> dict:
     if kind != "sqlite":
-        empty_database(url)
-    a = Server(url, pythonpath, workdir)
-    b = Server(url, pythonpath, workdir) if kind != "sqlite" else None
+        drop_all(url)
+    a = ServerProcess(workdir, db_url=url, pythonpath=pythonpath)
+    b = ServerProcess(workdir, db_url=url, pythonpath=pythonpath) if kind != "sqlite" else None
     try:
         figures = {"same server": summary(latencies(a.target, a.target, batches, "same"))}
         if b is not None:
@@ -245,8 +189,8 @@ def measure_latency(kind: str, url: str, batches: int, workdir: str, pythonpath:
 
 
 def writer_times(url: str, pythonpath: str, workdir: str, points: int) -> dict:
-    empty_database(url)
-    server = Server(url, pythonpath, workdir)
+    drop_all(url)
+    server = ServerProcess(workdir, db_url=url, pythonpath=pythonpath)
     try:
         client = trackwire.TrackwireClient(f"grpc://{server.target}")
         experiment_id = client.create_experiment("overhead")

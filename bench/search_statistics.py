@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "compare"))
 
+from common import ServerProcess, export_revision  # noqa: E402
 from workloads import (  # noqa: E402
     W5_FILTER,
     W5_ORDER_BY,
@@ -44,6 +44,7 @@ from workloads import (  # noqa: E402
 )
 
 import trackwire  # noqa: E402
+from trackwire_server.store.migrations import drop_all  # noqa: E402
 
 RUNS = 5_000
 BATCH = 1_000
@@ -57,57 +58,9 @@ def default_databases() -> list[str]:
     return [*(u for u in urls if u and u.lower() != "none"), "sqlite"]
 
 
-def empty_database(url: str) -> None:
-    from trackwire_server.store import open_database, schema
-
-    db = open_database(url)
-    with db.connection_context():
-        tables = schema.bind_tables(db)
-        db.drop_tables([getattr(tables, t.__name__) for t in schema.ALL_TABLES], safe=True)
-    db.close()
-
-
-def export_revision(rev: str, folder: str) -> str:
-    """Extracts client/ and server/ of `rev` into `folder`; returns its PYTHONPATH."""
-    archive = subprocess.run(
-        ["git", "-C", ROOT, "archive", rev, "client", "server"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
-    return os.pathsep.join(os.path.join(folder, p) for p in ("client", "server"))
-
-
-class Server:
-    def __init__(self, db_url: str, pythonpath: str, workdir: str):
-        self.log_path = os.path.join(workdir, f"server-{time.monotonic_ns()}.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trackwire_server", "--db", db_url, "--port", "0"]
-                + ["--no-ui", "--artifacts", os.path.join(workdir, "artifacts")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": pythonpath},
-            )
-        deadline = time.monotonic() + 60
-        text = ""
-        while time.monotonic() < deadline:
-            with open(self.log_path, errors="replace") as f:
-                text = f.read()
-            if "listening on 127.0.0.1:" in text:
-                self.port = int(text.split("listening on 127.0.0.1:")[1].split()[0])
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{text[-2000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-
 def measure(db_url: str, pythonpath: str, workdir: str) -> dict:
-    empty_database(db_url)
-    server = Server(db_url, pythonpath, workdir)
+    drop_all(db_url)
+    server = ServerProcess(workdir, db_url=db_url, pythonpath=pythonpath)
     try:
         client = trackwire.TrackwireClient(f"grpc://127.0.0.1:{server.port}")
         specs = run_specs(RUNS)

@@ -21,7 +21,7 @@ from trackwire import fluent
 from trackwire.client import close_metric_writers
 from trackwire_server.app import create_server
 from trackwire_server.config import ServerConfig
-from trackwire_server.store import open_database, schema
+from trackwire_server.store import migrations, open_database
 
 POSTGRES_ENV = "TRACKWIRE_TEST_POSTGRES_URL"
 MYSQL_ENV = "TRACKWIRE_TEST_MYSQL_URL"
@@ -57,11 +57,7 @@ def _answers(url: str) -> bool:
 
 def reset_database(url: str) -> None:
     """Drops every Trackwire table, so each test starts from an empty schema."""
-    db = open_database(url)
-    with db.connection_context():
-        tables = schema.bind_tables(db)
-        db.drop_tables([getattr(tables, t.__name__) for t in schema.ALL_TABLES], safe=True)
-    db.close()
+    migrations.drop_all(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])

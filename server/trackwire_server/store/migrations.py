@@ -24,7 +24,12 @@ from types import SimpleNamespace
 import peewee
 
 from trackwire_server.store import schema
-from trackwire_server.store.connecting import holding_connection, is_mysql, is_sqlite
+from trackwire_server.store.connecting import (
+    holding_connection,
+    is_mysql,
+    is_sqlite,
+    open_database,
+)
 
 log = logging.getLogger("trackwire.store")
 
@@ -122,3 +127,13 @@ def upgrade(
         if then is not None:
             then()
     return found, schema.SCHEMA_VERSION
+
+
+def drop_all(url: str) -> None:
+    """Drops every Trackwire table of the database at `url`: the empty schema tests and
+    benchmarks start from (the next server to start creates it again)."""
+    db = open_database(url)
+    with db.connection_context():
+        tables = schema.bind_tables(db)
+        db.drop_tables([getattr(tables, t.__name__) for t in schema.ALL_TABLES], safe=True)
+    db.close()
