@@ -127,6 +127,12 @@ class MetricHistory:
             slices.update((key, (chunk_id, 0, counts[key])) for chunk_id, key in returned)
             statistics.wrote(C, len(inserts))
             return [slices[key] for key in series if key in slices]
+        if len(inserts) == 1:
+            # One new chunk (a writer of one key, the common case): the driver has its id.
+            row = inserts[0]
+            cursor = self.db.execute_sql(insert_sql(C, tuple(row)), tuple(row.values()))
+            slices[row["key"]] = (cursor.lastrowid, 0, row["point_count"])
+            return [slices[key] for key in series if key in slices]
         bulk_insert(C, inserts)
 
         # MySQL returns no ids for a multi-row insert; the run's row lock is held, so the
