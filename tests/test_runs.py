@@ -1,5 +1,7 @@
 """Runs, params, tags and LogBatch through the real server, on every configured database."""
 
+import math
+import struct
 import uuid
 
 import pytest
@@ -275,9 +277,6 @@ ODD_NUMBERS = [
 def test_values_come_back_exactly(client, experiment_id):
     """Odd texts and doubles read back bit for bit, through GetRun and SearchRuns (all
     values and a selection), on every database."""
-    import math
-    import struct
-
     metrics = [Metric(f"m{i}", v, 1_700_000_000_000 + i, i) for i, v in enumerate(ODD_NUMBERS)]
     run_id = client.create_run(
         experiment_id, params=ODD_TEXTS, tags={f"t.{k}": v for k, v in ODD_TEXTS.items()}
