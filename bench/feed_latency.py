@@ -192,7 +192,7 @@ def writer_times(url: str, pythonpath: str, workdir: str, points: int) -> dict:
     drop_all(url)
     server = ServerProcess(workdir, db_url=url, pythonpath=pythonpath)
     try:
-        client = trackwire.TrackwireClient(f"grpc://{server.target}")
+        client = trackwire.TrackwireClient(server.uri)
         experiment_id = client.create_experiment("overhead")
         run_id = client.create_run(experiment_id).info.run_id
         start = time.perf_counter()

@@ -62,7 +62,7 @@ def measure(db_url: str, pythonpath: str, workdir: str) -> dict:
     drop_all(db_url)
     server = ServerProcess(workdir, db_url=db_url, pythonpath=pythonpath)
     try:
-        client = trackwire.TrackwireClient(f"grpc://127.0.0.1:{server.port}")
+        client = trackwire.TrackwireClient(server.uri)
         specs = run_specs(RUNS)
         experiment_id = client.create_experiment(f"w5-{time.time_ns()}")
         seeds = {}

@@ -121,6 +121,10 @@ def run_record(ctx: StoreContext, row, with_data: bool = True) -> RunRecord:
     return record
 
 
+# The kinds of values a run holds beside its own columns, as `select` names them.
+KINDS = ("param", "tag", "metric")
+
+
 def load_run_data(
     ctx: StoreContext,
     records: list[RunRecord],
@@ -141,9 +145,6 @@ def load_run_data(
     by_id = {r.run_id: r for r in records}
     for chunk in slices(list(by_id), IDS_PER_STATEMENT):
         load(ctx, by_id, chunk, wanted)
-
-
-KINDS = ("param", "tag", "metric")
 
 
 def _tables(ctx: StoreContext) -> dict:
