@@ -25,8 +25,8 @@ def median_of(results: list | None, key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def search_ms(results: list | None, pick) -> float | None:
-    values = [pick(r["search_ms"]) for r in results or [] if r is not None]
+def search_ms(results: list | None, pick, key: str = "search_ms") -> float | None:
+    values = [pick(r[key]) for r in results or [] if r is not None and r.get(key)]
     return statistics.median(values) if values else None
 
 
@@ -219,6 +219,16 @@ def table_rows(r: dict) -> list[dict]:
             search_ms(tw.get("W5"), max),
             search_ms(ml.get("W5"), max),
             lower_is_better=True,
+        ),
+        row(
+            "W5",
+            f"the newest {w.W5_TOP} runs with their data, no filter (the page alone), "
+            f"p50 of {w.W5_SEARCH_REPEATS}; information: the floor under the filtered search",
+            "ms",
+            search_ms(tw.get("W5"), statistics.median, "page_ms"),
+            search_ms(ml.get("W5"), statistics.median, "page_ms"),
+            lower_is_better=True,
+            short="W5 newest-100 page p50",
         ),
         row(
             "W5",
