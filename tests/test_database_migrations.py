@@ -143,3 +143,47 @@ def test_a_newer_schema_is_refused(backend, tmp_path, auto_migrate):
     assert current.returncode == 4 and "newer" in current.stdout, current
     upgrade = trackwire_db("upgrade", "--db", backend)
     assert upgrade.returncode == 1 and "newer than" in upgrade.stderr, upgrade
+
+
+def schema_at(url: str, version: int) -> None:
+    """Applies migrations 1..`version` to the empty database at `url`, as a Trackwire of
+    that schema version would have."""
+    db = open_database(url)
+    tables = schema.bind_tables(db)
+    with db.connection_context():
+        for v in range(1, version + 1):
+            with db.atomic():
+                schema.MIGRATIONS[v](db, tables)
+                tables.SchemaVersion.insert(version=v).execute()
+    db.close()
+
+
+def test_a_version_7_database_upgrades_and_searches_newest_first(backend, tmp_path):
+    """Migration 8 (MySQL/MariaDB: runs indexed newest first, ties by run_id) on a
+    database a version 7 Trackwire made: its runs come back in the default order."""
+    schema_at(backend, 7)
+    assert trackwire_db("current", "--db", backend).returncode == 3
+    upgrade = trackwire_db("upgrade", "--db", backend)
+    assert upgrade.returncode == 0, upgrade
+    assert f"upgraded from version 7 to {schema.SCHEMA_VERSION}" in upgrade.stdout
+    db = open_database(backend)
+    with db.connection_context():
+        indexes = {index.name: index.columns for index in db.get_indexes("runs")}
+    db.close()
+    if backend.startswith("mysql"):
+        newest = indexes["run_experiment_id_lifecycle_stage_newest"]
+        assert newest == ["experiment_id", "lifecycle_stage", "start_time", "run_id"]
+    server = ServerProcess(backend, tmp_path / "artifacts", log_dir=tmp_path)
+    try:
+        server.start()
+        client = trackwire.TrackwireClient(server.uri)
+        experiment_id = client.create_experiment("newest-first")
+        tied = [f"{i:x}" * 32 for i in (9, 3, 7)]  # three runs started together
+        for run_id in tied:
+            client.create_runs(experiment_id, [{"run_id": run_id, "start_time": 5000}])
+        client.create_runs(experiment_id, [{"start_time": 9000}, {"start_time": 1000}])
+        found = client.search_runs([experiment_id])
+        assert [r.info.start_time for r in found] == [9000, 5000, 5000, 5000, 1000]
+        assert [r.info.run_id for r in found[1:4]] == sorted(tied)
+    finally:
+        server.stop(grace=5)
