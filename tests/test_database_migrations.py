@@ -187,3 +187,18 @@ def test_a_version_7_database_upgrades_and_searches_newest_first(backend, tmp_pa
         assert [r.info.run_id for r in found[1:4]] == sorted(tied)
     finally:
         server.stop(grace=5)
+
+
+def test_an_interrupted_version_8_migration_completes(backend):
+    """MySQL commits DDL on its own: an attempt at migration 8 cut off after its index
+    was made, before the version was recorded, is completed by the next upgrade."""
+    if not backend.startswith("mysql"):
+        pytest.skip("only MySQL/MariaDB commit DDL outside the migration's transaction")
+    schema_at(backend, 7)
+    db = open_database(backend)
+    with db.connection_context():
+        schema.MIGRATIONS[8](db, schema.bind_tables(db))  # the index, without version 8
+    db.close()
+    upgrade = trackwire_db("upgrade", "--db", backend)
+    assert upgrade.returncode == 0, upgrade
+    assert f"upgraded from version 7 to {schema.SCHEMA_VERSION}" in upgrade.stdout

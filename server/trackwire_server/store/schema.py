@@ -485,11 +485,14 @@ def _create_v8(db: peewee.Database, tables: SimpleNamespace) -> None:
     one direction only, so the (experiment_id, lifecycle_stage, start_time) index,
     whose rows tie by run_id ascending, made them sort every run of the experiment for
     each page (a filesort of 5,000 runs: 2.4 ms against 0.25 ms). PostgreSQL and SQLite
-    walk the older index and sort only the ties."""
-    if isinstance(db, peewee.MySQLDatabase):
+    walk the older index and sort only the ties. (MySQL commits DDL on its own: an index
+    left by an interrupted attempt is kept.)"""
+    name = "run_experiment_id_lifecycle_stage_newest"
+    if isinstance(db, peewee.MySQLDatabase) and name not in {
+        index.name for index in db.get_indexes("runs")
+    }:
         db.execute_sql(
-            "CREATE INDEX run_experiment_id_lifecycle_stage_newest ON runs "
-            "(experiment_id, lifecycle_stage, start_time DESC, run_id)"
+            f"CREATE INDEX {name} ON runs (experiment_id, lifecycle_stage, start_time DESC, run_id)"
         )
 
 
