@@ -16,7 +16,7 @@ import pytest
 
 import trackwire
 from tests.support.server_process import ServerProcess, ServerStartError, pythonpath
-from trackwire_server.store import open_database, schema
+from trackwire_server.store import open_database, schema, schema_versions
 
 MIGRATED = "migrated the schema from version 0 to"
 
@@ -73,7 +73,7 @@ def test_three_servers_started_together_migrate_once(backend, tmp_path):
             assert client.get_run(run.info.run_id).info.run_name == f"from-{i}"
         migrated = [i for i, s in enumerate(servers) if MIGRATED in s.output()]
         assert len(migrated) == 1, f"servers that migrated: {migrated}\n{outputs}"
-        assert versions(backend) == list(range(1, schema.SCHEMA_VERSION + 1))
+        assert versions(backend) == list(range(1, schema_versions.SCHEMA_VERSION + 1))
     finally:
         for server in servers:
             server.stop(grace=5)
@@ -86,14 +86,14 @@ def test_db_current_and_upgrade(backend):
 
     upgrade = trackwire_db("upgrade", "--db", backend)
     assert upgrade.returncode == 0, upgrade
-    assert f"upgraded from version 0 to {schema.SCHEMA_VERSION}" in upgrade.stdout
-    assert versions(backend) == list(range(1, schema.SCHEMA_VERSION + 1))
+    assert f"upgraded from version 0 to {schema_versions.SCHEMA_VERSION}" in upgrade.stdout
+    assert versions(backend) == list(range(1, schema_versions.SCHEMA_VERSION + 1))
 
     again = trackwire_db("upgrade", "--db", backend)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again
     current = trackwire_db("current", "--db", backend)
     assert current.returncode == 0, current
-    assert f"schema version {schema.SCHEMA_VERSION} (up to date)" in current.stdout
+    assert f"schema version {schema_versions.SCHEMA_VERSION} (up to date)" in current.stdout
 
 
 def test_no_auto_migrate_refuses_an_older_schema_then_serves(backend, tmp_path):
@@ -131,13 +131,13 @@ def versions_or_none(url: str) -> list[int] | None:
 @pytest.mark.parametrize("auto_migrate", [True, False])
 def test_a_newer_schema_is_refused(backend, tmp_path, auto_migrate):
     assert trackwire_db("upgrade", "--db", backend).returncode == 0
-    add_version(backend, schema.SCHEMA_VERSION + 1)
+    add_version(backend, schema_versions.SCHEMA_VERSION + 1)
     args = () if auto_migrate else ("--no-auto-migrate",)
     server = ServerProcess(backend, tmp_path / "artifacts", extra_args=args, log_dir=tmp_path)
     with pytest.raises(ServerStartError) as refused:
         server.start()
     assert refused.value.returncode == 1
-    assert f"version {schema.SCHEMA_VERSION + 1}, newer than" in refused.value.output
+    assert f"version {schema_versions.SCHEMA_VERSION + 1}, newer than" in refused.value.output
 
     current = trackwire_db("current", "--db", backend)
     assert current.returncode == 4 and "newer" in current.stdout, current
@@ -153,7 +153,7 @@ def schema_at(url: str, version: int) -> None:
     with db.connection_context():
         for v in range(1, version + 1):
             with db.atomic():
-                schema.MIGRATIONS[v](db, tables)
+                schema_versions.MIGRATIONS[v](db, tables)
                 tables.SchemaVersion.insert(version=v).execute()
     db.close()
 
@@ -165,7 +165,7 @@ def test_a_version_7_database_upgrades_and_searches_newest_first(backend, tmp_pa
     assert trackwire_db("current", "--db", backend).returncode == 3
     upgrade = trackwire_db("upgrade", "--db", backend)
     assert upgrade.returncode == 0, upgrade
-    assert f"upgraded from version 7 to {schema.SCHEMA_VERSION}" in upgrade.stdout
+    assert f"upgraded from version 7 to {schema_versions.SCHEMA_VERSION}" in upgrade.stdout
     db = open_database(backend)
     with db.connection_context():
         indexes = {index.name: index.columns for index in db.get_indexes("runs")}
@@ -197,8 +197,8 @@ def test_an_interrupted_version_8_migration_completes(backend):
     schema_at(backend, 7)
     db = open_database(backend)
     with db.connection_context():
-        schema.MIGRATIONS[8](db, schema.bind_tables(db))  # the index, without version 8
+        schema_versions.MIGRATIONS[8](db, schema.bind_tables(db))  # the index, without version 8
     db.close()
     upgrade = trackwire_db("upgrade", "--db", backend)
     assert upgrade.returncode == 0, upgrade
-    assert f"upgraded from version 7 to {schema.SCHEMA_VERSION}" in upgrade.stdout
+    assert f"upgraded from version 7 to {schema_versions.SCHEMA_VERSION}" in upgrade.stdout

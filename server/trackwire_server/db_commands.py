@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _state(found: int) -> tuple[int, str]:
-    from trackwire_server.store.schema import SCHEMA_VERSION
+    from trackwire_server.store.schema_versions import SCHEMA_VERSION
 
     if found == SCHEMA_VERSION:
         return UP_TO_DATE, "up to date"

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import peewee
 
-from trackwire_server.store import schema
+from trackwire_server.store import schema, schema_versions
 from trackwire_server.store.connecting import (
     holding_connection,
     is_mysql,
@@ -53,25 +53,26 @@ class SchemaTooOld(SchemaError):
 
 def version_of(db: peewee.Database, tables: SimpleNamespace) -> int:
     """The database's schema version (0: no schema)."""
-    return schema.current_version(db, tables)
+    return schema_versions.current_version(db, tables)
 
 
 def _too_new(found: int) -> SchemaTooNew:
     return SchemaTooNew(
         f"the database's schema is version {found}, newer than this Trackwire's "
-        f"{schema.SCHEMA_VERSION}: a newer Trackwire migrated it. Run that version (or newer)"
+        f"{schema_versions.SCHEMA_VERSION}: a newer Trackwire migrated it. Run that version "
+        "(or newer)"
     )
 
 
 def check(db: peewee.Database, tables: SimpleNamespace) -> int:
     """The schema version, if it is this code's; SchemaTooOld / SchemaTooNew otherwise."""
     found = version_of(db, tables)
-    if found > schema.SCHEMA_VERSION:
+    if found > schema_versions.SCHEMA_VERSION:
         raise _too_new(found)
-    if found < schema.SCHEMA_VERSION:
+    if found < schema_versions.SCHEMA_VERSION:
         raise SchemaTooOld(
             f"the database's schema is version {found}, older than this Trackwire's "
-            f"{schema.SCHEMA_VERSION}, and this server does not migrate (--no-auto-migrate): "
+            f"{schema_versions.SCHEMA_VERSION}, and this server does not migrate (--no-auto-migrate): "
             "run `trackwire db upgrade --db URL` once, then start the servers"
         )
     return found
@@ -114,19 +115,21 @@ def upgrade(
     now). Logs "migrated the schema" only when it applied something."""
     with holding_connection(db), migration_lock(db):
         found = version_of(db, tables)  # read under the lock: another start may have migrated
-        if found > schema.SCHEMA_VERSION:
+        if found > schema_versions.SCHEMA_VERSION:
             raise _too_new(found)
-        for version in range(found + 1, schema.SCHEMA_VERSION + 1):
+        for version in range(found + 1, schema_versions.SCHEMA_VERSION + 1):
             with db.atomic():
-                schema.MIGRATIONS[version](db, tables)
+                schema_versions.MIGRATIONS[version](db, tables)
                 tables.SchemaVersion.insert(version=version).execute()
-        if found < schema.SCHEMA_VERSION:
-            log.info("migrated the schema from version %d to %d", found, schema.SCHEMA_VERSION)
+        if found < schema_versions.SCHEMA_VERSION:
+            log.info(
+                "migrated the schema from version %d to %d", found, schema_versions.SCHEMA_VERSION
+            )
         else:
             log.info("the schema is up to date (version %d)", found)
         if then is not None:
             then()
-    return found, schema.SCHEMA_VERSION
+    return found, schema_versions.SCHEMA_VERSION
 
 
 def drop_all(url: str) -> None:
