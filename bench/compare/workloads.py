@@ -138,6 +138,20 @@ def check(ok: bool, message: str) -> None:
         raise RuntimeError(message)
 
 
+def timed_pages(search) -> list[float]:
+    """W5's page alone: `search()` (one system's `search_runs([experiment], max_results=
+    W5_TOP)`, no filter, no sort key) W5_SEARCH_REPEATS times, in ms; each answer must be
+    W5_TOP distinct runs with their 5 params."""
+    times = []
+    for _ in range(W5_SEARCH_REPEATS):
+        start = time.perf_counter()
+        runs = search()
+        times.append((time.perf_counter() - start) * 1e3)
+        check(len({r.info.run_id for r in runs}) == W5_TOP, "W5: the page is not full")
+        check(all(len(r.data.params) == 5 for r in runs), "W5: a run of the page lacks params")
+    return times
+
+
 # -- what every runner shares ----------------------------------------------------------
 
 
