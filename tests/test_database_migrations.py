@@ -16,7 +16,7 @@ import pytest
 
 import trackwire
 from tests.support.server_process import ServerProcess, ServerStartError, pythonpath
-from trackwire_server.store import open_database, schema, schema_versions
+from trackwire_server.store import migrations, open_database, schema, schema_versions
 
 MIGRATED = "migrated the schema from version 0 to"
 
@@ -149,12 +149,7 @@ def schema_at(url: str, version: int) -> None:
     """Applies migrations 1..`version` to the empty database at `url`, as a Trackwire of
     that schema version would have."""
     db = open_database(url)
-    tables = schema.bind_tables(db)
-    with db.connection_context():
-        for v in range(1, version + 1):
-            with db.atomic():
-                schema_versions.MIGRATIONS[v](db, tables)
-                tables.SchemaVersion.insert(version=v).execute()
+    assert migrations.upgrade(db, schema.bind_tables(db), to=version) == (0, version)
     db.close()
 
 

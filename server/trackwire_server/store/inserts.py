@@ -44,21 +44,14 @@ COPY_ROWS = 100
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
-def _copy_bytes(value) -> str:
-    return "\\\\x" + bytes(value).hex()  # bytea's hex form, its backslash escaped
-
-
-# A value in COPY's text format, by its type (NUL never reaches here: validation
-# refuses it in text; bool before int, whose subclass it is, by exact type).
+# A value in COPY's text format, by its exact type: the types the store's rows hold
+# (NUL never reaches here: validation refuses it in text). Any other type is refused.
 _COPY_TEXT = {
     type(None): lambda value: "\\N",
     str: lambda value: value.translate(_COPY_ESCAPES),
     int: int.__repr__,
-    bool: lambda value: "t" if value else "f",
     float: float.__repr__,  # the shortest text that reads back as the same double
-    bytes: _copy_bytes,
-    bytearray: _copy_bytes,
-    memoryview: _copy_bytes,
+    bytes: lambda value: "\\\\x" + value.hex(),  # bytea's hex form, its backslash escaped
 }
 
 

@@ -72,7 +72,8 @@ def check(db: peewee.Database, tables: SimpleNamespace) -> int:
     if found < schema_versions.SCHEMA_VERSION:
         raise SchemaTooOld(
             f"the database's schema is version {found}, older than this Trackwire's "
-            f"{schema_versions.SCHEMA_VERSION}, and this server does not migrate (--no-auto-migrate): "
+            f"{schema_versions.SCHEMA_VERSION}, and this server does not migrate "
+            "(--no-auto-migrate): "
             "run `trackwire db upgrade --db URL` once, then start the servers"
         )
     return found
@@ -109,27 +110,28 @@ def upgrade(
     db: peewee.Database,
     tables: SimpleNamespace,
     then: Callable[[], None] | None = None,
+    *,
+    to: int = schema_versions.SCHEMA_VERSION,
 ) -> tuple[int, int]:
-    """Applies the pending migrations under the migration lock, then `then()` (still
-    under it: e.g. creating the default experiment); returns (version found, version
-    now). Logs "migrated the schema" only when it applied something."""
+    """Applies the pending migrations up to version `to` (by default this Trackwire's)
+    under the migration lock, then `then()` (still under it: e.g. creating the default
+    experiment); returns (version found, version now). Logs "migrated the schema" only
+    when it applied something."""
     with holding_connection(db), migration_lock(db):
         found = version_of(db, tables)  # read under the lock: another start may have migrated
         if found > schema_versions.SCHEMA_VERSION:
             raise _too_new(found)
-        for version in range(found + 1, schema_versions.SCHEMA_VERSION + 1):
+        for version in range(found + 1, to + 1):
             with db.atomic():
                 schema_versions.MIGRATIONS[version](db, tables)
                 tables.SchemaVersion.insert(version=version).execute()
-        if found < schema_versions.SCHEMA_VERSION:
-            log.info(
-                "migrated the schema from version %d to %d", found, schema_versions.SCHEMA_VERSION
-            )
+        if found < to:
+            log.info("migrated the schema from version %d to %d", found, to)
         else:
             log.info("the schema is up to date (version %d)", found)
         if then is not None:
             then()
-    return found, schema_versions.SCHEMA_VERSION
+    return found, max(found, to)
 
 
 def drop_all(url: str) -> None:
