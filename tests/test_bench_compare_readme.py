@@ -53,6 +53,11 @@ def test_a_database_run_writes_its_own_files_without_the_peers_that_keep_none(tm
     results.update(db="postgresql", db_server="PostgreSQL 15", fleets=[1, 3])
     results["runs"]["trackwire"]["W6x3"] = [dict(r, points_per_s=2 * r["points_per_s"]) for r in w6]
     results["runs"]["mlflow"]["W6x3"] = results["runs"]["mlflow"]["W6"]
+    results["runs"]["trackwire"]["W5"] = [
+        dict(r, page_ms=[5.0] * 3, round_trip_ms=0.05, newest_statement_ms=1.0)
+        | dict(statement_ms=4.0, packed_ms=2.0)
+        for r in results["runs"]["trackwire"]["W5"]
+    ]
     results["rows"] = report.table_rows(results)
 
     paths = report.write(results, str(tmp_path))
@@ -69,3 +74,21 @@ def test_a_database_run_writes_its_own_files_without_the_peers_that_keep_none(tm
     assert workloads[2].startswith("8 processes as above over 3 Trackwire servers")
     scaling = next(r for r in results["rows"] if r["what"].startswith("3 servers against 1"))
     assert abs(scaling["trackwire"] - 2) < 1e-9
+    # W5's floors (search_floor.py): last of W5's rows, each against MLflow's whole search,
+    # alone and with the page's delivery (page-alone p50 less its statement).
+    w5 = [r["short"] for r in results["rows"] if r["workload"] == "W5"]
+    assert w5[-5:] == [
+        "W5 page delivery",
+        "W5 floor, Trackwire's tables",
+        "W5 bound, Trackwire's tables",
+        "W5 floor, one JSON row per run",
+        "W5 bound, one JSON row per run",
+    ]
+    by_short = {r["short"]: r for r in results["rows"]}
+    mlflow_search = by_short["W5 search top-100 p50"]["peer"]
+    delivery = 5.0 - 1.0
+    assert abs(by_short["W5 page delivery"]["trackwire"] - delivery) < 1e-9
+    assert abs(by_short["W5 floor, Trackwire's tables"]["ratio"] - mlflow_search / 4.0) < 1e-9
+    bound = by_short["W5 bound, one JSON row per run"]
+    assert abs(bound["trackwire"] - (2.0 + delivery)) < 1e-9
+    assert "driver round trip 0.05 ms" in by_short["W5 floor, Trackwire's tables"]["what"]

@@ -361,6 +361,8 @@ def run_all(
                     if not selected(system, workload):
                         continue
                     args = dict(common, uri=uri[system])
+                    if workload == "W5" and system == "trackwire" and db_url:
+                        args["db_url"] = db_url  # search_floor.py's statements
                     if workload == "W4":
                         args["run_id"] = (runs[system]["W2"][rep] or {}).get("run_id")
                         if args["run_id"] is None:

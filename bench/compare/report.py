@@ -387,7 +387,68 @@ def db_rows(r: dict, rows: list[dict]) -> list[dict]:
             },
         ]
     last_w6 = max((i for i, rw in enumerate(rows) if rw["workload"] == "W6"), default=len(rows) - 1)
-    return rows[: last_w6 + 1] + fleet_rows + rows[last_w6 + 1 :]
+    rows = rows[: last_w6 + 1] + fleet_rows + rows[last_w6 + 1 :]
+    last_w5 = max((i for i, rw in enumerate(rows) if rw["workload"] == "W5"), default=len(rows) - 1)
+    return rows[: last_w5 + 1] + floor_rows(tw, ml) + rows[last_w5 + 1 :]
+
+
+def floor_rows(tw: dict, ml: dict) -> list[dict]:
+    """W5's filtered search by the database alone (search_floor.py), each design's floor
+    and its floor plus what delivering a page costs beyond the database (Trackwire's
+    page-alone search less the same page in one statement), each against MLflow's whole
+    filtered search: the ratio a server on that design could reach at best."""
+    runs = tw.get("W5")
+    mlflow_p50 = search_ms(ml.get("W5"), statistics.median)
+    page_p50 = search_ms(runs, statistics.median, "page_ms")
+    newest = median_of(runs, "newest_statement_ms")
+    if newest is None or page_p50 is None:
+        return []
+    delivery = page_p50 - newest
+    source = (
+        f"p50 of {w.W5_SEARCH_REPEATS}, bench/compare/search_floor.py; driver round trip "
+        f"{median_of(runs, 'round_trip_ms'):.2f} ms"
+    )
+    rows = [
+        row(
+            "W5",
+            "information: delivering the newest-100 page beyond the database (Trackwire's "
+            f"page-alone p50 less the same page in one statement, {newest:.2f} ms): "
+            "the server, gRPC and the client",
+            "ms",
+            delivery,
+            None,
+            short="W5 page delivery",
+        )
+    ]
+    designs = (
+        ("statement_ms", "Trackwire's tables, the best single statement", "Trackwire's tables"),
+        ("packed_ms", "one row per run, its values as JSON documents", "one JSON row per run"),
+    )
+    for key, what, short in designs:
+        floor = median_of(runs, key)
+        rows += [
+            row(
+                "W5",
+                f"information: the filtered page with its values from the database alone, "
+                f"{what} ({source}); MLflow: its whole filtered search",
+                "ms",
+                floor,
+                mlflow_p50,
+                lower_is_better=True,
+                short=f"W5 floor, {short}",
+            ),
+            row(
+                "W5",
+                f"information: the same plus the page's delivery: the best a server on "
+                f"{short} could do",
+                "ms",
+                floor + delivery,
+                mlflow_p50,
+                lower_is_better=True,
+                short=f"W5 bound, {short}",
+            ),
+        ]
+    return rows
 
 
 def ratio_of(a: float | None, b: float | None) -> float | None:

@@ -159,6 +159,7 @@ def w5(args: dict) -> dict:
 
     expected = w.expected_top_seeds(specs)
     search_ms = []
+    run_ids = []
     for _ in range(w.W5_SEARCH_REPEATS):
         start = time.perf_counter()
         runs = client.search_runs(
@@ -170,6 +171,7 @@ def w5(args: dict) -> dict:
         search_ms.append((time.perf_counter() - start) * 1e3)
         seeds = [r.data.params["seed"] for r in runs]
         w.check(seeds == expected, "W5: the filtered search returned the wrong runs")
+        run_ids = [r.info.run_id for r in runs]
 
     # The page alone: the newest W5_TOP runs with all their data, no filter, no sort key.
     page_ms = w.timed_pages(lambda: client.search_runs([experiment_id], max_results=w.W5_TOP))
@@ -182,7 +184,14 @@ def w5(args: dict) -> dict:
     frame_s = time.perf_counter() - start
     w.check(len(frame) == w.W5_RUNS, f"W5: the DataFrame has {len(frame)} rows")
     w.check("metrics.accuracy" in frame.columns, "W5: no metrics.accuracy column")
+    # On PostgreSQL or MariaDB: the same search by the database alone (search_floor.py).
+    floors = {}
+    if args.get("db_url"):
+        from search_floor import database_floors
+
+        floors = database_floors(args["db_url"], experiment_id, run_ids)
     return {
+        **floors,
         "runs": w.W5_RUNS,
         "create_runs_per_s": w.W5_RUNS / single_s,
         "create_runs_batched_per_s": w.W5_RUNS / batched_s,
