@@ -59,6 +59,16 @@ def run_batch(i: int, n: int) -> list[dict]:
     ]
 
 
+def wait_until_analyzed(url: str, runs: int, seconds: float = 10) -> None:
+    """Until every table is analyzed and the planner knows `runs` runs (or fails)."""
+    deadline = time.monotonic() + seconds
+    while not (all(analyzed(url).get(t) for t in TABLES) and runs_known(url) >= runs):
+        assert time.monotonic() < deadline, (
+            f"not analyzed after {seconds} s: {analyzed(url)}, runs {runs_known(url)}"
+        )
+        time.sleep(0.1)
+
+
 def test_bulk_writes_are_analyzed_soon(postgres_url, tmp_path):
     server = RunningServer(postgres_url, tmp_path / "artifacts")
     try:
@@ -71,17 +81,49 @@ def test_bulk_writes_are_analyzed_soon(postgres_url, tmp_path):
         for first in range(0, 2_000, 1_000):
             client.create_runs(experiment_id, run_batch(first, 1_000))
         # every table analyzed, the runs table with all 2,020 rows, within 10 s
-        deadline = time.monotonic() + 10
-        while not (
-            all(analyzed(postgres_url).get(t) for t in TABLES) and runs_known(postgres_url) >= 2_020
-        ):
-            assert time.monotonic() < deadline, (
-                f"not analyzed after 10 s: {analyzed(postgres_url)}, runs {runs_known(postgres_url)}"
-            )
-            time.sleep(0.1)
+        wait_until_analyzed(postgres_url, 2_020)
         found = client.search_runs(
             [experiment_id], filter_string="params.model_type = 'rf'", max_results=10
         )
         assert len(found) == 10
     finally:
         server.stop()
+
+
+def test_a_page_of_runs_is_read_by_index_unless_the_operator_prices_pages(postgres_url, tmp_path):
+    """Trackwire's sessions plan with random_page_cost 1.1 (store/connecting.py): reading
+    the values of a page of 100 runs out of 5,000 takes index lookups, where PostgreSQL's
+    default (4) reads whole tables (three sequential scans, ~3x slower on W5). A value the
+    operator set (here for the session, as for the database or the role) is kept."""
+    server = RunningServer(postgres_url, tmp_path / "artifacts")
+    try:
+        client = trackwire.TrackwireClient(server.uri)
+        experiment_id = client.create_experiment("page")
+        for first in range(0, 5_000, 1_000):
+            client.create_runs(experiment_id, run_batch(first, 1_000))
+        wait_until_analyzed(postgres_url, 5_000)
+        page = [r.info.run_id for r in client.search_runs([experiment_id], max_results=100)]
+        assert len(page) == 100
+    finally:
+        server.stop()
+
+    def plan(url: str) -> tuple[str, str]:
+        db = open_database(url, pool_size=1)
+        db.check_out(5)
+        try:
+            (cost,) = db.execute_sql("SHOW random_page_cost").fetchone()
+            placeholders = ", ".join(["%s"] * len(page))
+            rows = db.execute_sql(
+                f"EXPLAIN SELECT run_id, key, value FROM params WHERE run_id IN ({placeholders})",
+                page,
+            ).fetchall()
+        finally:
+            db.close_all()
+        return cost, "\n".join(r[0] for r in rows)
+
+    cost, chosen = plan(postgres_url)
+    assert cost == "1.1"
+    assert "Seq Scan" not in chosen and "params_pkey" in chosen, chosen
+    cost, chosen = plan(f"{postgres_url}?options=-c%20random_page_cost%3D4")
+    assert cost == "4"
+    assert "Seq Scan on params" in chosen, chosen
