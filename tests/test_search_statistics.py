@@ -127,3 +127,29 @@ def test_a_page_of_runs_is_read_by_index_unless_the_operator_prices_pages(postgr
     cost, chosen = plan(f"{postgres_url}?options=-c%20random_page_cost%3D4")
     assert cost == "4"
     assert "Seq Scan on params" in chosen, chosen
+
+
+def test_the_planner_setting_costs_one_statement_per_connection_not_per_call(
+    postgres_url, monkeypatch
+):
+    """The setting is made when a connection opens, not each time the pool hands one out
+    (a unit of work's checkout costs no round trip)."""
+    from trackwire_server.store import connecting
+
+    opened = []
+    original = connecting._PlannerSettings._connect
+
+    def counting(self):
+        opened.append(1)
+        return original(self)
+
+    monkeypatch.setattr(connecting._PlannerSettings, "_connect", counting)
+    db = open_database(postgres_url, pool_size=1)
+    try:
+        for _ in range(5):
+            db.check_out(5)
+            assert db.execute_sql("SHOW random_page_cost").fetchone() == ("1.1",)
+            connecting.release(db)
+    finally:
+        db.close_all()
+    assert len(opened) == 1

@@ -12,7 +12,8 @@ design could reach.
 - `statement_ms`: the best single statement over Trackwire's tables (hand-written joins:
   the filter, the sort, the page of run rows, and each run's params, tags and latest
   metrics aggregated beside it). The databases choose their plans freely (statistics are
-  fresh: the server gathers them after bulk writes).
+  fresh: the server gathers them after bulk writes; PostgreSQL's random_page_cost is the
+  server's sessions' own).
 - `packed_ms`: the alternative design, one row per run with its latest metrics, params and
   tags as JSON documents (jsonb on PostgreSQL, JSON text on MariaDB), built from
   Trackwire's tables in a temporary table first (outside the timing): the filter and sort
@@ -34,6 +35,7 @@ import time
 import databases
 import workloads as w
 
+from trackwire_server.store.connecting import RANDOM_PAGE_COST
 from trackwire_server.store.constants import ACTIVE
 
 # The W5 search, by hand: the filter (metrics.accuracy > 0.8 and params.model_type = 'rf'),
@@ -158,6 +160,8 @@ def database_floors(db_url: str, experiment_id: str, expected_run_ids: list[str]
     conn = databases.connect(db_url)
     try:
         cursor = conn.cursor()
+        if kind == "postgresql":  # as the server's sessions plan (store/connecting.py)
+            cursor.execute("SELECT set_config('random_page_cost', %s, false)", (RANDOM_PAGE_COST,))
         round_trip, _ = _timed(cursor, "SELECT 1", ())
         newest, rows = _timed(cursor, NEWEST.format(**shape), (eid, ACTIVE))
         w.check(

@@ -113,7 +113,8 @@ PLANNER_SETTINGS_SQL = (
 
 class _PlannerSettings:
     """PostgreSQL sessions that plan with RANDOM_PAGE_COST (see there): set once per
-    connection, when it opens, in the same autocommitted session."""
+    connection, when it opens (not when a pool hands it out), in its autocommitted
+    session."""
 
     def _connect(self):
         conn = super()._connect()
@@ -127,8 +128,10 @@ class Postgres(_PlannerSettings, peewee.PostgresqlDatabase):
 
 
 class PooledPostgres(
-    _CheapChecks, _PlannerSettings, _PooledPostgresqlDatabase, peewee.PostgresqlDatabase
+    _CheapChecks, _PooledPostgresqlDatabase, _PlannerSettings, peewee.PostgresqlDatabase
 ):
+    # (_PlannerSettings after the pool: the pool's _connect hands out an open connection
+    # and calls the next _connect only to open a new one.)
     def _can_reuse(self, conn) -> bool:
         return not _driver_says_closed(conn) and super()._can_reuse(conn)
 
