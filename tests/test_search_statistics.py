@@ -153,3 +153,35 @@ def test_the_planner_setting_costs_one_statement_per_connection_not_per_call(
     finally:
         db.close_all()
     assert len(opened) == 1
+
+
+def test_a_connection_whose_planner_setting_fails_is_closed(postgres_url, monkeypatch):
+    """If the setting's statement fails (here: the database refuses it), connecting fails
+    as a refused connection would, and the session is closed, not left open on the
+    server while the error is handled."""
+    import peewee
+
+    from trackwire_server.store import connecting
+
+    monkeypatch.setattr(connecting, "PLANNER_SETTINGS_SQL", "SELECT no_such_function(%s)")
+    name = f"tw-planner-{time.monotonic_ns()}"
+    db = open_database(f"{postgres_url}?application_name={name}", pool_size=1)
+    with pytest.raises(peewee.ProgrammingError) as refused:
+        db.check_out(5)
+    assert "no_such_function" in str(refused.value)
+
+    monkeypatch.undo()  # (`refused` keeps the failed call's frames alive meanwhile)
+    probe = open_database(postgres_url)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            with probe.connection_context():
+                (sessions,) = probe.execute_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+                ).fetchone()
+            if sessions == 0:
+                break
+            assert time.monotonic() < deadline, f"{sessions} session(s) left open"
+            time.sleep(0.1)
+    finally:
+        probe.close()

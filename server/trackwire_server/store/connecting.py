@@ -118,8 +118,12 @@ class _PlannerSettings:
 
     def _connect(self):
         conn = super()._connect()
-        with conn.cursor() as cursor:
-            cursor.execute(PLANNER_SETTINGS_SQL, (RANDOM_PAGE_COST,))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(PLANNER_SETTINGS_SQL, (RANDOM_PAGE_COST,))
+        except Exception:
+            conn.close()  # fails as the connect itself would, leaving no session behind
+            raise
         return conn
 
 
