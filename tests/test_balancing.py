@@ -304,6 +304,49 @@ def test_a_call_not_repeated_waits_for_a_server_to_come_up(tmp_path):
         connection.close()
 
 
+def test_a_new_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(tmp_path):
+    """A server dies and another starts on its port while an older client in the same
+    process is backing off from the dead one: a new client's first call reaches the new
+    server at once. (gRPC shared one
+    connection per address between a process's channels, and the new client failed at
+    once with UNAVAILABLE: 'Connection refused'.)"""
+
+    def server(name: str, port: int = 0):
+        config = ServerConfig(
+            db_url=f"sqlite:///{tmp_path / name}.db",
+            artifacts=str(tmp_path / "artifacts"),
+            host="127.0.0.1",
+            port=port,
+        )
+        return create_server(config)
+
+    ready, _ = server("new")  # its database made now, so that it starts at once below
+    ready.stop(0)
+    old, port = server("old")
+    old.start()
+    older = trackwire.TrackwireClient(f"grpc://127.0.0.1:{port}")
+    unknown = ["e" * 32]
+    with pytest.raises(NotFoundError):
+        list(older.watch_metrics(unknown))
+    old.stop(0)
+    with pytest.raises(UnavailableError):  # WatchMetrics fails fast: now backing off
+        list(older.watch_metrics(unknown))
+    # gRPC tries the address again in 1 s (+-20 %): a client sharing its connection waits
+    # for that (or fails at once); one of its own connects now.
+    new, _ = server("new", port)
+    new.start()
+    newer = trackwire.TrackwireClient(f"grpc://127.0.0.1:{port}")
+    try:
+        started = time.monotonic()
+        with pytest.raises(NotFoundError):
+            list(newer.watch_metrics(unknown))
+        assert time.monotonic() - started < 0.5, "it waited for the older client's backoff"
+    finally:
+        newer.close()
+        older.close()
+        new.stop(0)
+
+
 def test_each_request_type_belongs_to_one_rpc():
     owners = collections.defaultdict(list)
     for name, method in service_config.methods():

@@ -29,6 +29,12 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
+    # Each channel its own connections: gRPC otherwise shares them between the channels
+    # of a process that name the same address, and a new client inherited the failure
+    # and reconnection backoff of an older one to a server that had since died, so its
+    # first calls failed at once with UNAVAILABLE although a new server was listening
+    # there (tests/test_balancing.py).
+    ("grpc.use_local_subchannel_pool", 1),
     *service_config.CHANNEL_OPTIONS,
 ]
 
