@@ -307,9 +307,9 @@ def test_a_call_not_repeated_waits_for_a_server_to_come_up(tmp_path):
 def test_a_new_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(tmp_path):
     """A server dies and another starts on its port while an older client in the same
     process is backing off from the dead one: a new client's first call reaches the new
-    server at once. (gRPC shared one
-    connection per address between a process's channels, and the new client failed at
-    once with UNAVAILABLE: 'Connection refused'.)"""
+    server at once. (gRPC shared one connection per address between a process's
+    channels: the new client waited for the older one's backoff, or failed at once with
+    UNAVAILABLE, 'Connection refused'.)"""
 
     def server(name: str, port: int = 0):
         config = ServerConfig(
