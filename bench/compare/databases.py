@@ -72,12 +72,6 @@ def mlflow_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(scheme=MLFLOW_DIALECTS[kind]))
 
 
-def connect(url: str):
-    """An autocommitting connection to the database `url` names (PostgreSQL: psycopg2,
-    MySQL/MariaDB: PyMySQL)."""
-    return _connect(url, name(url))
-
-
 def _connect(url: str, database: str | None):
     """A connection to the server of `url` (to `database`, or to none / `postgres`)."""
     parts = urllib.parse.urlsplit(url)

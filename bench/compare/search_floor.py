@@ -2,18 +2,17 @@
 
 `make bench-compare --db postgresql|mysql` calls `database_floors` from Trackwire's W5
 runner, on the runs it has just created and searched: each figure is one statement sent
-straight to Trackwire's database by this process (PostgreSQL through psycopg2, MariaDB
-through PyMySQL, the drivers the server uses), the p50 of W5_SEARCH_REPEATS, and each answer
-is checked against the server's own (the same runs, in the same order). No Trackwire code
-runs in them: they are what a search costs before the server, gRPC and the client add
+straight to Trackwire's database by this process, on a connection opened as the server
+opens its own (`open_database`: psycopg2 or PyMySQL, the same session settings), the p50
+of W5_SEARCH_REPEATS, and each answer is checked against the server's own (the same runs,
+in the same order). No Trackwire code runs in them: they are what a search costs before the server, gRPC and the client add
 anything, so MLflow's filtered search divided by them bounds the ratio any server on that
 design could reach.
 
 - `statement_ms`: the best single statement over Trackwire's tables (hand-written joins:
   the filter, the sort, the page of run rows, and each run's params, tags and latest
   metrics aggregated beside it). The databases choose their plans freely (statistics are
-  fresh: the server gathers them after bulk writes; PostgreSQL's random_page_cost is the
-  server's sessions' own).
+  fresh: the server gathers them after bulk writes; the session plans as the server's do).
 - `packed_ms`: the alternative design, one row per run with its latest metrics, params and
   tags as JSON documents (jsonb on PostgreSQL, JSON text on MariaDB), built from
   Trackwire's tables in a temporary table first (outside the timing): the filter and sort
@@ -24,7 +23,7 @@ design could reach.
   the report), which a server on either design would still pay.
 - `round_trip_ms`: `SELECT 1`, the driver's round trip, in each of the above.
 
-Runs in the project's .venv (it imports the drivers and the store's constants).
+Runs in the project's .venv (it imports the store's `open_database` and constants).
 """
 
 from __future__ import annotations
@@ -32,10 +31,9 @@ from __future__ import annotations
 import statistics
 import time
 
-import databases
 import workloads as w
 
-from trackwire_server.store.connecting import RANDOM_PAGE_COST
+from trackwire_server.store import open_database
 from trackwire_server.store.constants import ACTIVE
 
 # The W5 search, by hand: the filter (metrics.accuracy > 0.8 and params.model_type = 'rf'),
@@ -157,11 +155,12 @@ def database_floors(db_url: str, experiment_id: str, expected_run_ids: list[str]
     quote = '"' if kind == "postgresql" else "`"
     shape = dict(q=quote, top=w.W5_TOP, columns=RUN_COLUMNS, values=VALUES[kind])
     eid = int(experiment_id)
-    conn = databases.connect(db_url)
+    # Opened as the server opens it (store/connecting.py: its driver, session settings
+    # and planner cost), autocommitting; the statements go through the driver's cursor.
+    db = open_database(db_url)
+    db.connect()
     try:
-        cursor = conn.cursor()
-        if kind == "postgresql":  # as the server's sessions plan (store/connecting.py)
-            cursor.execute("SELECT set_config('random_page_cost', %s, false)", (RANDOM_PAGE_COST,))
+        cursor = db.connection().cursor()
         round_trip, _ = _timed(cursor, "SELECT 1", ())
         newest, rows = _timed(cursor, NEWEST.format(**shape), (eid, ACTIVE))
         w.check(
@@ -185,7 +184,7 @@ def database_floors(db_url: str, experiment_id: str, expected_run_ids: list[str]
         )
         cursor.execute("DROP TABLE w5_packed")
     finally:
-        conn.close()
+        db.close()
     return {
         "round_trip_ms": statistics.median(round_trip),
         "newest_statement_ms": statistics.median(newest),
