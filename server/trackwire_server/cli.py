@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import ipaddress
 import logging
 import os
@@ -112,7 +113,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "Serve Trackwire's gRPC tracking, artifact and model registry services, and the web "
         "UI. With no options: SQLite in ./trackwire.db and artifacts in ./trackwire-artifacts, "
         "gRPC on 127.0.0.1:50051, the UI on http://127.0.0.1:5000/, both in plaintext "
-        "(--tls-cert and --tls-key serve them over TLS)."
+        "(--tls-cert and --tls-key serve them over TLS). SIGTERM or Ctrl-C stops it (see "
+        "--grace); SIGUSR1 prints every thread's stack on stderr and it goes on serving."
     )
     parser.add_argument(
         "--db",
@@ -424,6 +426,10 @@ def serve(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR1 <pid>`: every thread's stack on stderr, and the server goes on (for a
+    # server that hangs); a fatal error (SIGSEGV, SIGABRT...) prints them too.
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     # Printed for scripts that start the server on port 0 and need to know where it is.
     print(
         f"trackwire {__version__} listening on {server.address}{_tls_note(server.tls)} "
@@ -449,12 +455,19 @@ def serve(args: argparse.Namespace) -> None:
             "`trackwire users set-password admin`.",
             flush=True,
         )
-    stopping.wait()
+    # A timed wait: a signal that the kernel handed to another thread still gets its
+    # Python handler run by the main thread within STOP_POLL_SECONDS.
+    while not stopping.wait(STOP_POLL_SECONDS):
+        pass
     logging.getLogger("trackwire.server").info("shutting down; grace %.1fs", args.grace)
     if ui is not None:
         server.metric_feed.close()  # ends the UI's live streams first
         ui.stop()
     server.stop(args.grace)
+
+
+# How often the main thread looks for a stop signal (see serve).
+STOP_POLL_SECONDS = 0.5
 
 
 def _tls_note(tls) -> str:

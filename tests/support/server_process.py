@@ -69,6 +69,8 @@ class ServerProcess:
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
+        # Where in the output the thread dump asked by `dump_stacks` begins.
+        self.dumped_at: int | None = None
         # 0: a free port, picked by the server; known once it listens.
         self.port: int | None = port or None
         fd, self.log_path = tempfile.mkstemp(
@@ -150,10 +152,29 @@ class ServerProcess:
         }
 
     def output_tail(self, lines: int = 40) -> str:
-        return "".join(self.output().splitlines(keepends=True)[-lines:])
+        """The last `lines` lines; after `dump_stacks`, the last `lines` before the thread
+        dump and the whole dump."""
+        output = self.output()
+        at = len(output) if self.dumped_at is None else self.dumped_at
+        before = "".join(output[:at].splitlines(keepends=True)[-lines:])
+        return before + output[at:]
+
+    def dump_stacks(self, wait: float = 2.0) -> None:
+        """SIGUSR1: the server prints every thread's stack into its output (faulthandler);
+        waits up to `wait` seconds for the dump."""
+        if not self.alive:
+            return
+        self.dumped_at = len(self.output())
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + wait
+        while len(self.output()) == self.dumped_at and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the rest of the dump
 
     def stop(self, grace: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL (the whole process group) after `grace` seconds."""
+        """SIGTERM, then SIGKILL (the whole process group) after `grace` seconds; a server
+        that did not exit in time has its threads' stacks printed first (`dump_stacks`)."""
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -162,6 +183,7 @@ class ServerProcess:
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
+                self.dump_stacks()
                 self.kill()
         return self.process.returncode
 

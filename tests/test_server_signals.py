@@ -1,0 +1,65 @@
+"""The server process and its signals: SIGTERM stops it whichever of its threads the kernel
+hands the signal to, and SIGUSR1 prints every thread's stack while it goes on serving."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+import pytest
+
+import trackwire
+from tests.support.server_process import sqlite_server
+
+
+def tgkill(pid: int, tid: int, signum: int) -> None:
+    """Sends `signum` to one thread of another process, as the kernel may do with a signal
+    sent to the whole process (kill) when its main thread cannot take it at that moment."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "tgkill"):
+        pytest.skip("this C library has no tgkill (glibc 2.30 or newer has)")
+    if libc.tgkill(pid, tid, signum) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def other_threads(pid: int) -> list[int]:
+    """The ids of the process's threads but its main one."""
+    return [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_sigterm_taken_by_another_thread_stops_the_server(tmp_path):
+    """A process-directed signal may be delivered to any thread that does not block it;
+    the main thread, asleep waiting for the stop, must still see it (it used to sleep on,
+    and the server never stopped)."""
+    server = sqlite_server(tmp_path / "server")
+    try:
+        client = trackwire.TrackwireClient(server.uri)
+        run_id = client.create_run("0").info.run_id
+        client.log_metric(run_id, "loss", 1.0, step=0)
+        pid = server.process.pid
+        tgkill(pid, other_threads(pid)[-1], signal.SIGTERM)
+        assert server.process.wait(15) == 0, server.output()
+        assert "shutting down" in server.output()
+    finally:
+        server.close()
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on(tmp_path):
+    server = sqlite_server(tmp_path / "server")
+    try:
+        client = trackwire.TrackwireClient(server.uri)
+        run_id = client.create_run("0").info.run_id
+        server.dump_stacks()
+        dump = server.output()[server.dumped_at :]
+        assert "Current thread 0x" in dump, server.output()
+        assert dump.count("(most recent call first)") >= 3, dump  # main, gRPC's, the store's
+        assert " in serve\n" in dump, dump  # the main thread, waiting for the stop
+        assert server.alive
+        client.log_metric(run_id, "loss", 1.0, step=0)
+        assert client.get_metric_history(run_id, "loss")[0].value == 1.0
+        assert server.stop(15) == 0, server.output()
+    finally:
+        server.close()
