@@ -274,6 +274,48 @@ def test_the_feed_comes_back_after_its_connection_is_killed(
     assert "Traceback" not in cluster.outputs()
 
 
+def test_a_watcher_leaving_while_its_row_is_locked_holds_up_no_other_call(
+    cluster_database,  # noqa: F811
+    tmp_path,
+):
+    """A watcher that leaves has its run's row deleted from `feed_watches`, and that
+    DELETE may wait (a lock held elsewhere, a database slow or away). It waits on the
+    stream's own worker: gRPC's thread that handles every call's events goes on, so the
+    server answers other calls meanwhile (they used to wait with it, here for as long as
+    the test held the lock), and the row goes once the lock does."""
+    url = cluster_database
+    with Cluster(url, tmp_path, size=1) as cluster:
+        (target,) = cluster.targets
+        client = trackwire.TrackwireClient(f"grpc://{target}")
+        run_id = new_run(client)
+        watch = Watch(target, [run_id])
+        held = open_database(url)
+        count = "SELECT COUNT(*) FROM feed_watches WHERE run_id = %s"
+        try:
+            with grpc.insecure_channel(target) as channel:
+                stub = stubs.TrackingServiceStub(channel)
+                with held.atomic():
+                    locked = held.execute_sql(
+                        "SELECT run_id FROM feed_watches WHERE run_id = %s FOR UPDATE", (run_id,)
+                    ).fetchall()
+                    assert [tuple(row) for row in locked] == [(run_id,)]
+                    watch.close()  # the server's DELETE of that row waits for this lock
+                    time.sleep(0.5)
+                    for _ in range(3):
+                        got = stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=5)
+                        assert got.run.info.run_id == run_id
+                    still = held.execute_sql(count, (run_id,)).fetchone()[0]
+                    assert still == 1  # the DELETE is still waiting
+            deadline = time.monotonic() + 10
+            while held.execute_sql(count, (run_id,)).fetchone()[0]:
+                assert time.monotonic() < deadline, "the row outlived the lock"
+                time.sleep(0.05)
+        finally:
+            held.close()
+    assert cluster.servers[0].returncode == 0, cluster.outputs()
+    assert "Traceback" not in cluster.outputs()
+
+
 @pytest.fixture
 def mariadb_url() -> str:
     url = database_url(MYSQL_ENV)

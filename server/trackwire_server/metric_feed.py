@@ -87,12 +87,18 @@ class Subscription:
             self._overflowed = False
         return item
 
-    def close(self) -> None:
-        """Unsubscribes and wakes a reader blocked in get()."""
-        self.feed.unsubscribe(self)
+    def end(self) -> None:
+        """Wakes a reader blocked in get(), which then finds the subscription closed and
+        closes it. No database work: safe on gRPC's thread that runs a call's callbacks."""
         self.closed = True
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_CLOSED)
+
+    def close(self) -> None:
+        """Unsubscribes (with the other servers too: a database call, which may wait) and
+        wakes a reader blocked in get()."""
+        self.feed.unsubscribe(self)
+        self.end()
 
 
 class MetricFeed:

@@ -318,7 +318,10 @@ class TrackingServicer(tracking_service_pb2_grpc.TrackingServiceServicer):
         subscription = self.feed.subscribe(run_ids, request.metric_keys)
         if subscription.closed:  # a client re-opening its watch as the server stops
             context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
-        context.add_callback(subscription.close)
+        # The call's end (a client that leaves) wakes this handler, which unsubscribes in
+        # `finally`: the callbacks run on gRPC's one thread that handles every call's
+        # events, and unsubscribing may wait on the database.
+        context.add_callback(subscription.end)
         # The subscription is registered: every point committed from now on is sent.
         context.send_initial_metadata(((WATCH_LIVE_HEADER, "1"),))
         expires = time.monotonic() + self.stream_idle_timeout
