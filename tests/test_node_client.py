@@ -249,3 +249,85 @@ def test_node_example_takes_a_fleet_list_and_skips_a_dead_server(node_modules, s
     )
     assert refused.returncode != 0
     assert "dns:///NAME:PORT" in refused.stderr, refused.stderr
+
+
+# Two clients in one Node process: the older one sees its server die; a new server then
+# starts on that port and a newer client checks its health. Prints `newer <code> <ms>`.
+REPLACED_SERVER_SCRIPT = r"""
+const lib = require('./lib.js');
+const readline = require('readline');
+const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const check = (client, ms) =>
+  new Promise((resolve) =>
+    client.health.Check({ service: '' }, { deadline: Date.now() + ms }, (err) =>
+      resolve(err ? err.code : 0),
+    ),
+  );
+(async () => {
+  const target = process.argv[1];
+  const older = lib.connect(target);
+  console.log(`older ${await check(older, 5000)}`);
+  await lines.next(); // the server is gone
+  console.log(`older-after ${await check(older, 1000)}`);
+  await lines.next(); // a new server listens on the port
+  const newer = lib.connect(target);
+  const started = Date.now();
+  const code = await check(newer, 5000);
+  console.log(`newer ${code} ${Date.now() - started}`);
+  process.exit(0);
+})();
+"""
+
+
+@pytest.mark.timeout(300)
+def test_node_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(node_modules, tmp_path):
+    """As tests/test_balancing.py's test of the same name, for the Node example's
+    connect(): without its own subchannel pool a new client shared the older one's
+    connection to the dead server and waited for its reconnection backoff."""
+    from trackwire_server.app import create_server
+    from trackwire_server.config import ServerConfig
+
+    def server(name: str, port: int = 0):
+        config = ServerConfig(
+            db_url=f"sqlite:///{tmp_path / name}.db",
+            artifacts=str(tmp_path / "artifacts"),
+            host="127.0.0.1",
+            port=port,
+        )
+        return create_server(config)
+
+    ready, _ = server("new")  # its database made now, so that it starts at once below
+    ready.stop(0)
+    old, port = server("old")
+    old.start()
+    process = subprocess.Popen(
+        [node, "-e", REPLACED_SERVER_SCRIPT, f"127.0.0.1:{port}"],
+        cwd=NODE_EXAMPLE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    new = None
+    try:
+        assert process.stdout.readline().split() == ["older", "0"]
+        old.stop(0)
+        process.stdin.write("gone\n")
+        process.stdin.flush()
+        assert process.stdout.readline().split() == [
+            "older-after",
+            str(grpc.StatusCode.UNAVAILABLE.value[0]),
+        ]
+        new, _ = server("new", port)
+        new.start()
+        process.stdin.write("started\n")
+        process.stdin.flush()
+        word, code, elapsed_ms = process.stdout.readline().split()
+        assert (word, code) == ("newer", "0"), process.stderr.read()
+        assert int(elapsed_ms) < 500, f"it waited {elapsed_ms} ms for the older client's backoff"
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if new is not None:
+            new.stop(0)

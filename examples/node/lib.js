@@ -149,6 +149,10 @@ function connect(target, token = process.env.TRACKWIRE_TOKEN) {
     'grpc.service_config': SERVICE_CONFIG,
     'grpc.initial_reconnect_backoff_ms': 250,
     'grpc.max_reconnect_backoff_ms': 2000,
+    // Connections of its own: gRPC otherwise shares one per address between a process's
+    // channels, and a new client to a server that replaced a dead one on its port
+    // inherits an older client's backoff (failing at once with UNAVAILABLE).
+    'grpc.use_local_subchannel_pool': 1,
     ...targetOptions,
   });
   // Further clients share the first one's channel.
