@@ -6,11 +6,13 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
 import trackwire
-from tests.support.server_process import sqlite_server
+from tests.support.server_process import LISTENING, pythonpath, sqlite_server
 
 
 def tgkill(pid: int, tid: int, signum: int) -> None:
@@ -63,3 +65,35 @@ def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on(tmp_path):
         assert server.stop(15) == 0, server.output()
     finally:
         server.close()
+
+
+def test_a_server_started_with_stderr_closed_serves_and_stops(tmp_path):
+    """No stderr file (a service started with `2>&-`): no stack dumps, but it serves."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trackwire_server",
+            "--port",
+            "0",
+            "--no-ui",
+            "--db",
+            f"sqlite:///{tmp_path / 'trackwire.db'}",
+            "--artifacts",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+        preexec_fn=lambda: os.close(2),  # noqa: PLW1509 - the child alone, before exec
+    )
+    try:
+        listening = LISTENING.search(process.stdout.readline())
+        assert listening, process.stdout.read()
+        client = trackwire.TrackwireClient(f"grpc://127.0.0.1:{listening.group(1)}")
+        assert client.create_run("0").info.run_id
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

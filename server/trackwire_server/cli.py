@@ -426,10 +426,7 @@ def serve(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # `kill -USR1 <pid>`: every thread's stack on stderr, and the server goes on (for a
-    # server that hangs); a fatal error (SIGSEGV, SIGABRT...) prints them too.
-    faulthandler.enable()
-    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+    _enable_stack_dumps()
     # Printed for scripts that start the server on port 0 and need to know where it is.
     print(
         f"trackwire {__version__} listening on {server.address}{_tls_note(server.tls)} "
@@ -468,6 +465,17 @@ def serve(args: argparse.Namespace) -> None:
 
 # How often the main thread looks for a stop signal (see serve).
 STOP_POLL_SECONDS = 0.5
+
+
+def _enable_stack_dumps() -> None:
+    """`kill -USR1 <pid>`: every thread's stack on stderr, and the server goes on (for a
+    server that hangs); a fatal error (SIGSEGV, SIGABRT...) prints them too. Not without
+    a stderr file (started with it closed): nothing to print to."""
+    try:
+        faulthandler.enable()
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+    except (RuntimeError, ValueError, OSError):
+        pass
 
 
 def _tls_note(tls) -> str:
