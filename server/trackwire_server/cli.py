@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import ipaddress
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 import urllib.parse
 
 import peewee
@@ -34,6 +31,7 @@ from trackwire_server.config import (
     ServerConfig,
 )
 from trackwire_server.memory import tune_malloc
+from trackwire_server.process_signals import StopSignals
 from trackwire_server.store.unit_of_work import POOL_WAIT_SECONDS
 from trackwire_server.ui.server import DEFAULT_UI_HOST, DEFAULT_UI_PORT, UiServer
 
@@ -419,14 +417,7 @@ def serve(args: argparse.Namespace) -> None:
                 f"trackwire: cannot serve the web UI on {args.ui_host}:{args.ui_port}: {e}; "
                 "choose another --ui-port, or --no-ui"
             ) from None
-    stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    _enable_stack_dumps()
+    stop = StopSignals().install()
     # Printed for scripts that start the server on port 0 and need to know where it is.
     print(
         f"trackwire {__version__} listening on {server.address}{_tls_note(server.tls)} "
@@ -452,30 +443,12 @@ def serve(args: argparse.Namespace) -> None:
             "`trackwire users set-password admin`.",
             flush=True,
         )
-    # A timed wait: a signal that the kernel handed to another thread still gets its
-    # Python handler run by the main thread within STOP_POLL_SECONDS.
-    while not stopping.wait(STOP_POLL_SECONDS):
-        pass
+    stop.wait()
     logging.getLogger("trackwire.server").info("shutting down; grace %.1fs", args.grace)
     if ui is not None:
         server.metric_feed.close()  # ends the UI's live streams first
         ui.stop()
     server.stop(args.grace)
-
-
-# How often the main thread looks for a stop signal (see serve).
-STOP_POLL_SECONDS = 0.5
-
-
-def _enable_stack_dumps() -> None:
-    """`kill -USR1 <pid>`: every thread's stack on stderr, and the server goes on (for a
-    server that hangs); a fatal error (SIGSEGV, SIGABRT...) prints them too. Not without
-    a stderr file (started with it closed): nothing to print to."""
-    try:
-        faulthandler.enable()
-        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
-    except (RuntimeError, ValueError, OSError):
-        pass
 
 
 def _tls_note(tls) -> str:
