@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -68,7 +69,8 @@ def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on(tmp_path):
 
 
 def test_a_server_started_with_stderr_closed_serves_and_stops(tmp_path):
-    """No stderr file (a service started with `2>&-`): no stack dumps, but it serves."""
+    """No stderr file (a service started with `2>&-`): no stack dumps (SIGUSR1 is
+    ignored), but it serves, and stops on SIGTERM."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -91,6 +93,10 @@ def test_a_server_started_with_stderr_closed_serves_and_stops(tmp_path):
         listening = LISTENING.search(process.stdout.readline())
         assert listening, process.stdout.read()
         client = trackwire.TrackwireClient(f"grpc://127.0.0.1:{listening.group(1)}")
+        assert client.create_run("0").info.run_id
+        process.send_signal(signal.SIGUSR1)  # nowhere to print: ignored, not fatal
+        time.sleep(0.5)
+        assert process.poll() is None
         assert client.create_run("0").info.run_id
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0

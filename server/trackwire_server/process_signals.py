@@ -43,10 +43,11 @@ class StopSignals:
 
 
 def enable_stack_dumps() -> None:
-    """SIGUSR1 and fatal errors print every thread's stack on stderr; nothing without a
-    stderr file (a process started with it closed)."""
+    """SIGUSR1 and fatal errors print every thread's stack on stderr. Without a stderr
+    file (a process started with it closed) there is nowhere to print: SIGUSR1 is then
+    ignored, rather than ending the process as it would by default."""
     try:
         faulthandler.enable()
         faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     except (RuntimeError, ValueError, OSError):
-        pass
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
