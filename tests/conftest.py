@@ -89,6 +89,38 @@ class RunningServer:
         self.server.stop(grace)
 
 
+class ReplacedServer:
+    """Two in-process servers over SQLite in `folder`, one after the other on one loopback
+    port: `old` starts at once on a free port; `replace()` starts the new one there, once
+    the test stopped `old` (its database is made beforehand, so that it starts at once)."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.folder = folder
+        ready, _ = self._server("new")
+        ready.stop(0)
+        self.old, self.port = self._server("old")
+        self.old.start()
+        self.new = None
+
+    def _server(self, name: str, port: int = 0):
+        config = ServerConfig(
+            db_url=f"sqlite:///{self.folder / name}.db",
+            artifacts=str(self.folder / "artifacts"),
+            host="127.0.0.1",
+            port=port,
+        )
+        return create_server(config)
+
+    def replace(self) -> None:
+        self.new, _ = self._server("new", self.port)
+        self.new.start()
+
+    def stop(self) -> None:
+        self.old.stop(0)
+        if self.new is not None:
+            self.new.stop(0)
+
+
 @pytest.fixture
 def server(backend, tmp_path):
     """A Trackwire server on an ephemeral loopback port, over `backend`."""

@@ -18,7 +18,7 @@ import grpc
 import pytest
 
 import trackwire
-from tests.conftest import RunningServer
+from tests.conftest import ReplacedServer, RunningServer
 from tests.support.certificates import CertificateAuthority
 from tests.support.channelz import calls_by_port, served_between
 from trackwire.connection import channel_target, connect
@@ -311,30 +311,18 @@ def test_a_new_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(tmp_
     channels: the new client waited for the older one's backoff, or failed at once with
     UNAVAILABLE, 'Connection refused'.)"""
 
-    def server(name: str, port: int = 0):
-        config = ServerConfig(
-            db_url=f"sqlite:///{tmp_path / name}.db",
-            artifacts=str(tmp_path / "artifacts"),
-            host="127.0.0.1",
-            port=port,
-        )
-        return create_server(config)
-
-    ready, _ = server("new")  # its database made now, so that it starts at once below
-    ready.stop(0)
-    old, port = server("old")
-    old.start()
+    servers = ReplacedServer(tmp_path)
+    port = servers.port
     older = trackwire.TrackwireClient(f"grpc://127.0.0.1:{port}")
     unknown = ["e" * 32]
     with pytest.raises(NotFoundError):
         list(older.watch_metrics(unknown))
-    old.stop(0)
+    servers.old.stop(0)
     with pytest.raises(UnavailableError):  # WatchMetrics fails fast: now backing off
         list(older.watch_metrics(unknown))
     # gRPC tries the address again in 1 s (+-20 %): a client sharing its connection waits
     # for that (or fails at once); one of its own connects now.
-    new, _ = server("new", port)
-    new.start()
+    servers.replace()
     newer = trackwire.TrackwireClient(f"grpc://127.0.0.1:{port}")
     try:
         started = time.monotonic()
@@ -344,7 +332,7 @@ def test_a_new_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(tmp_
     finally:
         newer.close()
         older.close()
-        new.stop(0)
+        servers.stop()
 
 
 def test_each_request_type_belongs_to_one_rpc():

@@ -23,7 +23,7 @@ import grpc
 import pytest
 
 import trackwire
-from tests.conftest import RunningServer
+from tests.conftest import ReplacedServer, RunningServer
 
 NODE_EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "node"
 TOTAL_POINTS = 10_000
@@ -284,42 +284,26 @@ def test_node_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(node_
     """As tests/test_balancing.py's test of the same name, for the Node example's
     connect(): without its own subchannel pool a new client shared the older one's
     connection to the dead server and waited for its reconnection backoff."""
-    from trackwire_server.app import create_server
-    from trackwire_server.config import ServerConfig
 
-    def server(name: str, port: int = 0):
-        config = ServerConfig(
-            db_url=f"sqlite:///{tmp_path / name}.db",
-            artifacts=str(tmp_path / "artifacts"),
-            host="127.0.0.1",
-            port=port,
-        )
-        return create_server(config)
-
-    ready, _ = server("new")  # its database made now, so that it starts at once below
-    ready.stop(0)
-    old, port = server("old")
-    old.start()
+    servers = ReplacedServer(tmp_path)
     process = subprocess.Popen(
-        [node, "-e", REPLACED_SERVER_SCRIPT, f"127.0.0.1:{port}"],
+        [node, "-e", REPLACED_SERVER_SCRIPT, f"127.0.0.1:{servers.port}"],
         cwd=NODE_EXAMPLE,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    new = None
     try:
         assert process.stdout.readline().split() == ["older", "0"]
-        old.stop(0)
+        servers.old.stop(0)
         process.stdin.write("gone\n")
         process.stdin.flush()
         assert process.stdout.readline().split() == [
             "older-after",
             str(grpc.StatusCode.UNAVAILABLE.value[0]),
         ]
-        new, _ = server("new", port)
-        new.start()
+        servers.replace()
         process.stdin.write("started\n")
         process.stdin.flush()
         word, code, elapsed_ms = process.stdout.readline().split()
@@ -329,5 +313,4 @@ def test_node_client_reaches_a_server_that_replaced_a_dead_one_on_its_port(node_
     finally:
         if process.poll() is None:
             process.kill()
-        if new is not None:
-            new.stop(0)
+        servers.stop()
