@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from errno import ESRCH
 
 import pytest
 
@@ -16,20 +17,21 @@ import trackwire
 from tests.support.server_process import LISTENING, pythonpath, sqlite_server
 
 
-def tgkill(pid: int, tid: int, signum: int) -> None:
-    """Sends `signum` to one thread of another process, as the kernel may do with a signal
-    sent to the whole process (kill) when its main thread cannot take it at that moment."""
+def signal_another_thread(pid: int, signum: int) -> int:
+    """Sends `signum` to one thread of process `pid` other than its main one (tgkill), as
+    the kernel may do with a signal sent to the whole process; returns that thread's id.
+    gRPC's threads come and go: one that has just ended is passed over."""
     libc = ctypes.CDLL(None, use_errno=True)
     if not hasattr(libc, "tgkill"):
         pytest.skip("this C library has no tgkill (glibc 2.30 or newer has)")
-    if libc.tgkill(pid, tid, signum) != 0:
+    others = sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
+    for tid in others:
+        if libc.tgkill(pid, tid, signum) == 0:
+            return tid
         errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
-
-
-def other_threads(pid: int) -> list[int]:
-    """The ids of the process's threads but its main one."""
-    return [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+        if errno != ESRCH:
+            raise OSError(errno, os.strerror(errno))
+    raise AssertionError(f"no thread of {pid} but its main one took the signal: {others}")
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
@@ -42,8 +44,7 @@ def test_sigterm_taken_by_another_thread_stops_the_server(tmp_path):
         client = trackwire.TrackwireClient(server.uri)
         run_id = client.create_run("0").info.run_id
         client.log_metric(run_id, "loss", 1.0, step=0)
-        pid = server.process.pid
-        tgkill(pid, other_threads(pid)[-1], signal.SIGTERM)
+        signal_another_thread(server.process.pid, signal.SIGTERM)
         assert server.process.wait(15) == 0, server.output()
         assert "shutting down" in server.output()
     finally:
