@@ -74,12 +74,14 @@ def backend(request, tmp_path) -> str:
 
 
 class RunningServer:
-    def __init__(self, db_url: str, artifacts: pathlib.Path, **config):
+    """A started in-process server on loopback `port` (0: a free one)."""
+
+    def __init__(self, db_url: str, artifacts: pathlib.Path, port: int = 0, **config):
         self.db_url = db_url
         self.artifacts = artifacts
         self.server, self.port = create_server(
             ServerConfig(
-                db_url=db_url, artifacts=str(artifacts), host="127.0.0.1", port=0, **config
+                db_url=db_url, artifacts=str(artifacts), host="127.0.0.1", port=port, **config
             )
         )
         self.server.start()
@@ -91,29 +93,21 @@ class RunningServer:
 
 class ReplacedServer:
     """Two in-process servers over SQLite in `folder`, one after the other on one loopback
-    port: `old` starts at once on a free port; `replace()` starts the new one there, once
+    port: `old` runs at once on a free port; `replace()` starts the new one there, once
     the test stopped `old` (its database is made beforehand, so that it starts at once)."""
 
     def __init__(self, folder: pathlib.Path):
         self.folder = folder
-        ready, _ = self._server("new")
-        ready.stop(0)
-        self.old, self.port = self._server("old")
-        self.old.start()
-        self.new = None
+        RunningServer(self._url("new"), folder / "artifacts").stop(0)
+        self.old = RunningServer(self._url("old"), folder / "artifacts")
+        self.port = self.old.port
+        self.new: RunningServer | None = None
 
-    def _server(self, name: str, port: int = 0):
-        config = ServerConfig(
-            db_url=f"sqlite:///{self.folder / name}.db",
-            artifacts=str(self.folder / "artifacts"),
-            host="127.0.0.1",
-            port=port,
-        )
-        return create_server(config)
+    def _url(self, name: str) -> str:
+        return f"sqlite:///{self.folder / name}.db"
 
     def replace(self) -> None:
-        self.new, _ = self._server("new", self.port)
-        self.new.start()
+        self.new = RunningServer(self._url("new"), self.folder / "artifacts", port=self.port)
 
     def stop(self) -> None:
         self.old.stop(0)

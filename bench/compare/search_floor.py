@@ -5,7 +5,8 @@ runner, on the runs it has just created and searched: each figure is one stateme
 straight to Trackwire's database by this process, on a connection opened as the server
 opens its own (`open_database`: psycopg2 or PyMySQL, the same session settings), the p50
 of W5_SEARCH_REPEATS, and each answer is checked against the server's own (the same runs,
-in the same order). No Trackwire code runs in them: they are what a search costs before the server, gRPC and the client add
+in the same order). Only the connection is the store's; the statements go through the
+driver's cursor: they are what a search costs before the server, gRPC and the client add
 anything, so MLflow's filtered search divided by them bounds the ratio any server on that
 design could reach.
 
